@@ -1,0 +1,206 @@
+"""The ``hub`` command line: database, organisations, catalogue, imports, demo, server.
+
+Domain errors print one line on stderr and exit 1; usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hub import vocab
+from hub.catalogue import load_catalogue_uncached
+from hub.db import get_engine, session_scope
+from hub.errors import CatalogueError, HubError
+from hub.settings import Settings, get_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False)
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+org_app = typer.Typer(no_args_is_help=True, help="Organisations.")
+catalogue_app = typer.Typer(no_args_is_help=True, help="The metric catalogue.")
+app.add_typer(db_app, name="db")
+app.add_typer(org_app, name="org")
+app.add_typer(catalogue_app, name="catalogue")
+
+
+def _settings() -> Settings:
+    from pydantic import ValidationError
+
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        reasons = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        raise HubError(f"invalid settings: {reasons}") from None
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the newest revision."""
+    from hub import migrate
+
+    engine = get_engine(_settings())
+    migrate.upgrade(engine)
+    typer.echo(f"database at revision {migrate.current_revision(engine)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the schema revision of the database."""
+    from hub import migrate
+
+    typer.echo(migrate.current_revision(get_engine(_settings())) or "empty (run: hub db upgrade)")
+
+
+@org_app.command("add")
+def org_add(
+    code: Annotated[str, typer.Argument(help="Short code: lower-case letters, digits, '-'.")],
+    name: Annotated[str, typer.Option(help="Full name.")],
+    stakeholder_type: Annotated[
+        str, typer.Option("--type", help=f"One of: {', '.join(vocab.STAKEHOLDER_TYPES)}.")
+    ],
+    country: Annotated[str | None, typer.Option(help="ISO 3166-1 alpha-2 code.")] = None,
+    sector: Annotated[str | None, typer.Option(help=f"One of: {', '.join(vocab.SECTORS)}.")] = None,
+    consent: Annotated[bool, typer.Option("--named/--anonymous", help="Consents to be named.")] = False,
+    status: Annotated[str, typer.Option(help="member, former_member, suspended or external.")] = "member",
+    parent: Annotated[str | None, typer.Option(help="Code of the parent group.")] = None,
+) -> None:
+    """Register an organisation."""
+    from pydantic import ValidationError
+
+    from hub.organisations import OrganisationIn, add_organisation
+
+    try:
+        data = OrganisationIn(
+            code=code, name=name, stakeholder_type=stakeholder_type,  # type: ignore[arg-type]
+            country=country, sector=sector, consents_to_be_named=consent,  # type: ignore[arg-type]
+            status=status, parent=parent,  # type: ignore[arg-type]
+        )
+    except ValidationError as exc:
+        reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise HubError(f"invalid organisation: {reasons}") from None
+    settings = _settings()
+    engine = get_engine(settings)
+    _ensure_schema(engine, settings)
+    with session_scope(engine) as session:
+        org = add_organisation(session, data)
+        typer.echo(f"added {org.code} ({org.stakeholder_type}, {org.country or 'no country'})")
+
+
+@org_app.command("list")
+def org_list(
+    stakeholder_type: Annotated[str | None, typer.Option("--type")] = None,
+    status: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """List organisations (code, type, country, status, named, name), tab-separated."""
+    from hub.organisations import list_organisations
+
+    with session_scope(get_engine(_settings())) as session:
+        orgs = list_organisations(session, stakeholder_type=stakeholder_type, status=status)
+        typer.echo("code\ttype\tcountry\tstatus\tnamed\tname")
+        for org in orgs:
+            named = "yes" if org.consents_to_be_named else "no"
+            typer.echo(
+                f"{org.code}\t{org.stakeholder_type}\t{org.country or '-'}\t{org.status}\t{named}\t{org.name}"
+            )
+
+
+@catalogue_app.command("check")
+def catalogue_check(
+    data_dir: Annotated[Path | None, typer.Option(help="Folder holding catalogue/ and categories/.")] = None,
+) -> None:
+    """Validate the catalogue, the bucket scheme, categories and crosswalks."""
+    folder = data_dir or _settings().data_dir
+    try:
+        catalogue = load_catalogue_uncached(folder)
+    except CatalogueError as exc:
+        for problem in exc.problems:
+            typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"catalogue {catalogue.version}: {len(catalogue.metrics)} metrics, "
+        f"{len(catalogue.dimensions)} dimensions, {len(catalogue.buckets.buckets)} time buckets, "
+        f"{len(catalogue.categories.categories)} categories, "
+        f"{len(catalogue.categories.crosswalks)} crosswalks: OK"
+    )
+
+
+@app.command("import-public")
+def import_public(
+    directory: Annotated[Path, typer.Argument(help="Folder of the published figures (public-data).")],
+) -> None:
+    """Import NCMEC's and platforms' published figures, all or nothing."""
+    from ingest.public_data import import_public_data
+
+    if not directory.is_dir():
+        raise HubError(f"{directory} is not a folder")
+    settings = _settings()
+    engine = get_engine(settings)
+    catalogue = _ensure_schema(engine, settings)
+    with session_scope(engine) as session:
+        report = import_public_data(session, catalogue, directory, settings.data_dir)
+    typer.echo(report.summary())
+
+
+@app.command("demo")
+def demo(
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8050,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve after loading.")] = True,
+    public_data: Annotated[Path | None, typer.Option(help="Folder of the published figures.")] = None,
+) -> None:
+    """Migrate, load the synthetic alliance and the public data, then serve the hub."""
+    from hub.demo import load_demo_alliance
+    from ingest.public_data import import_public_data
+
+    settings = _settings()
+    engine = get_engine(settings)
+    started = time.perf_counter()
+    catalogue = _ensure_schema(engine, settings)
+    folder = public_data or settings.public_data_dir
+    if not folder.is_dir():
+        raise HubError(f"public data folder {folder} not found (set HUB_PUBLIC_DATA_DIR)")
+    with session_scope(engine) as session:
+        typer.echo(import_public_data(session, catalogue, folder, settings.data_dir).summary())
+    with session_scope(engine) as session:
+        typer.echo(load_demo_alliance(session, catalogue, seed=settings.demo_seed).summary())
+    typer.echo(f"demo data ready in {time.perf_counter() - started:.1f} s")
+    if serve:
+        _serve(settings, port)
+
+
+@app.command("serve")
+def serve_command(
+    port: Annotated[int | None, typer.Option(help="Port (default HUB_PORT, 8050).")] = None,
+) -> None:
+    """Serve the dashboards on HUB_HOST (default 127.0.0.1)."""
+    settings = _settings()
+    _ensure_schema(get_engine(settings), settings)
+    _serve(settings, port or settings.port)
+
+
+def _ensure_schema(engine, settings: Settings):  # type: ignore[no-untyped-def]
+    from hub.services import prepare_database
+
+    return prepare_database(engine, settings)
+
+
+def _serve(settings: Settings, port: int) -> None:
+    import waitress
+
+    from dashboards.app import create_app
+
+    dash_app = create_app(get_engine(settings), settings)
+    typer.echo(f"serving the hub on http://{settings.host}:{port}/  (Ctrl+C to stop)")
+    waitress.serve(dash_app.server, host=settings.host, port=port, threads=8, _quiet=True)
+
+
+def main() -> None:
+    """Console entry point: domain errors become one line and exit code 1."""
+    try:
+        app()
+    except HubError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)

@@ -1,0 +1,314 @@
+"""The hub's tables.
+
+SQLModel table models do not validate on their own, so every rule that protects the
+data (uniqueness, foreign keys, closed value lists, ranges) is also a database
+constraint here, and the Alembic migration creates exactly these.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
+
+from hub import vocab
+from hub.vocab import DIMENSIONS, TOTAL, sql_in
+
+# Stable constraint names, so migrations can refer to them on SQLite and PostgreSQL alike.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(nullable: bool = False) -> Any:
+    return Field(
+        default_factory=utcnow if not nullable else None,
+        sa_type=DateTime(timezone=True),  # type: ignore[call-overload]
+        nullable=nullable,
+    )
+
+
+def _fk(target: str, *, nullable: bool = False, ondelete: str = "RESTRICT", index: bool = True) -> Any:
+    return Field(
+        default=None,
+        sa_column_args=[ForeignKey(target, ondelete=ondelete)],
+        sa_type=Integer,  # type: ignore[call-overload]
+        nullable=nullable,
+        index=index,
+    )
+
+
+class Organisation(SQLModel, table=True):
+    """A member of the alliance, or an organisation known only from public sources."""
+
+    __tablename__ = "organisation"
+    __table_args__ = (
+        CheckConstraint(sql_in("stakeholder_type", vocab.STAKEHOLDER_TYPES), name="ck_org_type"),
+        CheckConstraint(sql_in("status", vocab.ORGANISATION_STATUSES), name="ck_org_status"),
+        CheckConstraint("sector IS NULL OR " + sql_in("sector", vocab.SECTORS), name="ck_org_sector"),
+        CheckConstraint("country IS NULL OR length(country) = 2", name="ck_org_country"),
+        CheckConstraint("length(code) BETWEEN 2 AND 64", name="ck_org_code_len"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(sa_type=String(64), unique=True, index=True)  # type: ignore[call-overload]
+    name: str = Field(sa_type=String(200))  # type: ignore[call-overload]
+    stakeholder_type: str = Field(sa_type=String(32))  # type: ignore[call-overload]
+    country: str | None = Field(default=None, sa_type=String(2), nullable=True)  # type: ignore[call-overload]
+    sector: str | None = Field(default=None, sa_type=String(32), nullable=True)  # type: ignore[call-overload]
+    consents_to_be_named: bool = False
+    status: str = Field(default="member", sa_type=String(16))  # type: ignore[call-overload]
+    parent_id: int | None = _fk("organisation.id", nullable=True)
+    created_at: datetime = _ts()
+
+
+class User(SQLModel, table=True):
+    """A person who signs in: an organisation's submitter or viewer, or the secretariat.
+
+    Holds only what sign-in needs; ``session_version`` lets the server invalidate sessions.
+    """
+
+    __tablename__ = "hub_user"
+    __table_args__ = (
+        CheckConstraint(sql_in("role", vocab.ROLES), name="ck_user_role"),
+        CheckConstraint(
+            "organisation_id IS NOT NULL OR role NOT IN ('org_submitter', 'org_viewer')",
+            name="ck_user_org_role_needs_org",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(sa_type=String(64), unique=True, index=True)  # type: ignore[call-overload]
+    display_name: str = Field(sa_type=String(120))  # type: ignore[call-overload]
+    password_hash: str = Field(sa_type=String(255))  # type: ignore[call-overload]
+    role: str = Field(sa_type=String(16))  # type: ignore[call-overload]
+    organisation_id: int | None = _fk("organisation.id", nullable=True)
+    is_active: bool = True
+    session_version: int = 1
+    created_at: datetime = _ts()
+    last_login_at: datetime | None = _ts(nullable=True)
+
+
+class MetricDefinition(SQLModel, table=True):
+    """A catalogue metric as stored, so observations can reference it by key."""
+
+    __tablename__ = "metric_definition"
+    __table_args__ = (
+        CheckConstraint(sql_in("unit", vocab.UNITS), name="ck_metric_unit"),
+        CheckConstraint(sql_in("combination", vocab.COMBINATIONS), name="ck_metric_combination"),
+        CheckConstraint(sql_in("period_rollup", vocab.PERIOD_ROLLUPS), name="ck_metric_rollup"),
+        CheckConstraint(sql_in("direction", vocab.DIRECTIONS), name="ck_metric_direction"),
+        CheckConstraint(sql_in("disclosure_class", vocab.DISCLOSURE_CLASSES), name="ck_metric_disclosure"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(sa_type=String(64), unique=True, index=True)  # type: ignore[call-overload]
+    name: str = Field(sa_type=String(200))  # type: ignore[call-overload]
+    definition: str
+    unit: str = Field(sa_type=String(16))  # type: ignore[call-overload]
+    combination: str = Field(sa_type=String(32))  # type: ignore[call-overload]
+    numerator_code: str | None = Field(default=None, sa_type=String(64), nullable=True)  # type: ignore[call-overload]
+    denominator_code: str | None = Field(default=None, sa_type=String(64), nullable=True)  # type: ignore[call-overload]
+    weight_code: str | None = Field(default=None, sa_type=String(64), nullable=True)  # type: ignore[call-overload]
+    period_rollup: str = Field(sa_type=String(16))  # type: ignore[call-overload]
+    frequencies: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    dimensions: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    reported_by: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    direction: str = Field(sa_type=String(24))  # type: ignore[call-overload]
+    disclosure_class: str = Field(sa_type=String(16))  # type: ignore[call-overload]
+    source_framework: str | None = Field(default=None, nullable=True)
+    clock_start: str | None = Field(default=None, nullable=True)
+    clock_stop: str | None = Field(default=None, nullable=True)
+    catalogue_version: str = Field(sa_type=String(32))  # type: ignore[call-overload]
+    updated_at: datetime = _ts()
+
+
+class Period(SQLModel, table=True):
+    """A reporting period of one kind; months, quarters, halves and years are all first-class."""
+
+    __tablename__ = "period"
+    __table_args__ = (
+        CheckConstraint(sql_in("kind", vocab.PERIOD_KINDS), name="ck_period_kind"),
+        CheckConstraint("start_date < end_date", name="ck_period_range"),
+        CheckConstraint(
+            "(kind = 'month' AND number BETWEEN 1 AND 12) OR (kind = 'quarter' AND number "
+            "BETWEEN 1 AND 4) OR (kind = 'half_year' AND number BETWEEN 1 AND 2) OR "
+            "(kind = 'year' AND number = 1)",
+            name="ck_period_number",
+        ),
+        UniqueConstraint("kind", "year", "number", name="uq_period_kind_year_number"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(sa_type=String(8), unique=True, index=True)  # type: ignore[call-overload]
+    kind: str = Field(sa_type=String(16))  # type: ignore[call-overload]
+    year: int
+    number: int
+    start_date: date  # inclusive
+    end_date: date  # exclusive: the first day after the period
+
+
+class Submission(SQLModel, table=True):
+    """One immutable version of what an organisation (or a public source) reported.
+
+    A restatement is a new version that names the version it supersedes and why.
+    """
+
+    __tablename__ = "submission"
+    __table_args__ = (
+        CheckConstraint(sql_in("channel", vocab.SUBMISSION_CHANNELS), name="ck_sub_channel"),
+        CheckConstraint(sql_in("status", vocab.SUBMISSION_STATUSES), name="ck_sub_status"),
+        CheckConstraint("version >= 1", name="ck_sub_version"),
+        CheckConstraint(
+            "(version = 1 AND supersedes_id IS NULL AND supersede_reason IS NULL) OR "
+            "(version > 1 AND supersedes_id IS NOT NULL AND supersede_reason IS NOT NULL)",
+            name="ck_sub_supersedes",
+        ),
+        CheckConstraint("length(checksum) = 64", name="ck_sub_checksum"),
+        CheckConstraint("row_count >= 0", name="ck_sub_rows"),
+        UniqueConstraint("organisation_id", "scope", "version", name="uq_sub_scope_version"),
+        UniqueConstraint("organisation_id", "checksum", name="uq_sub_checksum"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = _fk("organisation.id")
+    channel: str = Field(sa_type=String(16))  # type: ignore[call-overload]
+    scope: str = Field(sa_type=String(64))  # type: ignore[call-overload]
+    received_at: datetime = _ts()
+    checksum: str = Field(sa_type=String(64))  # type: ignore[call-overload]
+    status: str = Field(default="received", sa_type=String(16))  # type: ignore[call-overload]
+    version: int = 1
+    supersedes_id: int | None = _fk("submission.id", nullable=True)
+    supersede_reason: str | None = Field(default=None, sa_type=String(500), nullable=True)  # type: ignore[call-overload]
+    source_name: str | None = Field(default=None, sa_type=String(300), nullable=True)  # type: ignore[call-overload]
+    schema_version: str = Field(default="1", sa_type=String(16))  # type: ignore[call-overload]
+    row_count: int = 0
+    submitted_by_id: int | None = _fk("hub_user.id", nullable=True)
+
+
+def _dimension_field() -> Any:
+    return Field(default=TOTAL, sa_type=String(64), nullable=False)  # type: ignore[call-overload]
+
+
+class Observation(SQLModel, table=True):
+    """One figure: a metric for a period, broken down by dimensions (``_T`` = total)."""
+
+    __tablename__ = "observation"
+    __table_args__ = (
+        UniqueConstraint("submission_id", "metric_id", "period_id", *DIMENSIONS, name="uq_obs_key"),
+        CheckConstraint("value IS NULL OR value >= 0", name="ck_obs_value_nonneg"),
+        CheckConstraint("country = '_T' OR length(country) = 2", name="ck_obs_country"),
+        Index("ix_obs_metric_period", "metric_id", "period_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    submission_id: int = _fk("submission.id", ondelete="CASCADE")
+    metric_id: int = _fk("metric_definition.id", index=False)
+    period_id: int = _fk("period.id", index=False)
+    country: str = _dimension_field()
+    category: str = _dimension_field()
+    notice_source: str = _dimension_field()
+    content_type: str = _dimension_field()
+    time_bucket: str = _dimension_field()
+    counterpart: str = _dimension_field()
+    service: str = _dimension_field()
+    recipient_type: str = _dimension_field()
+    detail_level: str = _dimension_field()
+    jurisdiction: str = _dimension_field()
+    value: float | None = Field(default=None, nullable=True)  # NULL: published as "not available"
+    is_provisional: bool = False
+    is_estimated: bool = False
+    is_revised: bool = False
+    source_label: str | None = Field(default=None, sa_type=String(300), nullable=True)  # type: ignore[call-overload]
+
+
+class Target(SQLModel, table=True):
+    """An alliance target on a metric (filled from data/targets by a later issue)."""
+
+    __tablename__ = "target"
+    __table_args__ = (
+        CheckConstraint(sql_in("kind", vocab.TARGET_KINDS), name="ck_target_kind"),
+        CheckConstraint(sql_in("scope_type", vocab.TARGET_SCOPES), name="ck_target_scope"),
+        CheckConstraint(sql_in("direction", vocab.DIRECTIONS), name="ck_target_direction"),
+        CheckConstraint("target_year BETWEEN 2000 AND 2100", name="ck_target_year"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(sa_type=String(64), unique=True, index=True)  # type: ignore[call-overload]
+    name: str = Field(sa_type=String(200))  # type: ignore[call-overload]
+    description: str
+    kind: str = Field(sa_type=String(24))  # type: ignore[call-overload]
+    metric_id: int = _fk("metric_definition.id")
+    scope_type: str = Field(default="alliance", sa_type=String(24))  # type: ignore[call-overload]
+    scope_value: str | None = Field(default=None, sa_type=String(64), nullable=True)  # type: ignore[call-overload]
+    baseline_period_id: int | None = _fk("period.id", nullable=True)
+    baseline_value: float | None = Field(default=None, nullable=True)
+    target_value: float
+    target_year: int
+    direction: str = Field(sa_type=String(24))  # type: ignore[call-overload]
+    parameters: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Release(SQLModel, table=True):
+    """An immutable, numbered snapshot of everything published (built by a later issue)."""
+
+    __tablename__ = "release"
+    __table_args__ = (
+        CheckConstraint(sql_in("status", vocab.RELEASE_STATUSES), name="ck_release_status"),
+        CheckConstraint("number >= 1", name="ck_release_number"),
+        CheckConstraint(
+            "status NOT IN ('published', 'withdrawn') OR published_at IS NOT NULL",
+            name="ck_release_published_at",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: int = Field(unique=True, index=True)
+    status: str = Field(default="draft", sa_type=String(16))  # type: ignore[call-overload]
+    title: str = Field(sa_type=String(200))  # type: ignore[call-overload]
+    notes: str | None = Field(default=None, nullable=True)
+    previous_release_id: int | None = _fk("release.id", nullable=True)
+    content_checksum: str | None = Field(default=None, sa_type=String(64), nullable=True)  # type: ignore[call-overload]
+    created_at: datetime = _ts()
+    built_at: datetime | None = _ts(nullable=True)
+    published_at: datetime | None = _ts(nullable=True)
+    built_by_id: int | None = _fk("hub_user.id", nullable=True)
+    published_by_id: int | None = _fk("hub_user.id", nullable=True)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what, when, to which object, with what result. Never the submitted values."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_org_time", "organisation_id", "occurred_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    occurred_at: datetime = _ts()
+    actor_user_id: int | None = _fk("hub_user.id", nullable=True, index=False)
+    actor_label: str = Field(sa_type=String(64))  # type: ignore[call-overload]
+    organisation_id: int | None = _fk("organisation.id", nullable=True, index=False)
+    action: str = Field(sa_type=String(64))  # type: ignore[call-overload]
+    object_type: str | None = Field(default=None, sa_type=String(64), nullable=True)  # type: ignore[call-overload]
+    object_id: str | None = Field(default=None, sa_type=String(64), nullable=True)  # type: ignore[call-overload]
+    outcome: str = Field(default="ok", sa_type=String(32))  # type: ignore[call-overload]
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

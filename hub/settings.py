@@ -1,0 +1,60 @@
+"""The hub's one typed settings object, read from ``HUB_*`` environment variables.
+
+Validated at start-up: a production hub refuses to run with development defaults.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"  # noqa: S105 - refused in production
+
+
+class Settings(BaseSettings):
+    """Every knob of the hub; one instance per process (see :func:`get_settings`)."""
+
+    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore", frozen=True)
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str = Field(
+        default=f"sqlite:///{REPO_ROOT / 'var' / 'hub.sqlite3'}",
+        description="SQLAlchemy URL; SQLite (embedded default) or postgresql+psycopg://...",
+    )
+    secret_key: str = DEV_SECRET_KEY
+    data_dir: Path = REPO_ROOT / "data"
+    public_data_dir: Path = REPO_ROOT.parent / "shared" / "public-data"
+    var_dir: Path = REPO_ROOT / "var"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8050, ge=1, le=65535)
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    demo_seed: int = 20121205  # the Global Alliance was launched on 5 December 2012
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.env != "production":
+            return self
+        problems = []
+        if self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32:
+            problems.append("HUB_SECRET_KEY must be set to a random value of at least 32 characters")
+        if self.host not in {"127.0.0.1", "::1", "localhost"} and self.port == 8050:
+            problems.append("HUB_HOST exposes the development port; run behind a proxy")
+        if problems:
+            raise ValueError("unsafe production settings: " + "; ".join(problems))
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,221 @@
+"""Storing submissions: every accepted submission is a new, immutable version.
+
+The same content twice (same checksum) returns the earlier submission; new content for a
+scope that already has data is a restatement and must say why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import func, insert
+from sqlmodel import Session, col, select
+
+from hub import audit
+from hub.catalogue import Catalogue, sync_metric_definitions
+from hub.errors import HubError
+from hub.models import MetricDefinition, Observation, Organisation, Period, Submission
+from hub.periods import PeriodRef
+from hub.validation import ObservationIn, batch_problems
+from hub.vocab import DIMENSIONS, TOTAL
+
+
+class SubmissionRejected(HubError):
+    """A submission broke validation rules; nothing was stored."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        shown = "; ".join(problems[:10])
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        super().__init__(f"submission rejected, {len(problems)} problem(s): {shown}{more}")
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    submission_id: int
+    version: int
+    created: bool
+    observation_count: int
+
+
+def content_checksum(rows: Iterable[ObservationIn]) -> str:
+    """SHA-256 of the rows in a canonical order, for content that did not come as a file."""
+    canonical = sorted(
+        (
+            r.metric,
+            r.period.code,
+            sorted(r.dims.items()),
+            r.value,
+            r.is_provisional,
+            r.is_estimated,
+            r.source_label,
+        )
+        for r in rows
+    )
+    return hashlib.sha256(json.dumps(canonical, default=str).encode()).hexdigest()
+
+
+def ensure_periods(session: Session, refs: Iterable[PeriodRef]) -> dict[str, int]:
+    """Period code -> id, creating the periods that do not exist yet."""
+    wanted = {ref.code: ref for ref in refs}
+    found = {
+        p.code: p.id
+        for p in session.exec(select(Period).where(col(Period.code).in_(list(wanted))))
+        if p.id is not None
+    }
+    for code, ref in wanted.items():
+        if code not in found:
+            period = Period(
+                code=code,
+                kind=ref.kind,
+                year=ref.year,
+                number=ref.number,
+                start_date=ref.start,
+                end_date=ref.end,
+            )
+            session.add(period)
+            session.flush()
+            assert period.id is not None
+            found[code] = period.id
+    return found
+
+
+def metric_ids(session: Session, catalogue: Catalogue) -> dict[str, int]:
+    """Metric code -> id, synchronising the catalogue into the table when it is behind."""
+    rows = {m.code: m for m in session.exec(select(MetricDefinition))}
+    if set(catalogue.metrics) - set(rows) or any(
+        r.catalogue_version != catalogue.version for r in rows.values()
+    ):
+        return sync_metric_definitions(session, catalogue)
+    return {code: row.id for code, row in rows.items() if row.id is not None}
+
+
+def store_submission(
+    session: Session,
+    catalogue: Catalogue,
+    organisation: Organisation,
+    rows: Sequence[ObservationIn],
+    *,
+    channel: str,
+    scope: str,
+    actor: str,
+    checksum: str | None = None,
+    source_name: str | None = None,
+    supersede_reason: str | None = None,
+    status: str = "validated",
+    received_at: datetime | None = None,
+    today: datetime | None = None,
+    org_codes: set[str] | None = None,
+) -> StoreResult:
+    """Validate ``rows`` and store them as a new submission version of ``organisation``.
+
+    Raises :class:`SubmissionRejected` listing every problem; nothing is stored then.
+    """
+    assert organisation.id is not None
+    checksum = checksum or content_checksum(rows)
+    earlier = session.exec(
+        select(Submission).where(
+            Submission.organisation_id == organisation.id, Submission.checksum == checksum
+        )
+    ).first()
+    if earlier is not None:
+        assert earlier.id is not None
+        return StoreResult(earlier.id, earlier.version, False, earlier.row_count)
+
+    if org_codes is None:
+        org_codes = set(session.exec(select(Organisation.code)))
+    now = today or datetime.now(UTC)
+    problems = batch_problems(
+        catalogue,
+        rows,
+        stakeholder_type=organisation.stakeholder_type,
+        org_codes=org_codes,
+        today=now.date(),
+    )
+    if not rows:
+        problems.append("the submission holds no observation")
+    if problems:
+        raise SubmissionRejected(problems)
+
+    latest = session.exec(
+        select(Submission)
+        .where(Submission.organisation_id == organisation.id, Submission.scope == scope)
+        .order_by(col(Submission.version).desc())
+    ).first()
+    if latest is not None and not supersede_reason:
+        raise HubError(
+            f"{organisation.code} already reported {scope!r} (version {latest.version}); "
+            "a restatement needs a reason"
+        )
+    submission = Submission(
+        organisation_id=organisation.id,
+        channel=channel,
+        scope=scope,
+        checksum=checksum,
+        status=status,
+        version=latest.version + 1 if latest else 1,
+        supersedes_id=latest.id if latest else None,
+        supersede_reason=supersede_reason if latest else None,
+        source_name=source_name,
+        row_count=len(rows),
+        received_at=received_at or now,
+    )
+    session.add(submission)
+    session.flush()
+    assert submission.id is not None
+
+    period_ids = ensure_periods(session, (row.period for row in rows))
+    ids = metric_ids(session, catalogue)
+    records = []
+    for row in rows:
+        record = {dimension: TOTAL for dimension in DIMENSIONS}
+        record.update(row.dims)
+        record.update(
+            submission_id=submission.id,
+            metric_id=ids[row.metric],
+            period_id=period_ids[row.period.code],
+            value=row.value,
+            is_provisional=row.is_provisional,
+            is_estimated=row.is_estimated,
+            is_revised=latest is not None,
+            source_label=row.source_label,
+        )
+        records.append(record)
+    for start in range(0, len(records), 5000):
+        session.execute(insert(Observation), records[start : start + 5000])
+    audit.record(
+        session,
+        "submission.store",
+        actor_label=actor,
+        organisation_id=organisation.id,
+        object_type="submission",
+        object_id=submission.id,
+        details={
+            "channel": channel,
+            "scope": scope,
+            "version": submission.version,
+            "rows": len(rows),
+            "checksum": checksum,
+        },
+    )
+    return StoreResult(submission.id, submission.version, True, len(rows))
+
+
+def current_submission_ids(session: Session) -> list[int]:
+    """The newest version of every (organisation, scope): what supersedes everything older."""
+    latest = (
+        select(Submission.organisation_id, Submission.scope, func.max(Submission.version).label("v"))
+        .group_by(col(Submission.organisation_id), col(Submission.scope))
+        .subquery()
+    )
+    query = select(Submission.id).join(
+        latest,
+        (Submission.organisation_id == latest.c.organisation_id)
+        & (Submission.scope == latest.c.scope)
+        & (Submission.version == latest.c.v),
+    )
+    return [i for i in session.exec(query) if i is not None]
