@@ -133,10 +133,10 @@ def import_public(
     directory: Annotated[Path, typer.Argument(help="Folder of the published figures (public-data).")],
 ) -> None:
     """Import NCMEC's and platforms' published figures, all or nothing."""
-    from ingest.public_data import import_public_data
-
     if not directory.is_dir():
         raise HubError(f"{directory} is not a folder")
+    from ingest.public_data import import_public_data
+
     settings = _settings()
     engine = get_engine(settings)
     catalogue = _ensure_schema(engine, settings)

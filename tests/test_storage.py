@@ -1,0 +1,192 @@
+"""Storage: the database itself enforces the rules, and submissions are immutable versions."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from alembic import command
+from sqlalchemy import func, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from hub import migrate
+from hub.catalogue import Catalogue
+from hub.errors import HubError
+from hub.models import AuditEvent, Observation, Organisation, Period, Submission
+from hub.organisations import OrganisationIn, add_organisation
+from hub.periods import parse_period
+from hub.store import SubmissionRejected, current_submission_ids, store_submission
+from hub.validation import ObservationIn
+
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def _company(session: Session, code: str = "acme-social") -> Organisation:
+    org = add_organisation(
+        session, OrganisationIn(code=code, name="Acme Social", stakeholder_type="company", country="FR")
+    )
+    session.commit()
+    return org
+
+
+def _rows(value: float = 120) -> list[ObservationIn]:
+    q1 = parse_period("2025-Q1")
+    return [
+        ObservationIn("co_items_actioned", q1, value),
+        ObservationIn("co_items_actioned", q1, 80, dims={"notice_source": "user_report"}),
+        ObservationIn("co_items_actioned", q1, 40, dims={"notice_source": "hotline"}),
+    ]
+
+
+def _count(session: Session, model: type) -> int:
+    return session.exec(select(func.count()).select_from(model)).one()  # type: ignore[no-any-return]
+
+
+def test_migrations_match_the_models(engine: Engine) -> None:
+    config = migrate.alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.check(config)  # raises if the models drifted from the migrations
+    assert migrate.current_revision(engine) == "0001"
+
+
+def test_sqlite_connections_enforce_foreign_keys_and_use_wal(engine: Engine) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite pragmas")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+
+
+@pytest.mark.parametrize(
+    ("statement", "why"),
+    [
+        ("INSERT INTO organisation (code, name, stakeholder_type, consents_to_be_named, status, created_at) "
+         "VALUES ('x-org', 'X', 'pirate', false, 'member', CURRENT_TIMESTAMP)", "stakeholder type"),
+        ("INSERT INTO organisation (code, name, stakeholder_type, consents_to_be_named, status, created_at) "
+         "VALUES ('ncmec', 'dup', 'company', false, 'member', CURRENT_TIMESTAMP)", "unique code"),
+        ("INSERT INTO organisation (code, name, stakeholder_type, consents_to_be_named, status, parent_id, "
+         "created_at) VALUES ('y-org', 'Y', 'company', false, 'member', 999999, CURRENT_TIMESTAMP)",
+         "foreign key"),
+        ("INSERT INTO period (code, kind, year, number, start_date, end_date) "
+         "VALUES ('2025-W1', 'week', 2025, 1, '2025-01-01', '2025-01-08')", "period kind"),
+        ("INSERT INTO period (code, kind, year, number, start_date, end_date) "
+         "VALUES ('2025-Q5', 'quarter', 2025, 5, '2025-01-01', '2025-04-01')", "period number"),
+        ("INSERT INTO hub_user (username, display_name, password_hash, role, is_active, session_version, "
+         "created_at) VALUES ('u', 'U', 'h', 'org_submitter', true, 1, CURRENT_TIMESTAMP)",
+         "org role without organisation"),
+    ],
+)
+def test_database_constraints_refuse_bad_rows(session: Session, statement: str, why: str) -> None:
+    with pytest.raises(IntegrityError):
+        session.execute(text(statement))
+        session.flush()
+
+
+def test_observation_constraints(session: Session, catalogue: Catalogue) -> None:
+    org = _company(session)
+    result = store_submission(session, catalogue, org, _rows(), channel="cli", scope="2025-Q1",
+                              actor="test", today=NOW)
+    session.commit()
+    existing = session.exec(select(Observation)).first()
+    assert existing is not None
+    base = existing.model_dump(exclude={"id"})
+    for change in ({"value": -1.0}, {"submission_id": 999999}, {"country": "FRA"}, {}):
+        with pytest.raises(IntegrityError):  # {} = the same key again
+            session.add(Observation(**{**base, **change}))
+            session.flush()
+        session.rollback()
+    assert _count(session, Observation) == result.observation_count
+
+
+def test_version_without_supersedes_is_refused_by_the_database(session: Session) -> None:
+    org = _company(session)
+    session.add(Submission(organisation_id=org.id, channel="cli", scope="s", checksum="a" * 64, version=2))
+    with pytest.raises(IntegrityError):
+        session.flush()
+
+
+def test_store_is_idempotent_and_versioned(session: Session, catalogue: Catalogue) -> None:
+    org = _company(session)
+    first = store_submission(session, catalogue, org, _rows(), channel="cli", scope="2025-Q1",
+                             actor="test", today=NOW)
+    again = store_submission(session, catalogue, org, _rows(), channel="cli", scope="2025-Q1",
+                             actor="test", today=NOW)
+    assert first.created and not again.created and again.submission_id == first.submission_id
+    with pytest.raises(HubError, match="restatement needs a reason"):
+        store_submission(session, catalogue, org, _rows(130), channel="cli", scope="2025-Q1",
+                         actor="test", today=NOW)
+    second = store_submission(session, catalogue, org, _rows(130), channel="cli", scope="2025-Q1",
+                              actor="test", today=NOW, supersede_reason="double-counted notices")
+    session.commit()
+    assert second.version == 2
+    newer = session.get(Submission, second.submission_id)
+    assert newer is not None and newer.supersedes_id == first.submission_id
+    assert current_submission_ids(session) == [second.submission_id] or second.submission_id in (
+        current_submission_ids(session)
+    )
+    assert first.submission_id not in current_submission_ids(session)
+    # the old version is kept, and the new figures are flagged as revised
+    assert _count(session, Observation) == 6
+    revised = session.exec(select(Observation).where(Observation.submission_id == second.submission_id))
+    assert all(o.is_revised for o in revised)
+    actions = [e.action for e in session.exec(select(AuditEvent))]
+    assert actions.count("submission.store") == 2
+
+
+def test_rejected_submission_lists_every_problem_and_stores_nothing(
+    session: Session, catalogue: Catalogue
+) -> None:
+    org = _company(session)
+    before = (_count(session, Submission), _count(session, Observation), _count(session, Period))
+    q1 = parse_period("2025-Q1")
+    bad = [
+        ObservationIn("co_items_actioned", q1, -3),
+        ObservationIn("co_items_actioned", q1, 2.5, dims={"notice_source": "user_report"}),
+        ObservationIn("co_items_actioned", q1, float("nan"), dims={"notice_source": "hotline"}),
+        ObservationIn("co_proactive_share", q1, 1.7),
+        ObservationIn("no_such_metric", q1, 1),
+        ObservationIn("le_victims_identified", parse_period("2025"), 12),
+        ObservationIn("co_items_actioned", parse_period("2027-Q1"), 1, dims={"notice_source": "trusted_flagger"}),
+        ObservationIn("co_items_actioned", q1, 1, dims={"shoe_size": "42"}),
+        ObservationIn("co_items_actioned", q1, 1, dims={"country": "XX"}),
+        ObservationIn("co_items_actioned", q1, 7),
+    ]
+    with pytest.raises(SubmissionRejected) as info:
+        store_submission(session, catalogue, org, bad, channel="cli", scope="2025-Q1", actor="test", today=NOW)
+    problems = "\n".join(info.value.problems)
+    for expected in (
+        "row 1: value cannot be negative",
+        "row 2: a count must be a whole number",
+        "row 3: value must be a finite number",
+        "row 4: a share must lie between 0 and 1",
+        "row 5: unknown metric 'no_such_metric'",
+        "row 6: metric 'le_victims_identified' is not reported by a company",
+        "row 7: period 2027-Q1 is in the future",
+        "row 8: metric 'co_items_actioned' has no dimension 'shoe_size'",
+        "row 9: 'XX' is not a valid country",
+        "row 10: duplicates row 1",
+    ):
+        assert expected in problems
+    session.rollback()
+    assert (_count(session, Submission), _count(session, Observation), _count(session, Period)) == before
+
+
+def test_period_kind_must_match_the_metric(session: Session, catalogue: Catalogue) -> None:
+    org = _company(session)
+    kinds = catalogue.metric("co_capability_hash_matching").frequencies
+    assert "month" not in kinds
+    rows = [ObservationIn("co_capability_hash_matching", parse_period("2025-03"), 1)]
+    with pytest.raises(SubmissionRejected, match="not by month"):
+        store_submission(session, catalogue, org, rows, channel="cli", scope="m", actor="t", today=NOW)
+
+
+def test_periods_are_stored_once_per_kind(session: Session, catalogue: Catalogue) -> None:
+    org = _company(session)
+    store_submission(session, catalogue, org, _rows(), channel="cli", scope="a", actor="t", today=NOW)
+    session.commit()
+    stored = session.exec(select(Period).where(Period.code == "2025-Q1")).one()
+    assert (stored.kind, stored.start_date, stored.end_date) == ("quarter", date(2025, 1, 1), date(2025, 4, 1))
