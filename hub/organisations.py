@@ -3,43 +3,31 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlmodel import Session, col, select
 
-from hub import audit
+from hub import audit, vocab
 from hub.countries import is_country_code
 from hub.errors import CatalogueError, HubError, NotFoundError
 from hub.models import Organisation
 
 ORG_CODE = re.compile(r"^[a-z0-9][a-z0-9-]{1,63}$")
 
-StakeholderType = Literal[
-    "company",
-    "hotline",
-    "law_enforcement",
-    "clearinghouse",
-    "ngo",
-    "government",
-    "intergovernmental",
-]
-Status = Literal["member", "former_member", "suspended", "external"]
-Sector = Literal[
-    "social_media",
-    "messaging",
-    "search",
-    "cloud_hosting",
-    "file_sharing",
-    "gaming",
-    "adult",
-    "dating",
-    "marketplace",
-    "web_hosting",
-    "other",
-]
+
+def _one_of(allowed: tuple[str, ...]) -> Callable[[str | None], str | None]:
+    """A validator accepting only values of a closed list from hub.vocab (None passes)."""
+
+    def check(value: str | None) -> str | None:
+        if value is not None and value not in allowed:
+            raise ValueError(f"{value!r} is not one of {', '.join(allowed)}")
+        return value
+
+    return check
 
 
 class OrganisationIn(BaseModel):
@@ -49,11 +37,11 @@ class OrganisationIn(BaseModel):
 
     code: str = Field(pattern=ORG_CODE.pattern)
     name: str = Field(min_length=2, max_length=200)
-    stakeholder_type: StakeholderType
+    stakeholder_type: Annotated[str, AfterValidator(_one_of(vocab.STAKEHOLDER_TYPES))]
     country: str | None = None
-    sector: Sector | None = None
+    sector: Annotated[str | None, AfterValidator(_one_of(vocab.SECTORS))] = None
     consents_to_be_named: bool = False
-    status: Status = "member"
+    status: Annotated[str, AfterValidator(_one_of(vocab.ORGANISATION_STATUSES))] = "member"
     parent: str | None = None
 
     @field_validator("country")
