@@ -75,9 +75,14 @@ def org_add(
 
     try:
         data = OrganisationIn(
-            code=code, name=name, stakeholder_type=stakeholder_type,  # type: ignore[arg-type]
-            country=country, sector=sector, consents_to_be_named=consent,  # type: ignore[arg-type]
-            status=status, parent=parent,  # type: ignore[arg-type]
+            code=code,
+            name=name,
+            stakeholder_type=stakeholder_type,
+            country=country,
+            sector=sector,
+            consents_to_be_named=consent,
+            status=status,
+            parent=parent,
         )
     except ValidationError as exc:
         reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
@@ -152,8 +157,9 @@ def demo(
     public_data: Annotated[Path | None, typer.Option(help="Folder of the published figures.")] = None,
 ) -> None:
     """Migrate, load the synthetic alliance and the public data, then serve the hub."""
-    from hub.demo import load_demo_alliance
     from ingest.public_data import import_public_data
+
+    from hub.demo import load_demo_alliance
 
     settings = _settings()
     engine = get_engine(settings)
@@ -189,7 +195,6 @@ def _ensure_schema(engine, settings: Settings):  # type: ignore[no-untyped-def]
 
 def _serve(settings: Settings, port: int) -> None:
     import waitress
-
     from dashboards.app import create_app
 
     dash_app = create_app(get_engine(settings), settings)

@@ -43,7 +43,7 @@ def utcnow() -> datetime:
 def _ts(nullable: bool = False) -> Any:
     return Field(
         default_factory=utcnow if not nullable else None,
-        sa_type=DateTime(timezone=True),  # type: ignore[call-overload]
+        sa_type=DateTime(timezone=True),
         nullable=nullable,
     )
 
@@ -52,7 +52,7 @@ def _fk(target: str, *, nullable: bool = False, ondelete: str = "RESTRICT", inde
     return Field(
         default=None,
         sa_column_args=[ForeignKey(target, ondelete=ondelete)],
-        sa_type=Integer,  # type: ignore[call-overload]
+        sa_type=Integer,
         nullable=nullable,
         index=index,
     )
@@ -71,13 +71,13 @@ class Organisation(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    code: str = Field(sa_type=String(64), unique=True, index=True)  # type: ignore[call-overload]
-    name: str = Field(sa_type=String(200))  # type: ignore[call-overload]
-    stakeholder_type: str = Field(sa_type=String(32))  # type: ignore[call-overload]
-    country: str | None = Field(default=None, sa_type=String(2), nullable=True)  # type: ignore[call-overload]
-    sector: str | None = Field(default=None, sa_type=String(32), nullable=True)  # type: ignore[call-overload]
+    code: str = Field(sa_type=String(64), unique=True, index=True)
+    name: str = Field(sa_type=String(200))
+    stakeholder_type: str = Field(sa_type=String(32))
+    country: str | None = Field(default=None, sa_type=String(2), nullable=True)
+    sector: str | None = Field(default=None, sa_type=String(32), nullable=True)
     consents_to_be_named: bool = False
-    status: str = Field(default="member", sa_type=String(16))  # type: ignore[call-overload]
+    status: str = Field(default="member", sa_type=String(16))
     parent_id: int | None = _fk("organisation.id", nullable=True)
     created_at: datetime = _ts()
 
@@ -98,10 +98,10 @@ class User(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    username: str = Field(sa_type=String(64), unique=True, index=True)  # type: ignore[call-overload]
-    display_name: str = Field(sa_type=String(120))  # type: ignore[call-overload]
-    password_hash: str = Field(sa_type=String(255))  # type: ignore[call-overload]
-    role: str = Field(sa_type=String(16))  # type: ignore[call-overload]
+    username: str = Field(sa_type=String(64), unique=True, index=True)
+    display_name: str = Field(sa_type=String(120))
+    password_hash: str = Field(sa_type=String(255))
+    role: str = Field(sa_type=String(16))
     organisation_id: int | None = _fk("organisation.id", nullable=True)
     is_active: bool = True
     session_version: int = 1
@@ -122,24 +122,24 @@ class MetricDefinition(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    code: str = Field(sa_type=String(64), unique=True, index=True)  # type: ignore[call-overload]
-    name: str = Field(sa_type=String(200))  # type: ignore[call-overload]
+    code: str = Field(sa_type=String(64), unique=True, index=True)
+    name: str = Field(sa_type=String(200))
     definition: str
-    unit: str = Field(sa_type=String(16))  # type: ignore[call-overload]
-    combination: str = Field(sa_type=String(32))  # type: ignore[call-overload]
-    numerator_code: str | None = Field(default=None, sa_type=String(64), nullable=True)  # type: ignore[call-overload]
-    denominator_code: str | None = Field(default=None, sa_type=String(64), nullable=True)  # type: ignore[call-overload]
-    weight_code: str | None = Field(default=None, sa_type=String(64), nullable=True)  # type: ignore[call-overload]
-    period_rollup: str = Field(sa_type=String(16))  # type: ignore[call-overload]
+    unit: str = Field(sa_type=String(16))
+    combination: str = Field(sa_type=String(32))
+    numerator_code: str | None = Field(default=None, sa_type=String(64), nullable=True)
+    denominator_code: str | None = Field(default=None, sa_type=String(64), nullable=True)
+    weight_code: str | None = Field(default=None, sa_type=String(64), nullable=True)
+    period_rollup: str = Field(sa_type=String(16))
     frequencies: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     dimensions: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     reported_by: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    direction: str = Field(sa_type=String(24))  # type: ignore[call-overload]
-    disclosure_class: str = Field(sa_type=String(16))  # type: ignore[call-overload]
+    direction: str = Field(sa_type=String(24))
+    disclosure_class: str = Field(sa_type=String(16))
     source_framework: str | None = Field(default=None, nullable=True)
     clock_start: str | None = Field(default=None, nullable=True)
     clock_stop: str | None = Field(default=None, nullable=True)
-    catalogue_version: str = Field(sa_type=String(32))  # type: ignore[call-overload]
+    catalogue_version: str = Field(sa_type=String(32))
     updated_at: datetime = _ts()
 
 
@@ -160,8 +160,8 @@ class Period(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    code: str = Field(sa_type=String(8), unique=True, index=True)  # type: ignore[call-overload]
-    kind: str = Field(sa_type=String(16))  # type: ignore[call-overload]
+    code: str = Field(sa_type=String(8), unique=True, index=True)
+    kind: str = Field(sa_type=String(16))
     year: int
     number: int
     start_date: date  # inclusive
@@ -192,22 +192,22 @@ class Submission(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     organisation_id: int = _fk("organisation.id")
-    channel: str = Field(sa_type=String(16))  # type: ignore[call-overload]
-    scope: str = Field(sa_type=String(64))  # type: ignore[call-overload]
+    channel: str = Field(sa_type=String(16))
+    scope: str = Field(sa_type=String(64))
     received_at: datetime = _ts()
-    checksum: str = Field(sa_type=String(64))  # type: ignore[call-overload]
-    status: str = Field(default="received", sa_type=String(16))  # type: ignore[call-overload]
+    checksum: str = Field(sa_type=String(64))
+    status: str = Field(default="received", sa_type=String(16))
     version: int = 1
     supersedes_id: int | None = _fk("submission.id", nullable=True)
-    supersede_reason: str | None = Field(default=None, sa_type=String(500), nullable=True)  # type: ignore[call-overload]
-    source_name: str | None = Field(default=None, sa_type=String(300), nullable=True)  # type: ignore[call-overload]
-    schema_version: str = Field(default="1", sa_type=String(16))  # type: ignore[call-overload]
+    supersede_reason: str | None = Field(default=None, sa_type=String(500), nullable=True)
+    source_name: str | None = Field(default=None, sa_type=String(300), nullable=True)
+    schema_version: str = Field(default="1", sa_type=String(16))
     row_count: int = 0
     submitted_by_id: int | None = _fk("hub_user.id", nullable=True)
 
 
 def _dimension_field() -> Any:
-    return Field(default=TOTAL, sa_type=String(64), nullable=False)  # type: ignore[call-overload]
+    return Field(default=TOTAL, sa_type=String(64), nullable=False)
 
 
 class Observation(SQLModel, table=True):
@@ -239,7 +239,7 @@ class Observation(SQLModel, table=True):
     is_provisional: bool = False
     is_estimated: bool = False
     is_revised: bool = False
-    source_label: str | None = Field(default=None, sa_type=String(300), nullable=True)  # type: ignore[call-overload]
+    source_label: str | None = Field(default=None, sa_type=String(300), nullable=True)
 
 
 class Target(SQLModel, table=True):
@@ -254,18 +254,18 @@ class Target(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    code: str = Field(sa_type=String(64), unique=True, index=True)  # type: ignore[call-overload]
-    name: str = Field(sa_type=String(200))  # type: ignore[call-overload]
+    code: str = Field(sa_type=String(64), unique=True, index=True)
+    name: str = Field(sa_type=String(200))
     description: str
-    kind: str = Field(sa_type=String(24))  # type: ignore[call-overload]
+    kind: str = Field(sa_type=String(24))
     metric_id: int = _fk("metric_definition.id")
-    scope_type: str = Field(default="alliance", sa_type=String(24))  # type: ignore[call-overload]
-    scope_value: str | None = Field(default=None, sa_type=String(64), nullable=True)  # type: ignore[call-overload]
+    scope_type: str = Field(default="alliance", sa_type=String(24))
+    scope_value: str | None = Field(default=None, sa_type=String(64), nullable=True)
     baseline_period_id: int | None = _fk("period.id", nullable=True)
     baseline_value: float | None = Field(default=None, nullable=True)
     target_value: float
     target_year: int
-    direction: str = Field(sa_type=String(24))  # type: ignore[call-overload]
+    direction: str = Field(sa_type=String(24))
     parameters: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
@@ -284,11 +284,11 @@ class Release(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     number: int = Field(unique=True, index=True)
-    status: str = Field(default="draft", sa_type=String(16))  # type: ignore[call-overload]
-    title: str = Field(sa_type=String(200))  # type: ignore[call-overload]
+    status: str = Field(default="draft", sa_type=String(16))
+    title: str = Field(sa_type=String(200))
     notes: str | None = Field(default=None, nullable=True)
     previous_release_id: int | None = _fk("release.id", nullable=True)
-    content_checksum: str | None = Field(default=None, sa_type=String(64), nullable=True)  # type: ignore[call-overload]
+    content_checksum: str | None = Field(default=None, sa_type=String(64), nullable=True)
     created_at: datetime = _ts()
     built_at: datetime | None = _ts(nullable=True)
     published_at: datetime | None = _ts(nullable=True)
@@ -305,10 +305,10 @@ class AuditEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     occurred_at: datetime = _ts()
     actor_user_id: int | None = _fk("hub_user.id", nullable=True, index=False)
-    actor_label: str = Field(sa_type=String(64))  # type: ignore[call-overload]
+    actor_label: str = Field(sa_type=String(64))
     organisation_id: int | None = _fk("organisation.id", nullable=True, index=False)
-    action: str = Field(sa_type=String(64))  # type: ignore[call-overload]
-    object_type: str | None = Field(default=None, sa_type=String(64), nullable=True)  # type: ignore[call-overload]
-    object_id: str | None = Field(default=None, sa_type=String(64), nullable=True)  # type: ignore[call-overload]
-    outcome: str = Field(default="ok", sa_type=String(32))  # type: ignore[call-overload]
+    action: str = Field(sa_type=String(64))
+    object_type: str | None = Field(default=None, sa_type=String(64), nullable=True)
+    object_id: str | None = Field(default=None, sa_type=String(64), nullable=True)
+    outcome: str = Field(default="ok", sa_type=String(32))
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, insert
+from sqlalchemy import and_, func, insert
 from sqlmodel import Session, col, select
 
 from hub import audit
@@ -172,7 +172,7 @@ def store_submission(
     ids = metric_ids(session, catalogue)
     records = []
     for row in rows:
-        record = {dimension: TOTAL for dimension in DIMENSIONS}
+        record: dict[str, object] = {dimension: TOTAL for dimension in DIMENSIONS}
         record.update(row.dims)
         record.update(
             submission_id=submission.id,
@@ -214,8 +214,10 @@ def current_submission_ids(session: Session) -> list[int]:
     )
     query = select(Submission.id).join(
         latest,
-        (Submission.organisation_id == latest.c.organisation_id)
-        & (Submission.scope == latest.c.scope)
-        & (Submission.version == latest.c.v),
+        and_(
+            col(Submission.organisation_id) == latest.c.organisation_id,
+            col(Submission.scope) == latest.c.scope,
+            col(Submission.version) == latest.c.v,
+        ),
     )
     return [i for i in session.exec(query) if i is not None]
