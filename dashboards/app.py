@@ -1,0 +1,161 @@
+"""The hub's web app: a Dash app on a Flask server, built once per process by :func:`create_app`.
+
+``hub serve`` hands ``create_app(...).server`` to waitress, so nothing here runs Dash's
+development server or debugger. The app keeps no state of its own: the page layout is
+rebuilt from the database on every page load, through the engine passed in.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+
+import dash
+import flask
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import HTTPException, NotFound
+
+from dashboards import security
+from dashboards.pages import overview
+from hub.settings import Settings
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+TITLE = "Global transparency hub against online child sexual exploitation"
+DESCRIPTION = (
+    "Published figures on the fight against online child sexual exploitation and abuse, with their "
+    "sources, and the alliance of organisations that reports them."
+)
+MAX_REQUEST_BYTES = 1024 * 1024  # callbacks post small JSON; refuse anything large early
+
+logger = logging.getLogger(__name__)
+
+# Dash's default index, plus a language, a no-script message and no inline script but
+# the renderer line (whose hash the Content-Security-Policy allows).
+INDEX = """<!DOCTYPE html>
+<html lang="en">
+  <head>
+    {%metas%}
+    <title>{%title%}</title>
+    {%favicon%}
+    {%css%}
+  </head>
+  <body>
+    <noscript>
+      <p class="noscript">This page draws its charts with JavaScript. Please enable JavaScript to see
+      the figures.</p>
+    </noscript>
+    {%app_entry%}
+    {%config%}
+    {%scripts%}
+    {%renderer%}
+  </body>
+</html>
+"""
+
+ERROR_PAGE = """<!DOCTYPE html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8">
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+    <title>{title} – {site}</title>
+    <link rel="stylesheet" href="{css}">
+  </head>
+  <body class="error-body">
+    <main class="error-page">
+      <p class="eyebrow">{site}</p>
+      <h1>{title}</h1>
+      <p>{message}</p>
+      <p><a href="{home}">Go to the overview</a></p>
+    </main>
+  </body>
+</html>
+"""
+
+ERROR_MESSAGES = {
+    404: ("Page not found", "There is no page at this address."),
+    405: ("Method not allowed", "This address does not accept that kind of request."),
+    413: ("Request too large", "The request was larger than the hub accepts."),
+    500: ("Something went wrong", "The hub could not show this page. The error has been logged."),
+}
+
+
+def create_app(engine: Engine, settings: Settings) -> dash.Dash:
+    """The Dash app serving the public overview at ``/``, ``/healthz`` and generic error pages."""
+    server = flask.Flask("hub")
+    server.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.env == "production",
+        DEBUG=False,
+        PROPAGATE_EXCEPTIONS=False,
+    )
+    app = dash.Dash(
+        __name__,
+        server=server,  # type: ignore[arg-type]  # Dash accepts a Flask app; its hint says bool
+        assets_folder=str(ASSETS),
+        serve_locally=True,
+        title=TITLE,
+        update_title="",
+        # The overview has no callbacks, so there are no callback ids to validate; without
+        # this Dash would also build the page (and query the database) once in create_app.
+        suppress_callback_exceptions=True,
+        index_string=INDEX,
+        meta_tags=[
+            {"name": "description", "content": DESCRIPTION},
+            {"name": "theme-color", "content": "#0B2545"},
+        ],
+    )
+    maps = app.get_asset_url("")  # Plotly.js reads world_110m.json from here
+    app.layout = functools.partial(overview.layout, engine, topojson_url=maps)
+    headers = security.security_headers(settings, security.content_security_policy(app.csp_hashes()))
+    catchall = app.config.routes_pathname_prefix + "<path:path>"
+    home = app.config.requests_pathname_prefix
+
+    @server.before_request
+    def _only_known_pages() -> None:
+        # Dash answers every unknown GET path with the app; the hub has one page, so the
+        # catch-all is a 404 (a later issue with more pages lists them here).
+        if flask.request.endpoint == catchall:
+            raise NotFound()
+
+    @server.after_request
+    def _secure(response: flask.Response) -> flask.Response:
+        return security.apply_headers(response, headers)
+
+    @server.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> tuple[str, int]:
+        code = error.code or 500
+        return _error_page(app, code, home), code
+
+    @server.errorhandler(Exception)
+    def _server_error(error: Exception) -> tuple[str, int]:
+        logger.exception("unhandled error on %s", flask.request.path, exc_info=error)
+        return _error_page(app, 500, home), 500
+
+    def healthz() -> tuple[flask.Response, int]:
+        """For the secretariat's monitoring: is the app up, and does the database answer?"""
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except SQLAlchemyError:
+            logger.warning("health check: database unreachable", exc_info=True)
+            response, status = flask.jsonify(status="error", database="unreachable"), 503
+        else:
+            response, status = flask.jsonify(status="ok", database="ok"), 200
+        response.headers["Cache-Control"] = "no-store"
+        return response, status
+
+    server.add_url_rule(app.config.routes_pathname_prefix + "healthz", "healthz", healthz)
+    return app
+
+
+def _error_page(app: dash.Dash, code: int, home: str) -> str:
+    title, message = ERROR_MESSAGES.get(code, (f"Error {code}", "The request could not be completed."))
+    return ERROR_PAGE.format(
+        title=title, message=message, site=TITLE, home=home, css=app.get_asset_url("hub.css")
+    )

@@ -1,0 +1,90 @@
+"""Helpers for browser tests: the real WSGI server in a thread, and headless Debian Chromium.
+
+Chromium and chromedriver come from Debian (scripts/install-system-deps.sh); Selenium
+Manager is never used (it would download a browser, and the machines have no internet).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import waitress
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from waitress import wasyncore
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+DESKTOP = (1366, 900)
+PHONE = (390, 844)
+
+
+def browser_missing() -> str | None:
+    """Why the browser tests cannot run here, or None when they can."""
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not path.exists():
+            return f"{path} not installed (run scripts/install-system-deps.sh)"
+    return None
+
+
+@contextmanager
+def serve_in_thread(wsgi_app: Any) -> Iterator[str]:
+    """Serve ``wsgi_app`` with waitress on 127.0.0.1 on a free port; yield its base URL."""
+    server: Any = waitress.create_server(wsgi_app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, name="waitress-test", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        server.task_dispatcher.shutdown()
+        wasyncore.close_all(server._map)  # ends server.run()'s loop
+        thread.join(timeout=10)
+
+
+@contextmanager
+def headless_chromium(window: tuple[int, int] = DESKTOP) -> Iterator[webdriver.Chrome]:
+    """A headless Chromium with a throw-away profile that keeps the console log."""
+    profile = tempfile.mkdtemp(prefix="hub-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--hide-scrollbars",
+        f"--window-size={window[0]},{window[1]}",
+        f"--user-data-dir={profile}",
+    ):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        driver.set_window_size(*window)
+        driver.set_page_load_timeout(30)
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def console_errors(driver: webdriver.Chrome) -> list[str]:
+    """Console messages of level SEVERE (errors, CSP violations, failed loads) since the last call."""
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def full_page_screenshot(driver: webdriver.Chrome, path: Path, width: int) -> None:
+    """Resize the window to the page's full height, then screenshot it."""
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(width, int(height) + 120)
+    driver.save_screenshot(str(path))
