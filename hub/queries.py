@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Column, Select, extract, func, select
+from sqlalchemy import Column, extract, func, select
 from sqlmodel import Session, SQLModel
 
 from hub import models  # noqa: F401  (registers the tables read below)
 from hub.countries import alpha3_codes, country_name
+from hub.store import current_submissions
 from hub.vocab import DIMENSIONS, TOTAL
 
 PUBLIC_CHANNEL = "public_source"
@@ -72,26 +73,6 @@ class Headline:
     members: int
     countries: int
     stakeholder_types: int
-
-
-def _current_public_submissions() -> Select[tuple[int | None]]:
-    """Ids of the newest version of every public-source (organisation, scope)."""
-    latest = (
-        select(
-            SUBMISSION.c.organisation_id,
-            SUBMISSION.c.scope,
-            func.max(SUBMISSION.c.version).label("version"),
-        )
-        .where(SUBMISSION.c.channel == PUBLIC_CHANNEL)
-        .group_by(SUBMISSION.c.organisation_id, SUBMISSION.c.scope)
-        .subquery()
-    )
-    return select(SUBMISSION.c.id).join(
-        latest,
-        (SUBMISSION.c.organisation_id == latest.c.organisation_id)
-        & (SUBMISSION.c.scope == latest.c.scope)
-        & (SUBMISSION.c.version == latest.c.version),
-    )
 
 
 def _dimension(name: str) -> Column[Any]:
@@ -145,7 +126,7 @@ def published_figures(
         .join(ORGANISATION, SUBMISSION.c.organisation_id == ORGANISATION.c.id)
         .where(
             SUBMISSION.c.channel == PUBLIC_CHANNEL,
-            SUBMISSION.c.id.in_(_current_public_submissions()),
+            SUBMISSION.c.id.in_(current_submissions(PUBLIC_CHANNEL)),
             METRIC.c.code.in_(list(metrics)),
             PERIOD.c.kind == period_kind,
             OBSERVATION.c.value.is_not(None),

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import and_, func, insert
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from hub import audit
 from hub.catalogue import Catalogue, sync_metric_definitions
@@ -205,19 +206,30 @@ def store_submission(
     return StoreResult(submission.id, submission.version, True, len(rows))
 
 
-def current_submission_ids(session: Session) -> list[int]:
-    """The newest version of every (organisation, scope): what supersedes everything older."""
-    latest = (
-        select(Submission.organisation_id, Submission.scope, func.max(Submission.version).label("v"))
-        .group_by(col(Submission.organisation_id), col(Submission.scope))
-        .subquery()
+def current_submissions(channel: str | None = None) -> SelectOfScalar[int | None]:
+    """Query of the ids of the newest version of every (organisation, scope).
+
+    The newest version supersedes every older one; ``channel`` narrows to one channel.
+    Use it as a subquery (``col(...).in_(current_submissions())``), never as a list of ids.
+    """
+    latest = select(
+        col(Submission.organisation_id),
+        col(Submission.scope),
+        func.max(Submission.version).label("version"),
     )
-    query = select(Submission.id).join(
-        latest,
+    if channel is not None:
+        latest = latest.where(Submission.channel == channel)
+    grouped = latest.group_by(col(Submission.organisation_id), col(Submission.scope)).subquery()
+    return select(col(Submission.id)).join(
+        grouped,
         and_(
-            col(Submission.organisation_id) == latest.c.organisation_id,
-            col(Submission.scope) == latest.c.scope,
-            col(Submission.version) == latest.c.v,
+            col(Submission.organisation_id) == grouped.c.organisation_id,
+            col(Submission.scope) == grouped.c.scope,
+            col(Submission.version) == grouped.c.version,
         ),
     )
-    return [i for i in session.exec(query) if i is not None]
+
+
+def current_submission_ids(session: Session, channel: str | None = None) -> list[int]:
+    """The ids of :func:`current_submissions` (for small sets and tests)."""
+    return [i for i in session.execute(current_submissions(channel)).scalars() if i is not None]
