@@ -99,6 +99,7 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
         server=server,  # type: ignore[arg-type]  # Dash accepts a Flask app; its hint says bool
         assets_folder=str(ASSETS),
         serve_locally=True,
+        compress=True,
         title=TITLE,
         update_title="",
         # The overview has no callbacks, so there are no callback ids to validate; without
