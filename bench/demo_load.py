@@ -40,7 +40,9 @@ def _baseline(engine: Engine) -> tuple[int, float]:
         rows = [dict(r._mapping) for r in conn.execute(text("SELECT * FROM observation"))]
         conn.execute(text("CREATE TABLE bench_twin AS SELECT * FROM observation WHERE 1 = 0"))
     columns = list(rows[0])
-    insert = text(f"INSERT INTO bench_twin ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})")
+    insert = text(
+        f"INSERT INTO bench_twin ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"
+    )
     started = time.perf_counter()
     with engine.begin() as conn:
         conn.execute(insert, rows)
@@ -89,7 +91,9 @@ def main(argv: list[str] | None = None) -> None:
         runs.append(bench_postgresql())
     print("backend     observations  hub demo --no-serve  bare executemany  ratio")
     for backend, count, demo_seconds, base in runs:
-        print(f"{backend:<11} {count:>12,}  {demo_seconds:>17.1f} s  {base:>14.2f} s  {demo_seconds / base:>5.1f}x")
+        print(
+            f"{backend:<11} {count:>12,}  {demo_seconds:>17.1f} s  {base:>14.2f} s  {demo_seconds / base:>5.1f}x"
+        )
 
 
 if __name__ == "__main__":

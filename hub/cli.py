@@ -157,9 +157,8 @@ def demo(
     public_data: Annotated[Path | None, typer.Option(help="Folder of the published figures.")] = None,
 ) -> None:
     """Migrate, load the synthetic alliance and the public data, then serve the hub."""
-    from ingest.public_data import import_public_data
-
     from hub.demo import load_demo_alliance
+    from ingest.public_data import import_public_data
 
     settings = _settings()
     engine = get_engine(settings)
@@ -195,6 +194,7 @@ def _ensure_schema(engine, settings: Settings):  # type: ignore[no-untyped-def]
 
 def _serve(settings: Settings, port: int) -> None:
     import waitress
+
     from dashboards.app import create_app
 
     dash_app = create_app(get_engine(settings), settings)

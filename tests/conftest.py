@@ -24,9 +24,7 @@ from hub.db import build_engine, session_scope
 from hub.services import load_reference_data
 from hub.settings import REPO_ROOT, Settings
 
-PG_ADMIN_URL = os.environ.get(
-    "HUB_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+PG_ADMIN_URL = os.environ.get("HUB_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PUBLIC_DATA = Path(os.environ.get("HUB_PUBLIC_DATA_DIR", REPO_ROOT.parent / "shared" / "public-data"))
 BACKENDS = ["sqlite", "postgresql"]

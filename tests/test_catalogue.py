@@ -97,8 +97,16 @@ BAD_EDITS = {
     ),
     "missing definition": (lambda m: m[4].pop("definition"), "field 'definition'"),
     "dangling numerator": (
-        lambda m: m.append({**m[0], "code": "co_bad_ratio", "unit": "share", "combination": "ratio_of_sums",
-                            "numerator": "co_nothing", "denominator": m[0]["code"]}),
+        lambda m: m.append(
+            {
+                **m[0],
+                "code": "co_bad_ratio",
+                "unit": "share",
+                "combination": "ratio_of_sums",
+                "numerator": "co_nothing",
+                "denominator": m[0]["code"],
+            }
+        ),
         "numerator 'co_nothing' is not a metric",
     ),
 }

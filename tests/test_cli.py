@@ -26,8 +26,19 @@ def test_db_upgrade_on_an_empty_sqlite_file(tmp_path: Path, cli_env: dict[str, s
 
 
 def test_org_add_and_list(cli_env: dict[str, str]) -> None:
-    result = run(cli_env, "org", "add", "nordic-hotline", "--name", "Nordic Hotline", "--type", "hotline",
-                 "--country", "NO", "--named")
+    result = run(
+        cli_env,
+        "org",
+        "add",
+        "nordic-hotline",
+        "--name",
+        "Nordic Hotline",
+        "--type",
+        "hotline",
+        "--country",
+        "NO",
+        "--named",
+    )
     assert result.returncode == 0, result.stderr
     listing = run(cli_env, "org", "list", "--type", "hotline")
     assert listing.returncode == 0
@@ -41,14 +52,20 @@ def test_org_add_and_list(cli_env: dict[str, str]) -> None:
         (["org", "add", "ncmec", "--name", "Again", "--type", "clearinghouse"], "already in use"),
         (["org", "add", "bad code!", "--name", "X", "--type", "company"], "code"),
         (["org", "add", "pirates", "--name", "Pirates", "--type", "pirate"], "stakeholder_type"),
-        (["org", "add", "somewhere", "--name", "Somewhere", "--type", "company", "--country", "XX"],
-         "ISO 3166-1"),
-        (["org", "add", "child-co", "--name", "Child", "--type", "company", "--parent", "nobody"],
-         "no organisation with code 'nobody'"),
+        (
+            ["org", "add", "somewhere", "--name", "Somewhere", "--type", "company", "--country", "XX"],
+            "ISO 3166-1",
+        ),
+        (
+            ["org", "add", "child-co", "--name", "Child", "--type", "company", "--parent", "nobody"],
+            "no organisation with code 'nobody'",
+        ),
         (["import-public", "/nonexistent/folder"], "is not a folder"),
     ],
 )
-def test_domain_errors_are_one_line_and_exit_1(cli_env: dict[str, str], args: list[str], message: str) -> None:
+def test_domain_errors_are_one_line_and_exit_1(
+    cli_env: dict[str, str], args: list[str], message: str
+) -> None:
     # `org add` prepares the database first: the registry (with ncmec) is loaded before the insert
     result = run(cli_env, *args)
     assert result.returncode == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date
 
 import pytest
@@ -57,5 +58,5 @@ def test_children_tile_the_parent(year: int, kind: str, data: st.DataObject) -> 
     assert parse_period(period.code) == period
     months = period.children("month")
     assert months[0].start == period.start and months[-1].end == period.end
-    assert all(a.end == b.start for a, b in zip(months, months[1:], strict=False))
+    assert all(a.end == b.start for a, b in itertools.pairwise(months))
     assert all(period.contains(m) for m in months)

@@ -64,20 +64,36 @@ def test_sqlite_connections_enforce_foreign_keys_and_use_wal(engine: Engine) -> 
 @pytest.mark.parametrize(
     ("statement", "why"),
     [
-        ("INSERT INTO organisation (code, name, stakeholder_type, consents_to_be_named, status, created_at) "
-         "VALUES ('x-org', 'X', 'pirate', false, 'member', CURRENT_TIMESTAMP)", "stakeholder type"),
-        ("INSERT INTO organisation (code, name, stakeholder_type, consents_to_be_named, status, created_at) "
-         "VALUES ('ncmec', 'dup', 'company', false, 'member', CURRENT_TIMESTAMP)", "unique code"),
-        ("INSERT INTO organisation (code, name, stakeholder_type, consents_to_be_named, status, parent_id, "
-         "created_at) VALUES ('y-org', 'Y', 'company', false, 'member', 999999, CURRENT_TIMESTAMP)",
-         "foreign key"),
-        ("INSERT INTO period (code, kind, year, number, start_date, end_date) "
-         "VALUES ('2025-W1', 'week', 2025, 1, '2025-01-01', '2025-01-08')", "period kind"),
-        ("INSERT INTO period (code, kind, year, number, start_date, end_date) "
-         "VALUES ('2025-Q5', 'quarter', 2025, 5, '2025-01-01', '2025-04-01')", "period number"),
-        ("INSERT INTO hub_user (username, display_name, password_hash, role, is_active, session_version, "
-         "created_at) VALUES ('u', 'U', 'h', 'org_submitter', true, 1, CURRENT_TIMESTAMP)",
-         "org role without organisation"),
+        (
+            "INSERT INTO organisation (code, name, stakeholder_type, consents_to_be_named, status, created_at) "
+            "VALUES ('x-org', 'X', 'pirate', false, 'member', CURRENT_TIMESTAMP)",
+            "stakeholder type",
+        ),
+        (
+            "INSERT INTO organisation (code, name, stakeholder_type, consents_to_be_named, status, created_at) "
+            "VALUES ('ncmec', 'dup', 'company', false, 'member', CURRENT_TIMESTAMP)",
+            "unique code",
+        ),
+        (
+            "INSERT INTO organisation (code, name, stakeholder_type, consents_to_be_named, status, parent_id, "
+            "created_at) VALUES ('y-org', 'Y', 'company', false, 'member', 999999, CURRENT_TIMESTAMP)",
+            "foreign key",
+        ),
+        (
+            "INSERT INTO period (code, kind, year, number, start_date, end_date) "
+            "VALUES ('2025-W1', 'week', 2025, 1, '2025-01-01', '2025-01-08')",
+            "period kind",
+        ),
+        (
+            "INSERT INTO period (code, kind, year, number, start_date, end_date) "
+            "VALUES ('2025-Q5', 'quarter', 2025, 5, '2025-01-01', '2025-04-01')",
+            "period number",
+        ),
+        (
+            "INSERT INTO hub_user (username, display_name, password_hash, role, is_active, session_version, "
+            "created_at) VALUES ('u', 'U', 'h', 'org_submitter', true, 1, CURRENT_TIMESTAMP)",
+            "org role without organisation",
+        ),
     ],
 )
 def test_database_constraints_refuse_bad_rows(session: Session, statement: str, why: str) -> None:
@@ -88,8 +104,9 @@ def test_database_constraints_refuse_bad_rows(session: Session, statement: str, 
 
 def test_observation_constraints(session: Session, catalogue: Catalogue) -> None:
     org = _company(session)
-    result = store_submission(session, catalogue, org, _rows(), channel="cli", scope="2025-Q1",
-                              actor="test", today=NOW)
+    result = store_submission(
+        session, catalogue, org, _rows(), channel="cli", scope="2025-Q1", actor="test", today=NOW
+    )
     session.commit()
     existing = session.exec(select(Observation)).first()
     assert existing is not None
@@ -111,16 +128,28 @@ def test_version_without_supersedes_is_refused_by_the_database(session: Session)
 
 def test_store_is_idempotent_and_versioned(session: Session, catalogue: Catalogue) -> None:
     org = _company(session)
-    first = store_submission(session, catalogue, org, _rows(), channel="cli", scope="2025-Q1",
-                             actor="test", today=NOW)
-    again = store_submission(session, catalogue, org, _rows(), channel="cli", scope="2025-Q1",
-                             actor="test", today=NOW)
+    first = store_submission(
+        session, catalogue, org, _rows(), channel="cli", scope="2025-Q1", actor="test", today=NOW
+    )
+    again = store_submission(
+        session, catalogue, org, _rows(), channel="cli", scope="2025-Q1", actor="test", today=NOW
+    )
     assert first.created and not again.created and again.submission_id == first.submission_id
     with pytest.raises(HubError, match="restatement needs a reason"):
-        store_submission(session, catalogue, org, _rows(130), channel="cli", scope="2025-Q1",
-                         actor="test", today=NOW)
-    second = store_submission(session, catalogue, org, _rows(130), channel="cli", scope="2025-Q1",
-                              actor="test", today=NOW, supersede_reason="double-counted notices")
+        store_submission(
+            session, catalogue, org, _rows(130), channel="cli", scope="2025-Q1", actor="test", today=NOW
+        )
+    second = store_submission(
+        session,
+        catalogue,
+        org,
+        _rows(130),
+        channel="cli",
+        scope="2025-Q1",
+        actor="test",
+        today=NOW,
+        supersede_reason="double-counted notices",
+    )
     session.commit()
     assert second.version == 2
     newer = session.get(Submission, second.submission_id)
@@ -150,13 +179,17 @@ def test_rejected_submission_lists_every_problem_and_stores_nothing(
         ObservationIn("co_proactive_share", q1, 1.7),
         ObservationIn("no_such_metric", q1, 1),
         ObservationIn("le_victims_identified", parse_period("2025"), 12),
-        ObservationIn("co_items_actioned", parse_period("2027-Q1"), 1, dims={"notice_source": "trusted_flagger"}),
+        ObservationIn(
+            "co_items_actioned", parse_period("2027-Q1"), 1, dims={"notice_source": "trusted_flagger"}
+        ),
         ObservationIn("co_items_actioned", q1, 1, dims={"shoe_size": "42"}),
         ObservationIn("co_items_actioned", q1, 1, dims={"country": "XX"}),
         ObservationIn("co_items_actioned", q1, 7),
     ]
     with pytest.raises(SubmissionRejected) as info:
-        store_submission(session, catalogue, org, bad, channel="cli", scope="2025-Q1", actor="test", today=NOW)
+        store_submission(
+            session, catalogue, org, bad, channel="cli", scope="2025-Q1", actor="test", today=NOW
+        )
     problems = "\n".join(info.value.problems)
     for expected in (
         "row 1: value cannot be negative",
@@ -189,4 +222,8 @@ def test_periods_are_stored_once_per_kind(session: Session, catalogue: Catalogue
     store_submission(session, catalogue, org, _rows(), channel="cli", scope="a", actor="t", today=NOW)
     session.commit()
     stored = session.exec(select(Period).where(Period.code == "2025-Q1")).one()
-    assert (stored.kind, stored.start_date, stored.end_date) == ("quarter", date(2025, 1, 1), date(2025, 4, 1))
+    assert (stored.kind, stored.start_date, stored.end_date) == (
+        "quarter",
+        date(2025, 1, 1),
+        date(2025, 4, 1),
+    )
