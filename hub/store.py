@@ -12,7 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, func, insert
+from sqlalchemy import Table, and_, event, func
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -60,16 +61,32 @@ def content_checksum(rows: Iterable[ObservationIn]) -> str:
     return hashlib.sha256(json.dumps(canonical, default=str).encode()).hexdigest()
 
 
+_CACHE_KEY = "hub.store.ids"
+
+
+def _id_cache(session: Session, kind: str) -> dict[str, int]:
+    """Ids this session already looked up (periods, metrics), so bulk loads ask once."""
+    cache: dict[str, dict[str, int]] = session.info.setdefault(_CACHE_KEY, {})
+    return cache.setdefault(kind, {})
+
+
+@event.listens_for(OrmSession, "after_soft_rollback")
+def _forget_ids_on_rollback(session: OrmSession, _transaction: object) -> None:
+    """Rows created in a rolled-back transaction are gone: so are their cached ids."""
+    session.info.pop(_CACHE_KEY, None)
+
+
 def ensure_periods(session: Session, refs: Iterable[PeriodRef]) -> dict[str, int]:
     """Period code -> id, creating the periods that do not exist yet."""
+    cache = _id_cache(session, "periods")
     wanted = {ref.code: ref for ref in refs}
-    found = {
-        p.code: p.id
-        for p in session.exec(select(Period).where(col(Period.code).in_(list(wanted))))
-        if p.id is not None
-    }
-    for code, ref in wanted.items():
-        if code not in found:
+    missing = [code for code in wanted if code not in cache]
+    if missing:
+        query = select(Period.code, Period.id).where(col(Period.code).in_(missing))
+        cache.update({code: pid for code, pid in session.exec(query) if pid is not None})
+    for code in missing:
+        if code not in cache:
+            ref = wanted[code]
             period = Period(
                 code=code,
                 kind=ref.kind,
@@ -81,18 +98,44 @@ def ensure_periods(session: Session, refs: Iterable[PeriodRef]) -> dict[str, int
             session.add(period)
             session.flush()
             assert period.id is not None
-            found[code] = period.id
-    return found
+            cache[code] = period.id
+    return {code: cache[code] for code in wanted}
 
 
 def metric_ids(session: Session, catalogue: Catalogue) -> dict[str, int]:
     """Metric code -> id, synchronising the catalogue into the table when it is behind."""
-    rows = {m.code: m for m in session.exec(select(MetricDefinition))}
-    if set(catalogue.metrics) - set(rows) or any(
-        r.catalogue_version != catalogue.version for r in rows.values()
+    cache = _id_cache(session, "metrics")
+    if cache.keys() >= catalogue.metrics.keys():
+        return cache
+    rows = session.exec(
+        select(MetricDefinition.code, MetricDefinition.id, MetricDefinition.catalogue_version)
+    ).all()
+    if set(catalogue.metrics) - {code for code, _, _ in rows} or any(
+        version != catalogue.version for _, _, version in rows
     ):
-        return sync_metric_definitions(session, catalogue)
-    return {code: row.id for code, row in rows.items() if row.id is not None}
+        cache.update(sync_metric_definitions(session, catalogue))
+    else:
+        cache.update({code: mid for code, mid, _ in rows if mid is not None})
+    return cache
+
+
+_OBSERVATION_TABLE: Table = Observation.__table__  # type: ignore[attr-defined]
+_OBSERVATION_COLUMNS = tuple(column.name for column in _OBSERVATION_TABLE.columns if column.name != "id")
+
+
+def _insert_observations(session: Session, records: list[dict[str, object]]) -> None:
+    """Bulk insert in the session's transaction: COPY on PostgreSQL, executemany elsewhere."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        statement = f"COPY observation ({', '.join(_OBSERVATION_COLUMNS)}) FROM STDIN"
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for record in records:
+                copy.write_row([record[name] for name in _OBSERVATION_COLUMNS])
+        return
+    for start in range(0, len(records), 5000):
+        connection.execute(_OBSERVATION_TABLE.insert(), records[start : start + 5000])
 
 
 def store_submission(
@@ -186,8 +229,7 @@ def store_submission(
             source_label=row.source_label,
         )
         records.append(record)
-    for start in range(0, len(records), 5000):
-        session.execute(insert(Observation), records[start : start + 5000])
+    _insert_observations(session, records)
     audit.record(
         session,
         "submission.store",
