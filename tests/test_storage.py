@@ -227,3 +227,16 @@ def test_periods_are_stored_once_per_kind(session: Session, catalogue: Catalogue
         date(2025, 1, 1),
         date(2025, 4, 1),
     )
+
+
+def test_ids_cached_in_a_rolled_back_transaction_are_forgotten(
+    session: Session, catalogue: Catalogue
+) -> None:
+    org = _company(session)
+    store_submission(session, catalogue, org, _rows(), channel="cli", scope="2025-Q1", actor="t", today=NOW)
+    session.rollback()  # the period 2025-Q1 created above is gone again
+    result = store_submission(
+        session, catalogue, org, _rows(), channel="cli", scope="2025-Q1", actor="t", today=NOW
+    )
+    session.commit()
+    assert result.created and _count(session, Period) == 1 and _count(session, Observation) == 3
