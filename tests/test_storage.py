@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -13,6 +14,7 @@ from sqlmodel import Session, select
 
 from hub import migrate
 from hub.catalogue import Catalogue
+from hub.db import build_engine
 from hub.errors import HubError
 from hub.models import AuditEvent, Observation, Organisation, Period, Submission
 from hub.organisations import OrganisationIn, add_organisation
@@ -52,13 +54,13 @@ def test_migrations_match_the_models(engine: Engine) -> None:
     assert migrate.current_revision(engine) == "0001"
 
 
-def test_sqlite_connections_enforce_foreign_keys_and_use_wal(engine: Engine) -> None:
-    if engine.dialect.name != "sqlite":
-        pytest.skip("SQLite pragmas")
+def test_sqlite_connections_enforce_foreign_keys_and_use_wal(tmp_path: Path) -> None:
+    engine = build_engine(f"sqlite:///{tmp_path / 'pragmas.sqlite3'}", busy_timeout_ms=4321)
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 4321
+    engine.dispose()
 
 
 @pytest.mark.parametrize(
