@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+from hub.db import build_engine
 from hub.settings import REPO_ROOT
 
 HUB = str(REPO_ROOT / ".venv" / "bin" / "hub")
@@ -85,3 +90,56 @@ def test_unsafe_production_settings_refuse_to_start(cli_env: dict[str, str]) -> 
     result = run({**cli_env, "HUB_ENV": "production"}, "db", "current")
     assert result.returncode == 1
     assert "HUB_SECRET_KEY" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _counts(url: str) -> tuple[int, ...]:
+    engine = build_engine(url)
+    with engine.connect() as conn:
+        counts = tuple(
+            conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one()
+            for table in ("organisation", "submission", "observation", "period")
+        )
+    engine.dispose()
+    return counts
+
+
+@pytest.mark.slow
+def test_demo_twice_stores_nothing_twice_then_serves(cli_env: dict[str, str]) -> None:
+    env = cli_env
+    url = env["HUB_DATABASE_URL"]
+    first = run(env, "demo", "--no-serve")
+    assert first.returncode == 0, first.stderr
+    assert "demo data ready" in first.stdout and "ncmec_cybertipline_reports_by_esp" in first.stdout
+    counts = _counts(url)
+    assert counts[0] >= 150 + 300 and counts[2] > 300_000
+    second = run(env, "demo", "--no-serve")
+    assert second.returncode == 0, second.stderr
+    assert "new this time: 0 with 0 observations" in second.stdout
+    assert _counts(url) == counts
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [HUB, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+                    assert json.load(response) == {"status": "ok", "database": "ok"}
+                    break
+            except OSError:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                assert time.monotonic() < deadline, "hub serve did not answer within 60 s"
+                time.sleep(0.5)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+            assert response.status == 200 and "text/html" in response.headers["Content-Type"]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

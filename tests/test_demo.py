@@ -1,13 +1,12 @@
 """The synthetic alliance: believable, complete, deterministic, and loaded idempotently.
 
 Most tests look at the generator's output in memory; the database tests load a short
-window (six months) on both backends, and one slow test loads everything.
+window (six months) on both backends; the full load runs through the CLI in test_cli.py.
 """
 
 from __future__ import annotations
 
 import statistics
-import time
 from collections import Counter, defaultdict
 from datetime import date
 
@@ -327,14 +326,4 @@ def test_loading_twice_stores_nothing_new_and_later_adds_periods(
     assert _demo_observations(session) == stored + later.stored_observations
 
 
-@pytest.mark.slow
-def test_full_load(session: Session, catalogue: Catalogue) -> None:
-    started = time.perf_counter()
-    report = load_demo_alliance(session, catalogue, seed=SEED, today=TODAY)
-    session.commit()
-    seconds = time.perf_counter() - started
-    print(f"\n{report.summary()}\n({session.get_bind().dialect.name}: {seconds:.1f} s)")
-    assert report.stored_observations == _demo_observations(session) > 300000
-    assert report.restated > 0 and report.late > 0 and report.missing > 0
-    again = load_demo_alliance(session, catalogue, seed=SEED, today=TODAY)
-    assert again.stored_submissions == 0
+# The full load, twice, through `hub demo --no-serve` on both backends: tests/test_cli.py.
