@@ -53,6 +53,7 @@ PUBLIC_SCALE = [[0.0, "#DCEAF5"], [0.5, "#5B9BD0"], [1.0, "#08306B"]]
 ALLIANCE_SCALE = [[0.0, "#D9F0E6"], [0.5, "#3AAE85"], [1.0, "#00563B"]]
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
 MISSING = "–"  # shown for a figure the source did not publish
+MASKED_COLOUR = "#A7B4C2"  # countries whose count is too small to show exactly
 
 
 def stakeholder_label(code: str) -> str:
@@ -183,8 +184,14 @@ def world_map(
     unit: str,
     scale: list[list[Any]],
     log: bool = False,
+    masked: Sequence[tuple[str, str]] = (),
+    masked_text: str = "",
 ) -> go.Figure:
-    """A world choropleth on ISO alpha-3 codes; ``log`` spreads very skewed counts out."""
+    """A world choropleth on ISO alpha-3 codes; ``log`` spreads very skewed counts out.
+
+    ``masked`` countries (alpha-3, name) are drawn in one neutral colour with
+    ``masked_text`` instead of a number, for counts too small to show exactly.
+    """
     title = unit.capitalize()
     if log:
         colour_values = [math.log10(v) if v > 0 else 0.0 for v in values]
@@ -210,7 +217,7 @@ def world_map(
         yanchor="top",
         outlinewidth=0,
     )
-    return go.Figure(
+    traces = [
         go.Choropleth(
             locations=list(alpha3),
             locationmode="ISO-3",
@@ -222,7 +229,24 @@ def world_map(
             colorbar=colorbar,
             hovertemplate=f"%{{customdata[0]}}: %{{customdata[1]:,.0f}} {unit}<extra></extra>",
             **z_range,
-        ),
+        )
+    ]
+    if masked:
+        traces.append(
+            go.Choropleth(
+                locations=[code for code, _ in masked],
+                locationmode="ISO-3",
+                z=[0] * len(masked),
+                customdata=[[name] for _, name in masked],
+                colorscale=[[0, MASKED_COLOUR], [1, MASKED_COLOUR]],
+                showscale=False,
+                marker_line_color="#FFFFFF",
+                marker_line_width=0.4,
+                hovertemplate=f"%{{customdata[0]}}: {masked_text}<extra></extra>",
+            )
+        )
+    return go.Figure(
+        traces,
         _layout(
             geo={
                 "projection": {"type": "natural earth"},

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Column, extract, func, select
+from sqlalchemy import Column, case, extract, func, select
 from sqlmodel import Session, SQLModel
 
 from hub import models  # noqa: F401  (registers the tables read below)
@@ -415,20 +415,36 @@ def members_by_type(session: Session) -> pd.DataFrame:
     return frame.sort_values(["members", "stakeholder_type"], ascending=[False, True]).reset_index(drop=True)
 
 
-def members_by_country(session: Session) -> pd.DataFrame:
-    """Member organisations per country: country, alpha3, name, members (largest first).
+MIN_EXACT_MEMBERS = 3
 
-    Members without a country are counted under ``None`` so the total stays right.
+
+def members_by_country(session: Session) -> pd.DataFrame:
+    """Member organisations per country: country, alpha3, name, members, exact (largest first).
+
+    A count is ``exact`` only where it cannot single out a member that has not consented
+    to be named: at least MIN_EXACT_MEMBERS members, or every member there named. Other
+    countries are shown as "fewer than 3". Members without a country are counted under
+    ``None`` so the total stays right.
     """
+    anonymous = func.sum(case((ORGANISATION.c.consents_to_be_named.is_(False), 1), else_=0))
     rows = session.execute(
-        select(ORGANISATION.c.country, func.count())
+        select(ORGANISATION.c.country, func.count(), anonymous)
         .where(ORGANISATION.c.status == MEMBER)
         .group_by(ORGANISATION.c.country)
     ).all()
     alpha3 = alpha3_codes()
     frame = pd.DataFrame(
-        [(c, alpha3.get(c) if c else None, country_name(c) if c else "Not stated", n) for c, n in rows],
-        columns=["country", "alpha3", "name", "members"],
+        [
+            (
+                c,
+                alpha3.get(c) if c else None,
+                country_name(c) if c else "Not stated",
+                n,
+                n >= MIN_EXACT_MEMBERS or not a,
+            )
+            for c, n, a in rows
+        ],
+        columns=["country", "alpha3", "name", "members", "exact"],
     )
     frame["_named"] = frame["country"].notna()
     frame = frame.sort_values(["_named", "members", "name"], ascending=[False, False, True])

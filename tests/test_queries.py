@@ -168,8 +168,13 @@ def seed_members(session: Session, catalogue: Catalogue) -> None:
         add_organisation(
             session,
             OrganisationIn(
-                code=code, name=code.title(), stakeholder_type=kind, country=country, status=status
-            ),  # type: ignore[arg-type]
+                code=code,
+                name=code.title(),
+                stakeholder_type=kind,
+                country=country,
+                status=status,
+                consents_to_be_named=code == "delta-police",
+            ),
         )
     for code, received, scope in [
         ("alpha-social", datetime(2025, 2, 3, tzinfo=UTC), "2025-01"),
@@ -324,6 +329,9 @@ def test_membership_counts_members_only(session: Session, catalogue: Catalogue) 
     by_country = queries.members_by_country(session)
     assert by_country.iloc[0][["country", "alpha3", "name", "members"]].tolist() == ["FR", "FRA", "France", 2]
     assert set(by_country["country"]) == {"FR", "DE", "BR"}
+    # fewer than 3 members and one of them anonymous: the count is not shown exactly
+    exact = dict(zip(by_country["country"], by_country["exact"], strict=True))
+    assert exact == {"FR": False, "DE": False, "BR": True}  # delta-police consents to be named
     head = queries.headline(session)
     assert (head.members, head.countries, head.stakeholder_types) == (4, 3, 3)
 

@@ -407,11 +407,15 @@ def _members_by_type(frame: pd.DataFrame) -> Component:
     )
 
 
+FEWER_MEMBERS = f"fewer than {queries.MIN_EXACT_MEMBERS} members"
+
+
 def _members_map(frame: pd.DataFrame, topojson_url: str) -> Component:
     title = "Member organisations by country"
     if frame.empty:
         return charts.empty_panel(title, "No member organisations are registered yet.")
-    mapped = frame[frame["alpha3"].notna()]
+    mapped = frame[frame["alpha3"].notna() & frame["exact"]]
+    masked = frame[frame["alpha3"].notna() & ~frame["exact"]]
     return charts.chart_block(
         title,
         subtitle="Country of each member's headquarters",
@@ -422,15 +426,21 @@ def _members_map(frame: pd.DataFrame, topojson_url: str) -> Component:
                 mapped["name"],
                 unit="members",
                 scale=charts.ALLIANCE_SCALE,
+                masked=list(zip(masked["alpha3"], masked["name"], strict=True)),
+                masked_text=FEWER_MEMBERS,
             ),
             label="World map of member organisations by country",
             size="map",
             topojson_url=topojson_url,
         ),
         source="Source: the hub's register of member organisations",
-        note=MAP_NOTE,
+        note=f"{MAP_NOTE} Grey: {FEWER_MEMBERS}, shown without a number so that no member that has not "
+        "consented to be named can be singled out.",
         table_rows=list(frame.itertuples()),
-        columns=[Column("Country", lambda r: r.name), Column("Members", lambda r: fmt_int(r.members), True)],
+        columns=[
+            Column("Country", lambda r: r.name),
+            Column("Members", lambda r: fmt_int(r.members) if r.exact else FEWER_MEMBERS, True),
+        ],
         block_id="members-by-country",
     )
 
