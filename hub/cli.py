@@ -22,9 +22,11 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, pret
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 org_app = typer.Typer(no_args_is_help=True, help="Organisations.")
 catalogue_app = typer.Typer(no_args_is_help=True, help="The metric catalogue.")
+targets_app = typer.Typer(no_args_is_help=True, help="Alliance targets (data/targets).")
 app.add_typer(db_app, name="db")
 app.add_typer(org_app, name="org")
 app.add_typer(catalogue_app, name="catalogue")
+app.add_typer(targets_app, name="targets")
 
 
 def _settings() -> Settings:
@@ -115,12 +117,17 @@ def org_list(
 
 @catalogue_app.command("check")
 def catalogue_check(
-    data_dir: Annotated[Path | None, typer.Option(help="Folder holding catalogue/ and categories/.")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Folder holding catalogue/, categories/ and targets/.")
+    ] = None,
 ) -> None:
-    """Validate the catalogue, the bucket scheme, categories and crosswalks."""
+    """Validate the catalogue, the bucket scheme, categories, crosswalks and targets."""
+    from hub.targets import load_targets
+
     folder = data_dir or _settings().data_dir
     try:
         catalogue = load_catalogue_uncached(folder)
+        targets = load_targets(folder, catalogue)
     except CatalogueError as exc:
         for problem in exc.problems:
             typer.echo(f"error: {problem}", err=True)
@@ -129,8 +136,25 @@ def catalogue_check(
         f"catalogue {catalogue.version}: {len(catalogue.metrics)} metrics, "
         f"{len(catalogue.dimensions)} dimensions, {len(catalogue.buckets.buckets)} time buckets, "
         f"{len(catalogue.categories.categories)} categories, "
-        f"{len(catalogue.categories.crosswalks)} crosswalks: OK"
+        f"{len(catalogue.categories.crosswalks)} crosswalks, {len(targets)} targets: OK"
     )
+
+
+@targets_app.command("list")
+def targets_list() -> None:
+    """List the stored targets (code, kind, metric, scope, baseline, target value and year)."""
+    from hub.targets import list_targets
+
+    settings = _settings()
+    engine = get_engine(settings)
+    _ensure_schema(engine, settings)  # also brings the targets in line with data/targets
+    with session_scope(engine) as session:
+        typer.echo("code\tkind\tmetric\tscope\tbaseline\ttarget_value\ttarget_year")
+        for row in list_targets(session):
+            typer.echo(
+                f"{row.code}\t{row.kind}\t{row.metric}\t{row.scope}\t{row.baseline}\t"
+                f"{row.target_value:g}\t{row.target_year}"
+            )
 
 
 @app.command("import-public")

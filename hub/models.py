@@ -243,7 +243,7 @@ class Observation(SQLModel, table=True):
 
 
 class Target(SQLModel, table=True):
-    """An alliance target on a metric (filled from data/targets by a later issue)."""
+    """An alliance target on a metric, loaded from data/targets (hub.targets)."""
 
     __tablename__ = "target"
     __table_args__ = (

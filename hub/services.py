@@ -10,6 +10,7 @@ from hub.catalogue import Catalogue, load_catalogue, sync_metric_definitions
 from hub.db import session_scope
 from hub.organisations import read_registry, upsert_registry
 from hub.settings import Settings
+from hub.targets import load_targets, sync_targets
 
 
 def prepare_database(engine: Engine, settings: Settings) -> Catalogue:
@@ -22,7 +23,8 @@ def prepare_database(engine: Engine, settings: Settings) -> Catalogue:
 
 
 def load_reference_data(session: Session, settings: Settings, catalogue: Catalogue) -> None:
-    """Metric definitions and the organisations named by public sources (idempotent)."""
+    """Metric definitions, targets and the organisations named by public sources (idempotent)."""
     sync_metric_definitions(session, catalogue)
+    sync_targets(session, catalogue, load_targets(settings.data_dir, catalogue))
     registry = settings.data_dir / "organisations" / "public_sources.yaml"
     upsert_registry(session, read_registry(registry))

@@ -241,4 +241,5 @@ def test_ids_cached_in_a_rolled_back_transaction_are_forgotten(
         session, catalogue, org, _rows(), channel="cli", scope="2025-Q1", actor="t", today=NOW
     )
     session.commit()
-    assert result.created and _count(session, Period) == 1 and _count(session, Observation) == 3
+    periods = session.exec(select(Period).where(Period.code == "2025-Q1")).all()
+    assert result.created and len(periods) == 1 and _count(session, Observation) == 3
