@@ -52,7 +52,9 @@ def build_engine(url: str, *, busy_timeout_ms: int = 5000) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_ms))
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # UTC sessions: date arithmetic in SQL (e.g. quarters of arrival) must not follow the
+    # server's time zone.
+    return create_engine(url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"})
 
 
 def get_engine(settings: Settings | None = None) -> Engine:

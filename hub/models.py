@@ -19,8 +19,10 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
 from hub import vocab
@@ -40,10 +42,33 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps stored and returned in UTC, aware, on SQLite and PostgreSQL alike.
+
+    SQLite keeps no offset and would hand back naive values; a naive value given to the
+    hub is taken as UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        utc = aware.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def _ts(nullable: bool = False) -> Any:
     return Field(
         default_factory=utcnow if not nullable else None,
-        sa_type=DateTime(timezone=True),
+        sa_type=UTCDateTime,
         nullable=nullable,
     )
 
@@ -187,7 +212,8 @@ class Submission(SQLModel, table=True):
         CheckConstraint("length(checksum) = 64", name="ck_sub_checksum"),
         CheckConstraint("row_count >= 0", name="ck_sub_rows"),
         UniqueConstraint("organisation_id", "scope", "version", name="uq_sub_scope_version"),
-        UniqueConstraint("organisation_id", "checksum", name="uq_sub_checksum"),
+        CheckConstraint("length(scope) BETWEEN 1 AND 64", name="ck_sub_scope_len"),
+        Index("ix_sub_org_checksum", "organisation_id", "checksum"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -51,7 +51,7 @@ def content_checksum(rows: Iterable[ObservationIn]) -> str:
             r.metric,
             r.period.code,
             sorted(r.dims.items()),
-            r.value,
+            None if r.value is None else float(r.value),  # 100 and 100.0 are the same figure
             r.is_provisional,
             r.is_estimated,
             r.source_label,
@@ -138,6 +138,16 @@ def _insert_observations(session: Session, records: list[dict[str, object]]) -> 
         connection.execute(_OBSERVATION_TABLE.insert(), records[start : start + 5000])
 
 
+_MAX_LENGTHS = {"scope": 64, "supersede_reason": 500, "source_name": 300}  # the submission columns
+
+
+def _check_lengths(**values: str | None) -> None:
+    """Refuse text the columns cannot hold (PostgreSQL would raise; SQLite would not)."""
+    for name, value in values.items():
+        if value is not None and not 1 <= len(value) <= _MAX_LENGTHS[name]:
+            raise HubError(f"{name} must be 1 to {_MAX_LENGTHS[name]} characters long")
+
+
 def store_submission(
     session: Session,
     catalogue: Catalogue,
@@ -160,15 +170,18 @@ def store_submission(
     Raises :class:`SubmissionRejected` listing every problem; nothing is stored then.
     """
     assert organisation.id is not None
+    _check_lengths(scope=scope, supersede_reason=supersede_reason, source_name=source_name)
     checksum = checksum or content_checksum(rows)
-    earlier = session.exec(
-        select(Submission).where(
-            Submission.organisation_id == organisation.id, Submission.checksum == checksum
-        )
+    latest = session.exec(
+        select(Submission)
+        .where(Submission.organisation_id == organisation.id, Submission.scope == scope)
+        .order_by(col(Submission.version).desc())
     ).first()
-    if earlier is not None:
-        assert earlier.id is not None
-        return StoreResult(earlier.id, earlier.version, False, earlier.row_count)
+    if latest is not None and latest.checksum == checksum:
+        # the same content as the current version: nothing new (a correction back to an
+        # older version's figures is new, and so is the same content for another scope)
+        assert latest.id is not None
+        return StoreResult(latest.id, latest.version, False, latest.row_count)
 
     if org_codes is None:
         org_codes = set(session.exec(select(Organisation.code)))
@@ -185,11 +198,6 @@ def store_submission(
     if problems:
         raise SubmissionRejected(problems)
 
-    latest = session.exec(
-        select(Submission)
-        .where(Submission.organisation_id == organisation.id, Submission.scope == scope)
-        .order_by(col(Submission.version).desc())
-    ).first()
     if latest is not None and not supersede_reason:
         raise HubError(
             f"{organisation.code} already reported {scope!r} (version {latest.version}); "
@@ -251,18 +259,20 @@ def store_submission(
 def current_submissions(channel: str | None = None) -> SelectOfScalar[int | None]:
     """Query of the ids of the newest version of every (organisation, scope).
 
-    The newest version supersedes every older one; ``channel`` narrows to one channel.
+    The newest version supersedes every older one, whatever channel either came by;
+    ``channel`` then keeps only the current versions that came by that channel.
     Use it as a subquery (``col(...).in_(current_submissions())``), never as a list of ids.
     """
-    latest = select(
-        col(Submission.organisation_id),
-        col(Submission.scope),
-        func.max(Submission.version).label("version"),
+    grouped = (
+        select(
+            col(Submission.organisation_id),
+            col(Submission.scope),
+            func.max(Submission.version).label("version"),
+        )
+        .group_by(col(Submission.organisation_id), col(Submission.scope))
+        .subquery()
     )
-    if channel is not None:
-        latest = latest.where(Submission.channel == channel)
-    grouped = latest.group_by(col(Submission.organisation_id), col(Submission.scope)).subquery()
-    return select(col(Submission.id)).join(
+    query = select(col(Submission.id)).join(
         grouped,
         and_(
             col(Submission.organisation_id) == grouped.c.organisation_id,
@@ -270,6 +280,7 @@ def current_submissions(channel: str | None = None) -> SelectOfScalar[int | None
             col(Submission.version) == grouped.c.version,
         ),
     )
+    return query.where(Submission.channel == channel) if channel is not None else query
 
 
 def current_submission_ids(session: Session, channel: str | None = None) -> list[int]:

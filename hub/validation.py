@@ -18,6 +18,7 @@ from hub.periods import PeriodRef
 from hub.vocab import TOTAL
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+MAX_SOURCE_LABEL = 300  # observation.source_label
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,8 @@ def dimension_value_problem(
         valid = bool(SLUG.match(value))
     else:
         valid = value in spec.allowed
-    return None if valid else f"{value!r} is not a valid {dimension}"
+    # never echo the value: it may be personal data the firewall could not recognise
+    return None if valid else f"the {dimension} value is not one of the allowed {dimension} values"
 
 
 def value_problem(unit: str, value: float | None) -> str | None:
@@ -98,6 +100,10 @@ def observation_problems(
         )
     if row.period.start > today:
         problems.append(f"period {row.period.code} is in the future")
+    elif row.period.end > today and not row.is_provisional:
+        problems.append(f"period {row.period.code} has not ended yet: mark the figure provisional")
+    if row.source_label is not None and len(row.source_label) > MAX_SOURCE_LABEL:
+        problems.append(f"source label longer than {MAX_SOURCE_LABEL} characters")
     for dimension, value in row.dims.items():
         if dimension not in metric.dimensions:
             problems.append(f"metric {row.metric!r} has no dimension {dimension!r}")

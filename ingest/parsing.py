@@ -7,7 +7,6 @@ pandas' defaults would turn the string "NA" (Namibia) into a missing value.
 from __future__ import annotations
 
 import csv
-import hashlib
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -65,11 +64,6 @@ def read_csv(path: Path) -> CsvTable:
                 raise CellError(f"line {reader.line_num}: {len(cells)} cells for {len(header)} columns")
             rows.append(CsvRow(reader.line_num, dict(zip(header, cells, strict=True))))
     return CsvTable(header, tuple(rows))
-
-
-def file_checksum(path: Path) -> str:
-    """SHA-256 of the file's bytes: the same file imported twice is recognised as such."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def parse_published_period(text: str) -> PeriodRef:

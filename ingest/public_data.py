@@ -32,7 +32,6 @@ from hub.validation import ObservationIn, observation_problems
 from ingest.parsing import (
     CellError,
     CsvRow,
-    file_checksum,
     parse_printed_number,
     parse_published_period,
     read_csv,
@@ -122,6 +121,8 @@ class _FilePlan:
     spec: FileSpec | None  # None: the file is not in the mapping (a problem)
     report: FileReport
     figures: dict[ObservationKey, _Figure] = field(default_factory=dict)
+    # the printed labels already added into each figure: a label seen twice is a repeated row
+    labels: dict[ObservationKey, set[str | None]] = field(default_factory=dict)
 
 
 @dataclass
@@ -437,11 +438,12 @@ def _add_figure(context: _Context, plan: _FilePlan, figure: _Figure) -> None:
     earlier = plan.figures.get(key)
     if earlier is None:
         plan.figures[key] = figure
+        plan.labels[key] = {new.source_label}
         plan.report.figures += 1
         return
     old = earlier.observation
     additive = context.catalogue.metric(new.metric).combination == "sum"
-    renamed = earlier.target is figure.target and old.source_label != new.source_label
+    renamed = earlier.target is figure.target and new.source_label not in plan.labels[key]
     if not (renamed and additive and old.value is not None and new.value is not None):
         context.problem(
             plan.path.name,
@@ -456,6 +458,7 @@ def _add_figure(context: _Context, plan: _FilePlan, figure: _Figure) -> None:
         figure.publisher,
         ObservationIn(old.metric, old.period, old.value + new.value, dims=old.dims, source_label=label),
     )
+    plan.labels[key].add(new.source_label)
     plan.report.merged += 1
 
 
@@ -481,10 +484,14 @@ def _validate(context: _Context, plans: list[_FilePlan]) -> None:
 
 
 def _store(session: Session, context: _Context, plan: _FilePlan) -> None:
-    """One submission per publishing organisation; the file checksum makes re-imports no-ops."""
+    """One submission per publishing organisation, identified by the figures it holds.
+
+    The checksum is that of the publisher's own figures (hub.store.content_checksum), not of
+    the file: a re-import stores nothing unless this publisher's figures changed, whether
+    the file changed or the hub's mapping of it did.
+    """
     if plan.spec is None:
         return
-    checksum = file_checksum(plan.path)
     for publisher, figures in _by_publisher(plan).items():
         result = store_submission(
             session,
@@ -494,9 +501,8 @@ def _store(session: Session, context: _Context, plan: _FilePlan) -> None:
             channel=CHANNEL,
             scope=plan.spec.scope,
             actor=ACTOR,
-            checksum=checksum,
             source_name=plan.spec.source_name,
-            supersede_reason=f"the published file {plan.path.name} changed; imported again",
+            supersede_reason=f"{plan.path.name} or the hub's mapping of it changed; imported again",
             org_codes=set(context.organisations),
         )
         if result.created:

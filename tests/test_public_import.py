@@ -396,3 +396,44 @@ def test_cli_refusal_is_one_line_and_exit_1(
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith("error: public data not imported, 1 problem(s): ")
     assert f"{ESP_FILE} line {line}: unknown organisation name 'Xcorp Holdings'" in result.stderr
+
+
+def test_a_repeated_row_after_a_merge_is_refused_not_added(
+    session: Session, catalogue: Catalogue, public_data: Path, tmp_path: Path
+) -> None:
+    """'French Guiana' and 'Guiana, French' add up; 'French Guiana' printed twice does not."""
+    folder = _copy(public_data, tmp_path)
+    path = folder / COUNTRY_FILE
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    repeated = next(line for line in lines if line.startswith("2020,French Guiana,"))
+    merged_partner = max(i for i, line in enumerate(lines) if line.startswith('2020,"Guiana, French"'))
+    lines.insert(merged_partner + 1, repeated)
+    path.write_text("".join(lines), encoding="utf-8")
+    before = _row_counts(session)
+    with pytest.raises(ImportProblem, match=f"{COUNTRY_FILE} line {merged_partner + 2}: same metric, period"):
+        import_public_data(session, catalogue, folder, DATA)
+    assert _row_counts(session) == before
+
+
+def test_a_mapping_change_restates_only_the_publisher_it_touches(
+    session: Session, catalogue: Catalogue, public_data: Path, imported: PublicImportReport, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(DATA, data)
+    columns = data / "mappings" / "public_columns.yaml"
+    text = columns.read_text(encoding="utf-8")
+    youtube_entry = text.index("  platform_youtube_csea_disclosures.csv:")
+    old = "pieces: {metric: co_items_actioned, dims: {category: csam}}"
+    at = text.index(old, youtube_entry)
+    columns.write_text(text[:at] + old.replace("csam", "child_sexual_exploitation") + text[at + len(old) :])
+    submissions_before = session.exec(select(func.count()).select_from(Submission)).one()
+    report = import_public_data(session, catalogue, public_data, data)
+    session.commit()
+    assert sum(file.submissions_new for file in report.files) == 1
+    assert session.exec(select(func.count()).select_from(Submission)).one() == submissions_before + 1
+    youtube = session.exec(
+        select(Submission)
+        .where(Submission.scope == "public:platform_youtube")
+        .order_by(col(Submission.version))
+    ).all()
+    assert [s.version for s in youtube] == [1, 2] and "mapping" in (youtube[1].supersede_reason or "")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -51,7 +51,7 @@ def test_migrations_match_the_models(engine: Engine) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.check(config)  # raises if the models drifted from the migrations
-    assert migrate.current_revision(engine) == "0001"
+    assert migrate.current_revision(engine) == "0002"
 
 
 def test_sqlite_connections_enforce_foreign_keys_and_use_wal(tmp_path: Path) -> None:
@@ -156,10 +156,7 @@ def test_store_is_idempotent_and_versioned(session: Session, catalogue: Catalogu
     assert second.version == 2
     newer = session.get(Submission, second.submission_id)
     assert newer is not None and newer.supersedes_id == first.submission_id
-    assert current_submission_ids(session) == [second.submission_id] or second.submission_id in (
-        current_submission_ids(session)
-    )
-    assert first.submission_id not in current_submission_ids(session)
+    assert current_submission_ids(session) == [second.submission_id]
     # the old version is kept, and the new figures are flagged as revised
     assert _count(session, Observation) == 6
     revised = session.exec(select(Observation).where(Observation.submission_id == second.submission_id))
@@ -202,7 +199,7 @@ def test_rejected_submission_lists_every_problem_and_stores_nothing(
         "row 6: metric 'le_victims_identified' is not reported by a company",
         "row 7: period 2027-Q1 is in the future",
         "row 8: metric 'co_items_actioned' has no dimension 'shoe_size'",
-        "row 9: 'XX' is not a valid country",
+        "row 9: the country value is not one of the allowed country values",
         "row 10: duplicates row 1",
     ):
         assert expected in problems
@@ -243,3 +240,94 @@ def test_ids_cached_in_a_rolled_back_transaction_are_forgotten(
     session.commit()
     periods = session.exec(select(Period).where(Period.code == "2025-Q1")).all()
     assert result.created and len(periods) == 1 and _count(session, Observation) == 3
+
+
+def test_a_correction_back_to_earlier_figures_is_a_new_version(
+    session: Session, catalogue: Catalogue
+) -> None:
+    org = _company(session)
+    kw = {"channel": "cli", "scope": "2025-Q1", "actor": "t", "today": NOW}
+    a = store_submission(session, catalogue, org, _rows(120), **kw)
+    b = store_submission(session, catalogue, org, _rows(130), supersede_reason="new count", **kw)
+    back = store_submission(session, catalogue, org, _rows(120), supersede_reason="130 was wrong", **kw)
+    session.commit()
+    assert (a.version, b.version, back.version) == (1, 2, 3) and back.created
+    assert current_submission_ids(session) == [back.submission_id]
+
+
+def test_the_same_figures_for_another_scope_are_stored_for_it(session: Session, catalogue: Catalogue) -> None:
+    org = _company(session)
+    one = store_submission(
+        session, catalogue, org, _rows(), channel="cli", scope="file-a", actor="t", today=NOW
+    )
+    two = store_submission(
+        session, catalogue, org, _rows(), channel="cli", scope="file-b", actor="t", today=NOW
+    )
+    assert two.created and two.submission_id != one.submission_id
+
+
+def test_whole_numbers_given_as_floats_are_the_same_content(session: Session, catalogue: Catalogue) -> None:
+    org = _company(session)
+    q1 = parse_period("2025-Q1")
+    as_int = [ObservationIn("co_items_actioned", q1, 100)]
+    as_float = [ObservationIn("co_items_actioned", q1, 100.0)]
+    first = store_submission(session, catalogue, org, as_int, channel="cli", scope="s", actor="t", today=NOW)
+    again = store_submission(
+        session, catalogue, org, as_float, channel="cli", scope="s", actor="t", today=NOW
+    )
+    assert not again.created and again.submission_id == first.submission_id
+
+
+def test_current_versions_ignore_the_channel_older_versions_came_by(
+    session: Session, catalogue: Catalogue
+) -> None:
+    org = _company(session)
+    kw = {"scope": "2025-Q1", "actor": "t", "today": NOW}
+    by_cli = store_submission(session, catalogue, org, _rows(120), channel="cli", **kw)
+    by_api = store_submission(
+        session, catalogue, org, _rows(125), channel="api", supersede_reason="fix", **kw
+    )
+    session.commit()
+    assert current_submission_ids(session, "cli") == []  # superseded by the API version
+    assert current_submission_ids(session, "api") == [by_api.submission_id]
+    assert by_cli.submission_id not in current_submission_ids(session)
+
+
+def test_a_period_that_has_not_ended_must_be_provisional(session: Session, catalogue: Catalogue) -> None:
+    org = _company(session)
+    running = parse_period("2026-Q1")  # NOW is 2026-03-01
+    final = [ObservationIn("co_items_actioned", running, 10)]
+    with pytest.raises(SubmissionRejected, match="2026-Q1 has not ended yet"):
+        store_submission(session, catalogue, org, final, channel="cli", scope="q", actor="t", today=NOW)
+    provisional = [ObservationIn("co_items_actioned", running, 10, is_provisional=True)]
+    assert store_submission(
+        session, catalogue, org, provisional, channel="cli", scope="q", actor="t", today=NOW
+    ).created
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("scope", "s" * 65), ("scope", ""), ("supersede_reason", "r" * 501), ("source_name", "n" * 301)],
+)
+def test_text_longer_than_its_column_is_refused_on_every_backend(
+    session: Session, catalogue: Catalogue, field: str, value: str
+) -> None:
+    org = _company(session)
+    kw: dict[str, str] = {"scope": "2025-Q1", field: value}
+    with pytest.raises(HubError, match=f"{field} must be 1 to"):
+        store_submission(session, catalogue, org, _rows(), channel="cli", actor="t", today=NOW, **kw)  # type: ignore[arg-type]
+
+
+def test_timestamps_come_back_in_utc_on_every_backend(session: Session, catalogue: Catalogue) -> None:
+    org = _company(session)
+    eastern = datetime(2025, 3, 31, 22, 30, tzinfo=timezone(timedelta(hours=-5)))  # 2025-04-01 03:30 UTC
+    result = store_submission(
+        session, catalogue, org, _rows(), channel="cli", scope="tz", actor="t", today=NOW, received_at=eastern
+    )
+    session.commit()
+    session.expunge_all()
+    stored = session.get(Submission, result.submission_id)
+    assert stored is not None and stored.received_at == eastern
+    assert stored.received_at.utcoffset() == timedelta(0)
+    month = session.execute(text("SELECT received_at FROM submission WHERE scope = 'tz'")).scalar_one()
+    assert str(month).startswith("2025-04-01 03:30")

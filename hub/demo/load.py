@@ -13,9 +13,9 @@ from sqlmodel import Session, col, select
 from hub.catalogue import Catalogue
 from hub.demo.generate import DEFAULT_CONFIG, GeneratedAlliance, generate_alliance
 from hub.errors import HubError
-from hub.models import Organisation
+from hub.models import Organisation, Submission
 from hub.organisations import upsert_registry
-from hub.store import SubmissionRejected, store_submission
+from hub.store import SubmissionRejected, content_checksum, store_submission
 
 CHANNEL = "demo"
 ACTOR = "demo"
@@ -103,8 +103,19 @@ def load_demo_alliance(
     codes = [o.code for o in generated.registry]
     orgs = {o.code: o for o in session.exec(select(Organisation).where(col(Organisation.code).in_(codes)))}
     now = datetime.combine(today, time.min, UTC)
+    # a demo history replays versions (provisional, then final): those already stored are skipped
+    stored = set(
+        session.exec(
+            select(Organisation.code, Submission.scope, Submission.checksum)
+            .join(Organisation, col(Organisation.id) == Submission.organisation_id)
+            .where(Submission.channel == CHANNEL)
+        )
+    )
     created = observations = 0
     for sub in generated.submissions:
+        checksum = content_checksum(sub.rows)
+        if (sub.org, sub.scope, checksum) in stored:
+            continue
         try:
             result = store_submission(
                 session,
@@ -114,6 +125,7 @@ def load_demo_alliance(
                 channel=CHANNEL,
                 scope=sub.scope,
                 actor=ACTOR,
+                checksum=checksum,
                 supersede_reason=sub.supersede_reason,
                 received_at=sub.received_at,
                 today=now,

@@ -56,9 +56,7 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "period_rollup IN ('sum', 'last', 'recompute', 'none')", name=op.f("ck_metric_rollup")
         ),
-        sa.CheckConstraint(
-            "unit IN ('count', 'hours', 'share', 'boolean')", name=op.f("ck_metric_unit")
-        ),
+        sa.CheckConstraint("unit IN ('count', 'hours', 'share', 'boolean')", name=op.f("ck_metric_unit")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_metric_definition")),
     )
     with op.batch_alter_table("metric_definition", schema=None) as batch_op:
@@ -115,9 +113,7 @@ def upgrade() -> None:
             "(kind = 'month' AND number BETWEEN 1 AND 12) OR (kind = 'quarter' AND number BETWEEN 1 AND 4) OR (kind = 'half_year' AND number BETWEEN 1 AND 2) OR (kind = 'year' AND number = 1)",
             name=op.f("ck_period_number"),
         ),
-        sa.CheckConstraint(
-            "kind IN ('month', 'quarter', 'half_year', 'year')", name=op.f("ck_period_kind")
-        ),
+        sa.CheckConstraint("kind IN ('month', 'quarter', 'half_year', 'year')", name=op.f("ck_period_kind")),
         sa.CheckConstraint("start_date < end_date", name=op.f("ck_period_range")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_period")),
         sa.UniqueConstraint("kind", "year", "number", name="uq_period_kind_year_number"),
@@ -154,9 +150,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_hub_user")),
     )
     with op.batch_alter_table("hub_user", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_hub_user_organisation_id"), ["organisation_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_hub_user_organisation_id"), ["organisation_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_hub_user_username"), ["username"], unique=True)
 
     op.create_table(
@@ -286,9 +280,7 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_release_previous_release_id"), ["previous_release_id"], unique=False
         )
-        batch_op.create_index(
-            batch_op.f("ix_release_published_by_id"), ["published_by_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_release_published_by_id"), ["published_by_id"], unique=False)
 
     op.create_table(
         "submission",
@@ -344,15 +336,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("organisation_id", "scope", "version", name="uq_sub_scope_version"),
     )
     with op.batch_alter_table("submission", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_submission_organisation_id"), ["organisation_id"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_submission_submitted_by_id"), ["submitted_by_id"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_submission_supersedes_id"), ["supersedes_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_submission_organisation_id"), ["organisation_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_submission_submitted_by_id"), ["submitted_by_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_submission_supersedes_id"), ["supersedes_id"], unique=False)
 
     op.create_table(
         "observation",
@@ -415,9 +401,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("observation", schema=None) as batch_op:
         batch_op.create_index("ix_obs_metric_period", ["metric_id", "period_id"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_observation_submission_id"), ["submission_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_observation_submission_id"), ["submission_id"], unique=False)
 
     # ### end Alembic commands ###
 
