@@ -1,0 +1,328 @@
+"""Event records -> observations: hand-worked tables and a check against a plain-Python reference."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hub.catalogue import NOT_ACTIONED, Catalogue
+from hub.periods import PeriodRef
+from hub.validation import ObservationIn, observation_problems
+from ingest.events import COLUMNS, EventFormatError, EventReduction, read_events_csv, reduce_events
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+TODAY = date(2026, 6, 1)
+Row = tuple[str, str, str, str, str, str, str, str]
+
+
+def _row(
+    received: str,
+    actioned: str = "",
+    outcome: str | None = None,
+    *,
+    source: str = "user_report",
+    category: str = "csam",
+    content: str = "image",
+    country: str = "DE",
+    ref: str = "c1",
+) -> Row:
+    if outcome is None:
+        outcome = "removed" if actioned else "pending"
+    return (ref, source, category, content, country, received, actioned, outcome)
+
+
+def _table(rows: list[Row]) -> pa.Table:
+    return pa.table({name: pa.array([r[i] for r in rows], pa.string()) for i, name in enumerate(COLUMNS)})
+
+
+def _reduce(
+    catalogue: Catalogue, rows: list[Row], stakeholder: str = "company", kind: str = "month"
+) -> EventReduction:
+    return reduce_events(
+        _table(rows), catalogue=catalogue, stakeholder_type=stakeholder, period_kind=kind, now=NOW
+    )
+
+
+def _values(result: EventReduction) -> dict[tuple[str, str, frozenset[tuple[str, str]]], float]:
+    values: dict[tuple[str, str, frozenset[tuple[str, str]]], float] = {}
+    for obs in result.observations:
+        key = (obs.metric, obs.period.code, frozenset(obs.dims.items()))
+        assert key not in values, f"duplicate observation {key}"
+        assert obs.value is not None
+        values[key] = obs.value
+    return values
+
+
+def _assert_valid(catalogue: Catalogue, observations: list[ObservationIn], stakeholder: str) -> None:
+    for obs in observations:
+        problems = observation_problems(
+            catalogue, obs, stakeholder_type=stakeholder, org_codes=set(), today=TODAY
+        )
+        assert problems == [], (obs, problems)
+
+
+def _hist(
+    values: dict[tuple[str, str, frozenset[tuple[str, str]]], float], metric: str, period: str
+) -> dict[str, float]:
+    return {
+        dict(dims)["time_bucket"]: v
+        for (m, p, dims), v in values.items()
+        if m == metric and p == period and len(dims) == 1
+    }
+
+
+def test_buckets_edges_go_up_and_unactioned_stay_in_totals(catalogue: Catalogue) -> None:
+    start = "2025-03-10T12:00:00+00:00"
+    base = datetime(2025, 3, 10, 12, tzinfo=UTC)
+
+    def after(**delta: float) -> str:
+        return (base + timedelta(**delta)).isoformat()
+
+    rows = [
+        _row(start, start),  # 0 -> 0-1m
+        _row(start, after(seconds=59)),  # 0-1m
+        _row(start, after(minutes=1)),  # exactly on the 1m edge -> 1m-5m
+        _row(start, after(minutes=4, seconds=59)),  # 1m-5m
+        _row(start, after(minutes=60)),  # exactly 1h -> 1h-2h
+        _row(start, after(minutes=1440)),  # exactly 24h -> 1d-2d
+        _row(start, after(days=90)),  # exactly 90d -> open last bucket
+        _row(start, after(days=400)),  # 90d+
+        _row(start),  # not yet actioned
+        _row(start),
+        _row(start, after(minutes=3), "not_illegal"),  # closed without removal: not in histogram
+    ]
+    result = _reduce(catalogue, rows)
+    assert result.errors == []
+    hist = _hist(_values(result), "co_takedown_time", "2025-03")
+    assert set(hist) == set(catalogue.buckets.codes)  # every bucket, zeros included
+    expected = {"0-1m": 2, "1m-5m": 2, "1h-2h": 1, "1d-2d": 1, "90d+": 2, NOT_ACTIONED: 2}
+    assert {k: v for k, v in hist.items() if v} == expected
+    values = _values(result)
+    assert values[("co_notices_received", "2025-03", frozenset())] == 11
+    assert values[("co_items_actioned", "2025-03", frozenset())] == 6  # actions dated in March
+    assert values[("co_items_actioned_within_24h", "2025-03", frozenset())] == 5  # 24h is not within
+    assert values[("co_items_actioned", "2025-06", frozenset())] == 1  # +90 days
+    assert values[("co_items_actioned", "2026-04", frozenset())] == 1  # +400 days
+    _assert_valid(catalogue, result.observations, "company")
+
+
+def test_period_is_the_utc_month_of_received_at(catalogue: Catalogue) -> None:
+    rows = [
+        _row("2025-01-31T23:30:00-02:00", ref="a"),  # 2025-02-01 01:30 UTC
+        _row("2025-02-01T00:30:00+01:00", ref="b"),  # 2025-01-31 23:30 UTC
+        _row("2025-03-31T22:00:00-05:00", ref="c"),  # 2025-04-01 03:00 UTC: Q2
+        _row("2025-04-01T00:30:00+02:00", ref="d"),  # 2025-03-31 22:30 UTC: Q1
+    ]
+    months = _values(_reduce(catalogue, rows))
+    for month in ("2025-01", "2025-02", "2025-03", "2025-04"):
+        assert _hist(months, "co_takedown_time", month)[NOT_ACTIONED] == 1
+    quarters = _reduce(catalogue, rows, kind="quarter")
+    values = _values(quarters)
+    assert _hist(values, "co_takedown_time", "2025-Q1")[NOT_ACTIONED] == 3
+    assert _hist(values, "co_takedown_time", "2025-Q2")[NOT_ACTIONED] == 1
+    assert values[("co_notices_received", "2025-Q1", frozenset())] == 3
+    _assert_valid(catalogue, quarters.observations, "company")
+
+
+def test_actioned_before_received_is_an_error_not_a_bucket(catalogue: Catalogue) -> None:
+    rows = [
+        _row("2025-03-10T12:00:00+00:00", "2025-03-10T12:30:00+00:00"),
+        # 11:30 UTC, before the 12:00 UTC receipt although the local clock reads later
+        _row("2025-03-10T12:00:00+00:00", "2025-03-10T12:30:00+01:00"),
+    ]
+    result = _reduce(catalogue, rows)
+    assert [(e.row, e.column, e.rule) for e in result.errors] == [
+        (2, "actioned_at", "actioned_before_received")
+    ]
+    hist = _hist(_values(result), "co_takedown_time", "2025-03")
+    assert sum(hist.values()) == 1 and hist["30m-1h"] == 1
+
+
+def test_bad_times_and_contradictory_outcomes_are_errors(catalogue: Catalogue) -> None:
+    rows = [
+        _row("2025-03-10T12:00:00"),  # no UTC offset
+        _row("2025-02-30T12:00:00+00:00"),  # no such day
+        _row("yesterday"),
+        _row("2025-03-10T12:00:00Z", "2025-03-10T12:05:00Z", "pending"),
+        _row("2025-03-10T12:00:00Z", "", "removed"),
+        _row("2025-03-10T12:00:00Z", "", "deleted"),
+        _row("2027-01-01T00:00:00Z"),  # in the future
+        _row("2025-03-10T12:00:00Z", "2025-03-10T12:05:00Z"),  # the one good row
+    ]
+    result = _reduce(catalogue, rows)
+    got = {(e.row, e.rule) for e in result.errors}
+    assert got == {
+        (1, "invalid_time"),
+        (2, "invalid_time"),
+        (3, "invalid_time"),
+        (4, "pending_has_time"),
+        (5, "outcome_needs_time"),
+        (6, "unknown_value"),
+        (7, "time_out_of_range"),
+    }
+    assert _values(result)[("co_notices_received", "2025-03", frozenset())] == 1
+
+
+def test_namibia_is_a_country_not_missing(catalogue: Catalogue, tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text(
+        ",".join(COLUMNS) + "\n"
+        "NA,hotline,csam,url,NA,2025-03-10T12:00:00+00:00,2025-03-10T12:10:00+00:00,removed\n"
+        "n2,hotline,csam,url,NA,2025-03-10T12:00:00+00:00,,pending\n",
+        encoding="utf-8",
+    )
+    table = read_events_csv(path)
+    assert table["hosting_country"].to_pylist() == ["NA", "NA"]
+    assert table["case_ref"].null_count == 0 and table["actioned_at"].to_pylist()[1] == ""
+    result = reduce_events(table, catalogue=catalogue, stakeholder_type="hotline", now=NOW)
+    values = _values(result)
+    assert values[("ht_notices_sent", "2025-03", frozenset({("country", "NA")}))] == 2
+    key = ("ht_notice_to_removal_time", "2025-03", frozenset({("country", "NA"), ("time_bucket", "5m-15m")}))
+    assert values[key] == 1
+    assert {o.metric for o in result.observations} == {"ht_notices_sent", "ht_notice_to_removal_time"}
+    _assert_valid(catalogue, result.observations, "hotline")
+
+
+def test_empty_and_sliced_tables(catalogue: Catalogue) -> None:
+    empty = _reduce(catalogue, [])
+    assert empty.observations == [] and empty.errors == [] and empty.rows == 0
+    rows = [_row("2025-03-10T12:00:00Z", "2025-03-10T12:00:30Z"), _row("2025-03-10T12:00:00Z")] * 2
+    sliced = reduce_events(_table(rows).slice(1), catalogue=catalogue, stakeholder_type="company", now=NOW)
+    hist = _hist(_values(sliced), "co_takedown_time", "2025-03")
+    assert (hist["0-1m"], hist[NOT_ACTIONED]) == (1, 2)
+
+
+def test_read_rejects_unknown_columns(tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text(",".join(COLUMNS) + ",email\n", encoding="utf-8")
+    with pytest.raises(EventFormatError, match="unknown: email"):
+        read_events_csv(path)
+
+
+def test_other_stakeholder_types_have_no_event_metrics(catalogue: Catalogue) -> None:
+    with pytest.raises(ValueError, match="no event-derived metrics"):
+        _reduce(catalogue, [_row("2025-03-10T12:00:00Z")], stakeholder="law_enforcement")
+
+
+# --- the independent check: a plain-Python reference on random small tables -------------------
+
+SOURCES = ["user_report", "hotline", "law_enforcement", "trusted_flagger", "proactive_detection"]
+CATEGORIES = ["csam", "grooming_enticement", "sextortion"]
+CONTENT = ["image", "video", "url"]
+COUNTRIES = ["NA", "DE", "ZZ"]
+EDGE_MINUTES = [0, 1, 5, 60, 1440, 129600]
+
+
+def _reference(
+    catalogue: Catalogue, rows: list[Row], stakeholder: str, kind: str
+) -> tuple[Counter[tuple[str, str, frozenset[tuple[str, str]]]], set[int]]:
+    """The same counts, row by row with datetime and BucketScheme.bucket_for (nonzero only)."""
+    months = {"month": 1, "quarter": 3, "half_year": 6, "year": 12}[kind]
+    out: Counter[tuple[str, str, frozenset[tuple[str, str]]]] = Counter()
+    errors: set[int] = set()
+
+    def period(moment: datetime) -> str:
+        return PeriodRef(moment.year, kind, (moment.month - 1) // months + 1).code
+
+    def add(metric: str, when: str, dims: dict[str, str], groups: list[str], extra: dict[str, str]) -> None:
+        out[(metric, when, frozenset(extra.items()))] += 1
+        for group in groups:
+            out[(metric, when, frozenset({group: dims[group], **extra}.items()))] += 1
+
+    for number, (_, source, category, content, country, rec_text, act_text, outcome) in enumerate(rows, 1):
+        received = datetime.fromisoformat(rec_text).astimezone(UTC)
+        actioned = datetime.fromisoformat(act_text).astimezone(UTC) if act_text else None
+        if actioned is not None and actioned < received:
+            errors.add(number)
+            continue
+        dims = {"notice_source": source, "category": category, "content_type": content, "country": country}
+        minutes = (actioned - received).total_seconds() / 60 if actioned else None
+        removed = outcome in ("removed", "access_disabled")
+        bucket = catalogue.buckets.bucket_for(minutes).code if (removed or actioned is None) else None
+        when = period(received)
+        if stakeholder == "hotline":
+            add("ht_notices_sent", when, dims, ["country"], {})
+            if bucket:
+                add(
+                    "ht_notice_to_removal_time",
+                    when,
+                    dims,
+                    ["country", "category", "content_type"],
+                    {"time_bucket": bucket},
+                )
+            continue
+        if bucket:
+            add("co_takedown_time", when, dims, list(dims), {"time_bucket": bucket})
+        if source != "proactive_detection":
+            add("co_notices_received", when, dims, ["notice_source", "category", "content_type"], {})
+        if removed and actioned is not None and minutes is not None:
+            done = period(actioned)
+            add("co_items_actioned", done, dims, ["notice_source", "category", "content_type"], {})
+            if source == "proactive_detection":
+                add("co_items_detected_proactively", done, dims, ["category", "content_type"], {})
+            if minutes < 1440:
+                add(
+                    "co_items_actioned_within_24h",
+                    done,
+                    dims,
+                    ["notice_source", "category", "content_type"],
+                    {},
+                )
+    return out, errors
+
+
+@st.composite
+def _event(draw: st.DrawFn) -> Row:
+    received = draw(st.datetimes(min_value=datetime(2024, 12, 25), max_value=datetime(2025, 7, 5))).replace(
+        microsecond=0
+    )
+    offset = timezone(timedelta(minutes=15 * draw(st.integers(-48, 56))))
+    state = draw(st.sampled_from(["pending", "timed", "edge", "closed", "backwards"]))
+    actioned = ""
+    outcome = "pending"
+    if state != "pending":
+        if state == "edge":
+            delta = timedelta(minutes=draw(st.sampled_from(EDGE_MINUTES)))
+        elif state == "backwards":
+            delta = -timedelta(seconds=draw(st.integers(1, 10**6)))
+        else:
+            delta = timedelta(seconds=draw(st.integers(0, 200 * 86400)))
+        act_offset = timezone(timedelta(minutes=15 * draw(st.integers(-48, 56))))
+        actioned = (received.replace(tzinfo=UTC) + delta).astimezone(act_offset).isoformat()
+        outcome = (
+            draw(st.sampled_from(["not_illegal", "not_found", "referred"]))
+            if state == "closed"
+            else draw(st.sampled_from(["removed", "access_disabled"]))
+        )
+    return _row(
+        received.replace(tzinfo=UTC).astimezone(offset).isoformat(),
+        actioned,
+        outcome,
+        source=draw(st.sampled_from(SOURCES)),
+        category=draw(st.sampled_from(CATEGORIES)),
+        content=draw(st.sampled_from(CONTENT)),
+        country=draw(st.sampled_from(COUNTRIES)),
+    )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(_event(), min_size=1, max_size=40),
+    stakeholder=st.sampled_from(["company", "hotline"]),
+    kind=st.sampled_from(["month", "quarter", "half_year", "year"]),
+)
+def test_matches_plain_python_reference(
+    catalogue: Catalogue, rows: list[Row], stakeholder: str, kind: str
+) -> None:
+    result = _reduce(catalogue, rows, stakeholder, kind)
+    expected, errors = _reference(catalogue, rows, stakeholder, kind)
+    assert {e.row for e in result.errors} == errors
+    got = _values(result)
+    assert {k: v for k, v in got.items() if v} == dict(expected)
+    _assert_valid(catalogue, result.observations, stakeholder)
