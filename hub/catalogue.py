@@ -70,6 +70,10 @@ class BucketSchemeSpec(_Strict):
 
 
 NOT_ACTIONED = "not_actioned"
+# Thresholds published figures use (IWF 1 h and 2 h, DSA 24 h, 48 h, INHOPE 3 and 6 days, 7 days,
+# Cybertip.ca 42 days): always bucket edges, so shares within them are exact, whatever a
+# catalogue file says.
+PUBLISHED_THRESHOLDS_MINUTES = (60, 120, 1440, 2880, 4320, 8640, 10080, 60480)
 
 
 def _duration_label(minutes: int) -> str:
@@ -228,7 +232,7 @@ def _check_buckets(spec: BucketSchemeSpec, where: str, problems: list[str]) -> N
     edges = spec.edges_minutes
     if any(b <= a for a, b in itertools.pairwise(edges)) or edges[0] <= 0:
         problems.append(f"{where}: edges_minutes must be positive and strictly increasing")
-    for threshold in spec.required_thresholds_minutes:
+    for threshold in sorted({*PUBLISHED_THRESHOLDS_MINUTES, *spec.required_thresholds_minutes}):
         if threshold not in edges:
             problems.append(
                 f"{where}: published threshold {_duration_label(threshold)} must be a bucket edge"

@@ -5,12 +5,14 @@ Domain errors print one line on stderr and exit 1; usage errors exit 2.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from hub import vocab
 from hub.catalogue import load_catalogue_uncached
@@ -33,10 +35,14 @@ def _settings() -> Settings:
     from pydantic import ValidationError
 
     try:
-        return get_settings()
+        settings = get_settings()
     except ValidationError as exc:
         reasons = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
         raise HubError(f"invalid settings: {reasons}") from None
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.log_level != "DEBUG":
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration step otherwise
+    return settings
 
 
 @db_app.command("upgrade")
@@ -105,7 +111,10 @@ def org_list(
     """List organisations (code, type, country, status, named, name), tab-separated."""
     from hub.organisations import list_organisations
 
-    with session_scope(get_engine(_settings())) as session:
+    settings = _settings()
+    engine = get_engine(settings)
+    _ensure_schema(engine, settings)
+    with session_scope(engine) as session:
         orgs = list_organisations(session, stakeholder_type=stakeholder_type, status=status)
         typer.echo("code\ttype\tcountry\tstatus\tnamed\tname")
         for org in orgs:
@@ -176,7 +185,7 @@ def import_public(
 
 @app.command("demo")
 def demo(
-    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8050,
+    port: Annotated[int | None, typer.Option(help="Port (default HUB_PORT, 8050).")] = None,
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve after loading.")] = True,
     public_data: Annotated[Path | None, typer.Option(help="Folder of the published figures.")] = None,
 ) -> None:
@@ -197,7 +206,7 @@ def demo(
         typer.echo(load_demo_alliance(session, catalogue, seed=settings.demo_seed).summary())
     typer.echo(f"demo data ready in {time.perf_counter() - started:.1f} s")
     if serve:
-        _serve(settings, port)
+        _serve(settings, port or settings.port)
 
 
 @app.command("serve")
@@ -232,4 +241,9 @@ def main() -> None:
         app()
     except HubError as exc:
         typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except SQLAlchemyError as exc:
+        # e.g. the database is unreachable: say which, without a traceback or the SQL
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        typer.echo(f"error: database: {reason}", err=True)
         sys.exit(1)

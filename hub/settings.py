@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,18 +23,29 @@ class Settings(BaseSettings):
 
     env: Literal["development", "test", "production"] = "development"
     database_url: str = Field(
-        default=f"sqlite:///{REPO_ROOT / 'var' / 'hub.sqlite3'}",
-        description="SQLAlchemy URL; SQLite (embedded default) or postgresql+psycopg://...",
+        default="",
+        description="SQLAlchemy URL; SQLite in var_dir (embedded default) or postgresql+psycopg://...",
     )
     secret_key: str = DEV_SECRET_KEY
     data_dir: Path = REPO_ROOT / "data"
     public_data_dir: Path = REPO_ROOT.parent / "shared" / "public-data"
-    var_dir: Path = REPO_ROOT / "var"
+    var_dir: Path = Field(
+        default=REPO_ROOT / "var", description="The hub's own files: the embedded database, kept uploads"
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8050, ge=1, le=65535)
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     demo_seed: int = 20121205  # the Global Alliance was launched on 5 December 2012
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _embedded_database_in_var_dir(cls, values: Any) -> Any:
+        """No HUB_DATABASE_URL: the embedded SQLite database lives in var_dir."""
+        if isinstance(values, dict) and not values.get("database_url"):
+            var_dir = Path(values.get("var_dir") or REPO_ROOT / "var")
+            values = {**values, "database_url": f"sqlite:///{var_dir / 'hub.sqlite3'}"}
+        return values
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

@@ -134,6 +134,7 @@ def test_threshold_that_is_not_an_edge_is_refused(data_copy: Path) -> None:
     path = data_copy / "catalogue" / "buckets.yaml"
     doc = yaml.safe_load(path.read_text())
     doc["edges_minutes"] = [e for e in doc["edges_minutes"] if e != 4320]
+    doc["required_thresholds_minutes"] = [e for e in doc["required_thresholds_minutes"] if e != 4320]
     path.write_text(yaml.safe_dump(doc))
     with pytest.raises(CatalogueError, match="3d must be a bucket edge"):
         load_catalogue_uncached(data_copy)

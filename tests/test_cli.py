@@ -143,3 +143,19 @@ def test_demo_twice_stores_nothing_twice_then_serves(cli_env: dict[str, str]) ->
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_an_unreachable_database_is_one_line(cli_env: dict[str, str]) -> None:
+    env = {**cli_env, "HUB_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nowhere"}
+    for args in (["org", "list"], ["db", "upgrade"], ["demo", "--no-serve"]):
+        result = run(env, *args)
+        assert result.returncode == 1
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: database: "), result.stderr
+
+
+def test_org_list_on_a_new_database_prepares_it(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    env = {**cli_env, "HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.sqlite3'}"}
+    result = run(env, "org", "list", "--type", "clearinghouse")
+    assert result.returncode == 0, result.stderr
+    assert "ncmec\tclearinghouse\tUS\texternal" in result.stdout

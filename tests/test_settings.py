@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -29,9 +31,16 @@ def test_production_refuses_short_secret_key() -> None:
         Settings(env="production", secret_key="short")
 
 
-def test_production_accepts_a_real_secret() -> None:
-    settings = Settings(env="production", secret_key="x" * 48)
-    assert settings.secret_key != DEV_SECRET_KEY
+def test_production_accepts_a_real_secret_and_refuses_the_development_one() -> None:
+    assert Settings(env="production", secret_key="x" * 48).env == "production"
+    with pytest.raises(ValidationError, match="HUB_SECRET_KEY"):
+        Settings(env="production", secret_key=DEV_SECRET_KEY)
+
+
+def test_embedded_database_lives_in_var_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("HUB_DATABASE_URL", raising=False)
+    monkeypatch.setenv("HUB_VAR_DIR", str(tmp_path))
+    assert Settings().database_url == f"sqlite:///{tmp_path / 'hub.sqlite3'}"
 
 
 def test_environment_variables_are_read_with_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
