@@ -39,6 +39,7 @@ STAKEHOLDER_LABELS = {
     "ngo": "NGOs",
     "government": "Governments",
     "intergovernmental": "Intergovernmental bodies",
+    "other": "Other (types with fewer than 3 members)",
 }
 STAKEHOLDER_COLOURS = {
     "company": OKABE_ITO["blue"],
@@ -48,6 +49,7 @@ STAKEHOLDER_COLOURS = {
     "ngo": OKABE_ITO["bluish_green"],
     "government": OKABE_ITO["reddish_purple"],
     "intergovernmental": OKABE_ITO["black"],
+    "other": OKABE_ITO["yellow"],
 }
 PUBLIC_SCALE = [[0.0, "#DCEAF5"], [0.5, "#5B9BD0"], [1.0, "#08306B"]]
 ALLIANCE_SCALE = [[0.0, "#D9F0E6"], [0.5, "#3AAE85"], [1.0, "#00563B"]]

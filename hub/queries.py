@@ -416,6 +416,7 @@ def members_by_type(session: Session) -> pd.DataFrame:
 
 
 MIN_EXACT_MEMBERS = 3
+OTHER_GROUP = "other"
 
 
 def members_by_country(session: Session) -> pd.DataFrame:
@@ -423,8 +424,9 @@ def members_by_country(session: Session) -> pd.DataFrame:
 
     A count is ``exact`` only where it cannot single out a member that has not consented
     to be named: at least MIN_EXACT_MEMBERS members, or every member there named. Other
-    countries are shown as "fewer than 3". Members without a country are counted under
-    ``None`` so the total stays right.
+    counts are withheld (``members`` is None). The total number of members is public, so a
+    single withheld count could be recovered by subtraction: then the smallest shown count
+    is withheld too. Members without a country are counted under ``None``.
     """
     anonymous = func.sum(case((ORGANISATION.c.consents_to_be_named.is_(False), 1), else_=0))
     rows = session.execute(
@@ -448,7 +450,29 @@ def members_by_country(session: Session) -> pd.DataFrame:
     )
     frame["_named"] = frame["country"].notna()
     frame = frame.sort_values(["_named", "members", "name"], ascending=[False, False, True])
-    return frame.drop(columns="_named").reset_index(drop=True)
+    frame = frame.drop(columns="_named").reset_index(drop=True)
+    if (~frame["exact"]).sum() == 1 and frame["exact"].any():
+        frame.loc[frame.index[frame["exact"]][-1], "exact"] = False  # the smallest shown count
+    frame["members"] = frame["members"].astype("Int64").where(frame["exact"])
+    return frame
+
+
+def _fold_small_groups(members: dict[str, int], minimum: int) -> dict[str, str]:
+    """Group -> shown group: groups of fewer than ``minimum`` members are shown as 'other'.
+
+    If 'other' itself would stay below ``minimum``, the next smallest groups join it.
+    """
+    shown = {group: group for group in members}
+    small = sorted((n, g) for g, n in members.items() if n < minimum)
+    folded = sum(n for n, _ in small)
+    rest = sorted((n, g) for g, n in members.items() if n >= minimum)
+    while small and folded < minimum and rest:
+        n, group = rest.pop(0)
+        small.append((n, group))
+        folded += n
+    for _, group in small:
+        shown[group] = OTHER_GROUP
+    return shown
 
 
 def submissions_by_quarter(session: Session) -> pd.DataFrame:
@@ -457,7 +481,9 @@ def submissions_by_quarter(session: Session) -> pd.DataFrame:
     Counts every stored version (a restatement is a submission received too) by the
     quarter of its arrival. Public-source imports and anything stored for organisations
     known only from public sources (status ``external``) are not the alliance's
-    submissions. Columns: quarter (e.g. 2025-Q1), stakeholder_type, submissions.
+    submissions. Stakeholder types with fewer than MIN_EXACT_MEMBERS members are shown
+    together as 'other', so a late or missing submission cannot point at one organisation.
+    Columns: quarter (e.g. 2025-Q1), stakeholder_type, submissions.
     """
     year = extract("year", SUBMISSION.c.received_at)
     month = extract("month", SUBMISSION.c.received_at)
@@ -470,6 +496,11 @@ def submissions_by_quarter(session: Session) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["stakeholder_type", "year", "month", "submissions"])
     if frame.empty:
         return pd.DataFrame(columns=["quarter", "stakeholder_type", "submissions"])
+    members = members_by_type(session)
+    shown = _fold_small_groups(
+        dict(zip(members["stakeholder_type"], members["members"], strict=True)), MIN_EXACT_MEMBERS
+    )
+    frame["stakeholder_type"] = frame["stakeholder_type"].map(lambda t: shown.get(t, OTHER_GROUP))
     frame["quarter"] = [
         f"{int(y)}-Q{(int(m) - 1) // 3 + 1}" for y, m in zip(frame["year"], frame["month"], strict=True)
     ]

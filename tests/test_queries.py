@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
+import pandas as pd
 import pytest
 from conftest import PUBLIC_DATA
 from sqlmodel import Session, select
@@ -327,7 +328,12 @@ def test_membership_counts_members_only(session: Session, catalogue: Catalogue) 
         "law_enforcement": 1,
     }
     by_country = queries.members_by_country(session)
-    assert by_country.iloc[0][["country", "alpha3", "name", "members"]].tolist() == ["FR", "FRA", "France", 2]
+    assert by_country.iloc[0][["country", "alpha3", "name"]].tolist() == ["FR", "FRA", "France"]
+    shown = {
+        c: None if pd.isna(n) else int(n)
+        for c, n in zip(by_country["country"], by_country["members"], strict=True)
+    }
+    assert shown == {"FR": None, "DE": None, "BR": 1}  # withheld: fewer than 3, one anonymous
     assert set(by_country["country"]) == {"FR", "DE", "BR"}
     # fewer than 3 members and one of them anonymous: the count is not shown exactly
     exact = dict(zip(by_country["country"], by_country["exact"], strict=True))
@@ -343,7 +349,8 @@ def test_submissions_are_counted_by_quarter_of_arrival_and_type(
     seed_public_sample(session, catalogue)  # public imports are not members' submissions
     frame = queries.submissions_by_quarter(session)
     rows = {(q, t): n for q, t, n in frame.itertuples(index=False)}
-    assert rows == {("2025-Q1", "company"): 2, ("2025-Q1", "hotline"): 1, ("2025-Q2", "company"): 1}
+    # every type has fewer than 3 members here, so all are shown together as 'other'
+    assert rows == {("2025-Q1", "other"): 3, ("2025-Q2", "other"): 1}
     assert not any(math.isnan(n) for n in frame["submissions"])
 
 
@@ -402,3 +409,31 @@ def test_real_disagreements(public_data: Session) -> None:
     # NCMEC's comparable count for Amazon includes Twitch: the group sum reproduces it.
     assert table.loc[("amazon", 2023), "clearinghouse_count"] == 32_359
     assert "Twitch" in table.loc[("amazon", 2023), "clearinghouse_covers"]
+
+
+def test_small_groups_are_folded_until_none_is_small() -> None:
+    fold = queries._fold_small_groups
+    assert fold({"company": 80, "hotline": 35, "intergovernmental": 2, "clearinghouse": 3}, 3) == {
+        "company": "company",
+        "hotline": "hotline",
+        "intergovernmental": "other",
+        "clearinghouse": "other",  # 'other' alone would hold 2 members
+    }
+    assert fold({"company": 5, "ngo": 1, "government": 2}, 3)["company"] == "company"
+    assert set(fold({"company": 5, "ngo": 4}, 3).values()) == {"company", "ngo"}
+
+
+def test_a_single_withheld_country_count_withholds_another(session: Session, catalogue: Catalogue) -> None:
+    seed_members(session, catalogue)  # FR 2 anonymous, DE 1 anonymous, BR 1 named
+    add_organisation(
+        session, OrganisationIn(code="de-second", name="De Second", stakeholder_type="ngo", country="DE")
+    )
+    add_organisation(
+        session, OrganisationIn(code="de-third", name="De Third", stakeholder_type="ngo", country="DE")
+    )
+    session.commit()
+    frame = queries.members_by_country(session)  # DE 3 (exact), FR 2 (withheld), BR 1 named
+    exact = dict(zip(frame["country"], frame["exact"], strict=True))
+    assert exact == {"DE": True, "FR": False, "BR": False}  # BR withheld too: else FR = total - DE - BR
+    assert frame.loc[frame["country"] == "FR", "members"].isna().all()
+    assert frame.loc[frame["country"] == "DE", "members"].tolist() == [3]
