@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from bench import demo_load
+from bench import demo_load, ingest_events
 
 
 def main() -> int:
-    demo_load.main(sys.argv[1:])
+    demo_load.main([])
+    ingest_events.main(sys.argv[1:])  # e.g. --rows 1000000 for a quick run
     return 0
 
 

@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 from hub.db import build_engine
 from hub.settings import REPO_ROOT
@@ -75,7 +75,7 @@ def bench_postgresql() -> Run:
     admin = build_engine(PG_ADMIN).execution_options(isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    url = make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
     try:
         return _measure("postgresql", url)
     finally:

@@ -65,8 +65,10 @@ def layout(engine: Engine, *, topojson_url: str) -> html.Div:
                 [
                     html.H2("What the public sources report", id="public-figures"),
                     html.P(
-                        "Figures below are shown exactly as their publishers published them, each "
-                        "with its source. The hub does not adjust, combine or estimate them.",
+                        "Figures below are shown as their publishers published them, each with its "
+                        "source. The hub does not adjust or estimate them; where a publisher printed "
+                        "one provider or country under two names in the same year, the two figures "
+                        "are added up.",
                         className="section-intro",
                     ),
                     html.Div([_reports_per_year(per_year), _top_providers(providers)], className="grid-2"),
