@@ -19,6 +19,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     TypeDecorator,
     UniqueConstraint,
 )
@@ -227,6 +228,9 @@ class Submission(SQLModel, table=True):
     supersedes_id: int | None = _fk("submission.id", nullable=True)
     supersede_reason: str | None = Field(default=None, sa_type=String(500), nullable=True)
     source_name: str | None = Field(default=None, sa_type=String(300), nullable=True)
+    # the publisher's own definition of what its figures count, as the hub understands it
+    # from the publication (public sources; NULL where none was recorded)
+    source_definition: str | None = Field(default=None, sa_type=Text, nullable=True)
     schema_version: str = Field(default="1", sa_type=String(16))
     row_count: int = 0
     submitted_by_id: int | None = _fk("hub_user.id", nullable=True)

@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Table, and_, event, func
 from sqlalchemy.orm import Session as OrmSession
@@ -44,8 +45,8 @@ class StoreResult:
     observation_count: int
 
 
-def content_checksum(rows: Iterable[ObservationIn]) -> str:
-    """SHA-256 of the rows in a canonical order, for content that did not come as a file."""
+def content_checksum(rows: Iterable[ObservationIn], source_definition: str | None = None) -> str:
+    """SHA-256 of the rows in a canonical order (and of the source's definition of them)."""
     canonical = sorted(
         (
             r.metric,
@@ -58,7 +59,8 @@ def content_checksum(rows: Iterable[ObservationIn]) -> str:
         )
         for r in rows
     )
-    return hashlib.sha256(json.dumps(canonical, default=str).encode()).hexdigest()
+    payload: Any = canonical if source_definition is None else [canonical, source_definition]
+    return hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()
 
 
 _CACHE_KEY = "hub.store.ids"
@@ -159,6 +161,7 @@ def store_submission(
     actor: str,
     checksum: str | None = None,
     source_name: str | None = None,
+    source_definition: str | None = None,
     supersede_reason: str | None = None,
     status: str = "validated",
     received_at: datetime | None = None,
@@ -171,7 +174,7 @@ def store_submission(
     """
     assert organisation.id is not None
     _check_lengths(scope=scope, supersede_reason=supersede_reason, source_name=source_name)
-    checksum = checksum or content_checksum(rows)
+    checksum = checksum or content_checksum(rows, source_definition)
     latest = session.exec(
         select(Submission)
         .where(Submission.organisation_id == organisation.id, Submission.scope == scope)
@@ -213,6 +216,7 @@ def store_submission(
         supersedes_id=latest.id if latest else None,
         supersede_reason=supersede_reason if latest else None,
         source_name=source_name,
+        source_definition=source_definition,
         row_count=len(rows),
         received_at=received_at or now,
     )

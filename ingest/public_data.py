@@ -487,8 +487,9 @@ def _store(session: Session, context: _Context, plan: _FilePlan) -> None:
     """One submission per publishing organisation, identified by the figures it holds.
 
     The checksum is that of the publisher's own figures (hub.store.content_checksum), not of
-    the file: a re-import stores nothing unless this publisher's figures changed, whether
-    the file changed or the hub's mapping of it did.
+    the file (with the publisher's definition of them): a re-import stores nothing unless
+    this publisher's figures or their definition changed, whether the file changed or the
+    hub's mapping of it did.
     """
     if plan.spec is None:
         return
@@ -502,6 +503,7 @@ def _store(session: Session, context: _Context, plan: _FilePlan) -> None:
             scope=plan.spec.scope,
             actor=ACTOR,
             source_name=plan.spec.source_name,
+            source_definition=_source_definition(context, plan.path.name, plan.spec, figures),
             supersede_reason=f"{plan.path.name} or the hub's mapping of it changed; imported again",
             org_codes=set(context.organisations),
         )
@@ -510,3 +512,20 @@ def _store(session: Session, context: _Context, plan: _FilePlan) -> None:
             plan.report.stored += result.observation_count
         else:
             plan.report.submissions_unchanged += 1
+
+
+def _source_definition(context: _Context, name: str, spec: FileSpec, figures: list[_Figure]) -> str:
+    """The file's definition, then those of the columns (or labels) behind these figures."""
+    used = {id(figure.target) for figure in figures}
+    named: list[tuple[str, Target]] = list(spec.columns.items())
+    named += [(" / ".join(labels), target) for labels, target in context.columns.label_targets[name].items()]
+    named += [(target.label or kind, target) for kind, target in spec.by_publisher_type.items()]
+    if spec.target is not None:
+        named.append((spec.target.label or "value", spec.target))
+    parts = [spec.definition]
+    parts += [
+        f"{column!r}: {target.definition}"
+        for column, target in named
+        if target.definition and id(target) in used
+    ]
+    return " ".join(parts)

@@ -11,14 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from hub.errors import ImportProblem
 
 WILDCARD = "*"  # a row label matched by any label; its category comes from a crosswalk
+
+# The publisher's own definition of what it counts, in plain words (stripped, never empty).
+Definition = Annotated[str, StringConstraints(strip_whitespace=True, min_length=20, max_length=2000)]
 
 
 class _Strict(BaseModel):
@@ -37,6 +40,7 @@ class Target(_Strict):
     label: str | None = None  # the publisher's label kept as source_label (default: as printed)
     company_total: bool = False  # a company-wide figure on a row that is one service's part
     ignore: str | None = Field(default=None, min_length=10)  # the reason nothing is stored
+    definition: Definition | None = None  # where the column's meaning differs from the file's
 
     @model_validator(mode="after")
     def _metric_or_ignore(self) -> Target:
@@ -53,6 +57,7 @@ class FileSpec(_Strict):
     """How one public file is laid out and where its figures go."""
 
     source_name: str = Field(min_length=5, max_length=300)
+    definition: Definition  # what the publisher counts in this file, by its own definitions
     scope: str = Field(pattern=r"^public:[a-z0-9_]{2,50}$")
     layout: Literal["wide", "long"]
     publisher: str | None = None  # organisation code; else from publisher_column or platform_files

@@ -26,7 +26,7 @@ def test_db_upgrade_on_an_empty_sqlite_file(tmp_path: Path, cli_env: dict[str, s
     assert "empty" in run(env, "db", "current").stdout
     result = run(env, "db", "upgrade")
     assert result.returncode == 0, result.stderr
-    assert "revision 0002" in result.stdout
+    assert "revision 0003" in result.stdout
     assert run(env, "db", "upgrade").returncode == 0  # idempotent
 
 

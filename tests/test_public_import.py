@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import ValidationError
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -287,6 +288,31 @@ def test_dry_run_stores_nothing(session: Session, catalogue: Catalogue, public_d
     assert _row_counts(session) == before
 
 
+def test_every_public_submission_keeps_its_source_definition(
+    session: Session, imported: PublicImportReport
+) -> None:
+    submissions = session.exec(select(Submission).where(Submission.channel == "public_source")).all()
+    assert len(submissions) == sum(report.submissions_new for report in imported.files) > 20
+    assert all(s.source_name and (s.source_definition or "").strip() for s in submissions)
+    by_scope = {s.scope: s.source_definition or "" for s in submissions}
+    assert by_scope["public:ncmec_esp"].startswith("CyberTipline reports NCMEC received from each")
+    assert by_scope["public:platform_instagram"].startswith("Instagram's figures")  # not Facebook's
+    # a column's own definition is added where its figures are stored, and only there
+    assert "'reports': reports GitHub made to NCMEC" in by_scope["public:platform_github"]
+    assert "'pieces (automated)': " in by_scope["public:platform_x"]
+    assert "automated" not in by_scope["public:platform_twitter"]
+    comparable = dict(
+        session.exec(
+            select(Organisation.code, Submission.source_definition)
+            .join(Organisation, col(Organisation.id) == Submission.organisation_id)
+            .where(Submission.scope == "public:comparable_reports")
+        ).all()
+    )
+    assert "NCMEC's count of the CyberTipline reports" in (comparable["ncmec"] or "")
+    assert "the provider's own count" in (comparable["discord"] or "")
+    assert "NCMEC's count" not in (comparable["discord"] or "")
+
+
 # ----------------------------------------------------------------------- refused imports
 
 
@@ -363,6 +389,25 @@ def test_a_file_without_mapping_stops_the_import(
         csv.writer(handle).writerows([["period", "reports", "redundant"], ["2023", "5", "False"]])
     with pytest.raises(ImportProblem, match=r"platform_newcomer_csea_disclosures\.csv: no entry"):
         import_public_data(session, catalogue, folder, DATA)
+
+
+@pytest.mark.parametrize("definition", [None, "   "], ids=["missing", "blank"])
+def test_a_mapping_entry_without_a_definition_is_refused_and_stores_nothing(
+    session: Session, catalogue: Catalogue, public_data: Path, tmp_path: Path, definition: str | None
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(DATA, data)
+    columns = data / "mappings" / "public_columns.yaml"
+    raw = yaml.safe_load(columns.read_text(encoding="utf-8"))
+    entry = raw["files"]["platform_snap_csea_disclosures.csv"]
+    del entry["definition"]
+    if definition is not None:
+        entry["definition"] = definition
+    columns.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    before = _row_counts(session)
+    with pytest.raises(ImportProblem, match=r"platform_snap_csea_disclosures\.csv: definition: "):
+        import_public_data(session, catalogue, public_data, data)
+    assert _row_counts(session) == before
 
 
 def test_a_mapping_entry_needs_a_metric_or_a_reason() -> None:
