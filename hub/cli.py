@@ -183,6 +183,40 @@ def import_public(
     typer.echo(report.summary())
 
 
+@app.command("ingest")
+def ingest_command(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV or JSON submission.")
+    ],
+    org: Annotated[str, typer.Option("--org", help="Code of the submitting organisation.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; store nothing.")] = False,
+    report_json: Annotated[
+        Path | None, typer.Option("--report-json", help="Write the validation report as JSON here.")
+    ] = None,
+) -> None:
+    """Validate a submission file and store it: exit 0 accepted, 1 rejected (report on stderr)."""
+    from ingest.pipeline import ingest_file
+
+    settings = _settings()
+    engine = get_engine(settings)
+    catalogue = _ensure_schema(engine, settings)
+    with session_scope(engine) as session:
+        result = ingest_file(session, catalogue, file, org, dry_run=dry_run)
+    report = result.report
+    if report_json is not None:
+        report_json.write_text(report.to_json() + "\n", encoding="utf-8")
+    if not report.ok:
+        typer.echo(report.to_text(), err=True)
+        raise typer.Exit(1)
+    typer.echo(report.to_text())
+    if dry_run:
+        typer.echo(f"dry run: {result.observations} observation(s) valid, nothing stored")
+    elif result.created:
+        typer.echo(f"stored submission {result.submission_id}: {result.observations} observation(s)")
+    else:
+        typer.echo(f"already stored as submission {result.submission_id}: nothing new")
+
+
 @app.command("demo")
 def demo(
     port: Annotated[int | None, typer.Option(help="Port (default HUB_PORT, 8050).")] = None,

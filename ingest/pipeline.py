@@ -1,0 +1,456 @@
+"""One file in, one validation report out, and a stored submission when the file is clean.
+
+The order of the checks is deliberate: bytes (NUL, encoding), shape (columns), the
+personal-data firewall, then values and catalogue rules. When the firewall finds anything,
+value validation is skipped: the whole file is rejected anyway, and no later rule gets the
+chance to mention a suspicious cell. Every problem names a row (the file line for CSV, the
+record number for JSON), a column and a rule, never the submitted value.
+
+Storage scope: the period covered ("2025-Q1"), or ``first..last`` when a file spans several
+periods ("2025-01..2025-03"). The same file again (same SHA-256 of its bytes) returns the
+earlier submission; a different file for a scope already reported is a restatement, which
+this channel refuses until it carries a reason.
+
+The caller owns the transaction (commit on success); nothing is written unless the report
+has no error and ``dry_run`` is false.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from sqlmodel import Session, select
+
+from hub.catalogue import Catalogue
+from hub.errors import HubError
+from hub.models import Organisation
+from hub.organisations import get_by_code
+from hub.periods import PeriodError, PeriodRef, parse_period
+from hub.store import SubmissionRejected, store_submission
+from hub.validation import ObservationIn, dimension_value_problem, observation_problems
+from hub.vocab import TOTAL
+from ingest.events import COLUMNS as EVENT_COLUMNS
+from ingest.events import read_events_csv, reduce_events
+from ingest.firewall import ColumnKind, scan_table
+from ingest.formats import (
+    AGGREGATE_KINDS,
+    DIMENSION_COLUMNS,
+    EVENT_KINDS,
+    FLAGS,
+    REQUIRED_AGGREGATE_COLUMNS,
+    SCHEMA_VERSION,
+)
+from ingest.report import ValidationReport
+
+_NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
+_EVENT_DIMS = {
+    "notice_source": "notice_source",
+    "category": "category",
+    "content_type": "content_type",
+    "hosting_country": "country",
+}
+MAX_ROW_ERRORS = 1000
+
+
+@dataclass
+class IngestResult:
+    """The report, and the stored submission (None when rejected or dry-run)."""
+
+    report: ValidationReport
+    submission_id: int | None
+    created: bool
+    observations: int
+
+
+class _NonFiniteJson(ValueError):
+    """NaN or Infinity in a JSON file (not valid JSON, but Python's json accepts them)."""
+
+
+def _reject_constant(_name: str) -> Any:
+    raise _NonFiniteJson("non-finite number")
+
+
+def ingest_file(
+    session: Session,
+    catalogue: Catalogue,
+    path: Path,
+    org_code: str,
+    *,
+    dry_run: bool,
+    today: datetime | None = None,
+) -> IngestResult:
+    """Validate ``path`` for organisation ``org_code`` and store it unless rejected or ``dry_run``."""
+    organisation = get_by_code(session, org_code)
+    now = today or datetime.now(UTC)
+    data = path.read_bytes()
+    report = ValidationReport(source_name=path.name)
+    rows = _read(data, path, report)
+    if rows is None or not report.ok:
+        return IngestResult(report, None, False, 0)
+    table, first_row = rows
+    report.rows = table.num_rows
+    if report.file_format == "events":
+        observations = _events(table, path, catalogue, organisation, now, report)
+    else:
+        observations = _aggregate(session, table, first_row, catalogue, organisation, now, report)
+    if not report.ok or dry_run:
+        return IngestResult(report, None, False, len(observations) if report.ok else 0)
+    periods = sorted({obs.period for obs in observations})
+    scope = periods[0].code if len(periods) == 1 else f"{periods[0].code}..{periods[-1].code}"
+    try:
+        stored = store_submission(
+            session,
+            catalogue,
+            organisation,
+            observations,
+            channel="cli",
+            scope=scope,
+            actor=f"cli:{organisation.code}",
+            checksum=hashlib.sha256(data).hexdigest(),
+            source_name=path.name[:300] or "file",
+            today=now,
+        )
+    except SubmissionRejected as exc:  # the rules above should have caught it: say so, no values
+        report.add(0, "", "store.rejected", f"{len(exc.problems)} observation(s) broke a catalogue rule")
+        return IngestResult(report, None, False, 0)
+    except HubError as exc:
+        if "restatement" not in str(exc):
+            raise
+        report.add(
+            0,
+            "period",
+            "scope.already_reported",
+            f"{scope} was already reported with different figures; a restatement needs a reason "
+            "(not yet offered by the CLI)",
+        )
+        return IngestResult(report, None, False, 0)
+    return IngestResult(report, stored.submission_id, stored.created, stored.observation_count)
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def _read(data: bytes, path: Path, report: ValidationReport) -> tuple[pa.Table, int] | None:
+    """The file as a table of text cells and the row number of its first record, or None."""
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        report.add(
+            data.count(b"\n", 0, nul) + 1,
+            "",
+            "cell.nul_byte",
+            "the file holds NUL bytes; it may be UTF-16 or binary: save it as UTF-8 text",
+        )
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        report.add(line, "", "file.encoding", "the file is not UTF-8 text: save it as UTF-8")
+        return None
+    text = text.removeprefix("\ufeff")
+    if not text.strip():
+        report.add(0, "", "file.empty", "the file is empty")
+        return None
+    if path.suffix.lower() == ".json" or text.lstrip().startswith(("{", "[")):
+        report.file_format = "aggregate-json"
+        table = _read_json(text, report)
+        return None if table is None else (table, 1)
+    return _read_csv(text, report)
+
+
+def _read_csv(text: str, report: ValidationReport) -> tuple[pa.Table, int] | None:
+    """CSV with every column as text and no NA inference ('NA' is Namibia, not missing)."""
+    header = next(csv.reader(io.StringIO(text.split("\n", 1)[0])), [])
+    report.file_format = "events" if {"case_ref", "received_at"} & set(header) else "aggregate-csv"
+    if len(set(header)) != len(header) or any(not name for name in header):
+        report.add(1, "", "format.bad_header", "column names must be present and unique")
+        return None
+    convert = pacsv.ConvertOptions(
+        column_types=dict.fromkeys(header, pa.string()),
+        null_values=[],
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(text.encode()),
+            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
+            convert_options=convert,
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        # Arrow's message quotes the offending row: never repeat it
+        report.add(0, "", "csv.malformed", "every row needs as many cells as the header, quotes balanced")
+        return None
+    return table, 2
+
+
+def _cell(value: Any) -> str | None:
+    """A JSON value as the text a CSV cell would hold; None for a type no cell can have."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | list | dict):
+        return None
+    return str(value)
+
+
+def _read_json(text: str, report: ValidationReport) -> pa.Table | None:
+    """A JSON aggregate submission as a table (the top-level reporter repeated in each row)."""
+    try:
+        doc = json.loads(text, parse_constant=_reject_constant, parse_float=str, parse_int=str)
+    except _NonFiniteJson:
+        report.add(0, "value", "value.not_finite", "only finite numbers are accepted (JSON allows no other)")
+        return None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        line = exc.lineno if isinstance(exc, json.JSONDecodeError) else 0
+        report.add(line, "", "json.invalid", "the file is not valid JSON")
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("observations"), list):
+        report.add(
+            0, "", "json.shape", 'give {"schema_version": "1", "reporter": ..., "observations": [...]}'
+        )
+        return None
+    if set(doc) - {"schema_version", "reporter", "observations"}:
+        report.add(
+            0, "", "json.unknown_key", "the top level holds only schema_version, reporter, observations"
+        )
+    if doc.get("schema_version") != SCHEMA_VERSION:
+        report.add(0, "schema_version", "json.schema_version", f'schema_version must be "{SCHEMA_VERSION}"')
+    reporter = doc.get("reporter")
+    if not isinstance(reporter, str):
+        report.add(0, "reporter", "reporter.missing", "give the reporter: your organisation's code")
+        reporter = ""
+    records: list[dict[str, str]] = []
+    for number, item in enumerate(doc["observations"], start=1):
+        if not isinstance(item, dict):
+            report.add(number, "", "json.shape", "each observation is an object of field: value")
+            continue
+        record: dict[str, str] = {}
+        for key, value in item.items():
+            cell = _cell(value)
+            if cell is None:
+                if key in AGGREGATE_KINDS:
+                    report.add(number, key, "json.type", "give a string or a number")
+                cell = ""
+            record[str(key)] = cell
+        if record.get("reporter", "") == "":
+            record["reporter"] = reporter
+        records.append(record)
+    if not records:
+        report.add(0, "", "file.empty", "the submission holds no observation")
+        return None
+    names = list(dict.fromkeys(key for record in records for key in record))
+    return pa.table({name: pa.array([r.get(name, "") for r in records], pa.string()) for name in names})
+
+
+# --- aggregate observations ----------------------------------------------------------------
+
+
+def _firewall(
+    table: pa.Table, kinds: dict[str, ColumnKind], first_row: int, report: ValidationReport
+) -> bool:
+    """Report every personal-data finding; True when the file is clean."""
+    findings = scan_table(table, columns=kinds, first_row=first_row)
+    for finding in findings:
+        report.add(finding.row, finding.column, finding.rule, f"{finding.data_kind}: {finding.hint}")
+    return not findings
+
+
+def _parse_value(text: str) -> tuple[float | None, str | None]:
+    """(value, rule broken) of a value cell; empty means not available."""
+    text = text.strip()
+    if text == "":
+        return None, None
+    if _NON_FINITE.fullmatch(text):
+        return None, "value.not_finite"
+    if not _NUMBER.fullmatch(text):
+        return None, "value.not_a_number"
+    value = float(text)
+    if not math.isfinite(value):
+        return None, "value.not_finite"
+    return value, None
+
+
+_VALUE_HINTS = {
+    "value.not_finite": "only finite numbers within the float range are accepted",
+    "value.not_a_number": "give a plain decimal number, e.g. 1234 or 0.75, or leave empty if not available",
+}
+
+
+def _map_problem(message: str, row: ObservationIn) -> tuple[str, str, str]:
+    """(column, rule, hint) of a hub.validation message, with a hint that repeats no submitted value."""
+    metric = row.metric
+    if "is not reported by a" in message:
+        return (
+            "metric",
+            "metric.not_for_reporter",
+            f"metric {metric} is not reported by your type of organisation",
+        )
+    if "is reported by" in message:
+        return (
+            "period",
+            "period.kind_mismatch",
+            message.split(", not by")[0],
+        )
+    if "is in the future" in message:
+        return "period", "period.future", "the period has not started yet; only past periods can be reported"
+    if "has not ended yet" in message:
+        return "period", "period.not_ended", "the period has not ended: set flag to provisional"
+    if "has no dimension" in message:
+        dimension = message.rsplit("'", 2)[-2]
+        return dimension, "dimension.not_for_metric", f"metric {metric} is not broken down by {dimension}"
+    if "value is not one of the allowed" in message:
+        dimension = message.split()[1]
+        return dimension, "dimension.unknown_value", f"use one of the catalogue's {dimension} codes"
+    if "is a distribution" in message:
+        return "time_bucket", "dimension.time_bucket_required", f"metric {metric} needs a time_bucket per row"
+    value_rules = {
+        "value cannot be negative": "value.negative",
+        "a count must be a whole number": "value.not_whole",
+        "a share must lie between 0 and 1": "value.share_range",
+        "a capability is 0 (no) or 1 (yes)": "value.boolean",
+        "value must be a finite number": "value.not_finite",
+        "value is not a number": "value.not_a_number",
+    }
+    if message in value_rules:
+        return "value", value_rules[message], message
+    return "", "observation.invalid", "the observation breaks a catalogue rule"
+
+
+def _org_codes(session: Session) -> set[str]:
+    return set(session.exec(select(Organisation.code)))
+
+
+def _aggregate(
+    session: Session,
+    table: pa.Table,
+    first_row: int,
+    catalogue: Catalogue,
+    organisation: Organisation,
+    now: datetime,
+    report: ValidationReport,
+) -> list[ObservationIn]:
+    """Observations of an aggregate file, every problem of every row reported."""
+    clean = _firewall(table, AGGREGATE_KINDS, first_row, report)
+    missing = [c for c in REQUIRED_AGGREGATE_COLUMNS if c not in table.column_names]
+    for column in missing:
+        report.add(first_row - 1 if first_row > 1 else 0, column, "format.missing_column", "add this column")
+    if not clean or missing:
+        return []
+    org_codes = _org_codes(session)
+    columns = {name: table[name].to_pylist() for name in table.column_names if name in AGGREGATE_KINDS}
+    observations: list[ObservationIn] = []
+    seen: dict[tuple[str, str, tuple[tuple[str, str], ...]], int] = {}
+    for index in range(table.num_rows):
+        line = first_row + index
+        cell = {name: values[index] for name, values in columns.items()}
+        before = len(report.problems)
+        if cell["reporter"] != organisation.code:
+            report.add(
+                line,
+                "reporter",
+                "reporter.mismatch",
+                "the reporter must be the submitting organisation's code",
+            )
+        period: PeriodRef | None = None
+        try:
+            period = parse_period(cell["period"])
+        except PeriodError:
+            report.add(line, "period", "period.invalid", "give YYYY-MM, YYYY-Qn, YYYY-Hn or YYYY")
+        metric = catalogue.metrics.get(cell["metric"])
+        if metric is None:
+            report.add(line, "metric", "metric.unknown", "use a metric code of the catalogue")
+        value, rule = _parse_value(cell["value"])
+        if rule:
+            report.add(line, "value", rule, _VALUE_HINTS[rule])
+        if metric is not None and cell["unit"] != metric.unit:
+            report.add(line, "unit", "unit.mismatch", f"metric {metric.code} is measured in {metric.unit}")
+        flag = cell.get("flag", "")
+        if flag not in FLAGS:
+            report.add(line, "flag", "flag.unknown", "flag is empty, provisional or estimated")
+        if period is None or metric is None:
+            continue
+        dims = {name: cell[name] for name in DIMENSION_COLUMNS if cell.get(name, "") not in ("", TOTAL)}
+        observation = ObservationIn(
+            metric.code,
+            period,
+            value,
+            dims,
+            is_provisional=flag == "provisional",
+            is_estimated=flag == "estimated",
+        )
+        for message in observation_problems(
+            catalogue,
+            observation,
+            stakeholder_type=organisation.stakeholder_type,
+            org_codes=org_codes,
+            today=now.date(),
+        ):
+            column, rule, hint = _map_problem(message, observation)
+            if rule == "value.not_finite" and any(p.rule == rule for p in report.problems[before:]):
+                continue
+            report.add(line, column, rule, hint)
+        key = observation.key()
+        if key in seen:
+            report.add(line, "", "row.duplicate", f"same metric, period and dimensions as row {seen[key]}")
+        else:
+            seen[key] = line
+        observations.append(observation)
+    return observations
+
+
+# --- events ------------------------------------------------------------------------------------
+
+
+def _events(
+    table: pa.Table,
+    path: Path,
+    catalogue: Catalogue,
+    organisation: Organisation,
+    now: datetime,
+    report: ValidationReport,
+) -> list[ObservationIn]:
+    """Observations reduced from event records; row errors reported with their file line."""
+    clean = _firewall(table, EVENT_KINDS, 2, report)
+    missing = [c for c in EVENT_COLUMNS if c not in table.column_names]
+    for column in missing:
+        report.add(1, column, "format.missing_column", "event files have exactly the event columns")
+    if not clean or missing:
+        return []
+    table = read_events_csv(path)  # the same columns, read by the events module itself
+    for column, dimension in _EVENT_DIMS.items():
+        values = table[column].to_pylist()
+        bad = {v for v in set(values) if dimension_value_problem(catalogue, dimension, v, set()) is not None}
+        lines = [i + 2 for i, v in enumerate(values) if v in bad][:MAX_ROW_ERRORS]
+        for line in lines:
+            report.add(line, column, "events.unknown_value", f"use one of the catalogue's {dimension} codes")
+    for index, ref in enumerate(table["case_ref"].to_pylist()):
+        if not ref:
+            report.add(
+                index + 2, "case_ref", "events.missing_case_ref", "every row needs your own case reference"
+            )
+    try:
+        reduction = reduce_events(
+            table, catalogue=catalogue, stakeholder_type=organisation.stakeholder_type, now=now
+        )
+    except ValueError:
+        report.add(
+            0, "", "events.not_supported", "the catalogue derives no metrics from events for your type"
+        )
+        return []
+    for error in reduction.errors:
+        report.add(error.row + 1, error.column, f"events.{error.rule}", error.hint)
+    return reduction.observations if report.ok else []
