@@ -193,6 +193,10 @@ def ingest_command(
     report_json: Annotated[
         Path | None, typer.Option("--report-json", help="Write the validation report as JSON here.")
     ] = None,
+    reason: Annotated[
+        str | None,
+        typer.Option("--reason", help="Why figures already reported change: stores a restatement."),
+    ] = None,
 ) -> None:
     """Validate a submission file and store it: exit 0 accepted, 1 rejected (report on stderr)."""
     from ingest.pipeline import ingest_file
@@ -200,8 +204,10 @@ def ingest_command(
     settings = _settings()
     engine = get_engine(settings)
     catalogue = _ensure_schema(engine, settings)
+    # a rejection raises nothing here, so the attempt's audit line is committed; the exit
+    # code is decided below, outside the session (an Exit inside it would roll back)
     with session_scope(engine) as session:
-        result = ingest_file(session, catalogue, file, org, dry_run=dry_run)
+        result = ingest_file(session, catalogue, file, org, dry_run=dry_run, supersede_reason=reason)
     report = result.report
     if report_json is not None:
         report_json.write_text(report.to_json() + "\n", encoding="utf-8")

@@ -9,10 +9,13 @@ record number for JSON), a column and a rule, never the submitted value.
 Storage scope: the period covered ("2025-Q1"), or ``first..last`` when a file spans several
 periods ("2025-01..2025-03"). The same file again (same SHA-256 of its bytes) returns the
 earlier submission; a different file for a scope already reported is a restatement, which
-this channel refuses until it carries a reason.
+is refused unless it carries a reason; with one it is stored as a new version superseding
+the old one (which is kept).
 
-The caller owns the transaction (commit on success); nothing is written unless the report
-has no error and ``dry_run`` is false.
+The caller owns the transaction (commit on success); nothing but one audit line per attempt
+(``submission.attempt``: channel, result, checksum, problems per rule) is written unless the
+report has no error and ``dry_run`` is false. Rejections raise nothing, so the audit line of a
+rejected attempt survives the caller's commit.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import io
 import json
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,8 +36,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from sqlmodel import Session, select
 
+from hub import audit
 from hub.catalogue import Catalogue
-from hub.errors import HubError
+from hub.errors import HubError, NotFoundError
 from hub.models import Organisation
 from hub.organisations import get_by_code
 from hub.periods import PeriodError, PeriodRef, parse_period
@@ -62,6 +67,7 @@ _EVENT_DIMS = {
     "hosting_country": "country",
 }
 MAX_ROW_ERRORS = 1000
+MAX_REASON_LENGTH = 500  # the submission's supersede_reason column
 
 
 @dataclass
@@ -90,12 +96,93 @@ def ingest_file(
     *,
     dry_run: bool,
     today: datetime | None = None,
+    supersede_reason: str | None = None,
+    channel: str = "cli",
 ) -> IngestResult:
-    """Validate ``path`` for organisation ``org_code`` and store it unless rejected or ``dry_run``."""
-    organisation = get_by_code(session, org_code)
-    now = today or datetime.now(UTC)
+    """Validate ``path`` for organisation ``org_code`` and store it unless rejected or ``dry_run``.
+
+    A different file for a scope already reported is stored as a restatement only with a
+    ``supersede_reason``. Every call adds exactly one ``submission.attempt`` audit event telling
+    the result, also when the file is rejected: rejection raises nothing, so the caller's
+    commit keeps the audit line although nothing else is stored.
+    """
     data = path.read_bytes()
+    checksum = hashlib.sha256(data).hexdigest()
     report = ValidationReport(source_name=path.name)
+    reason = (supersede_reason or "").strip() or None
+    organisation: Organisation | None
+    try:
+        organisation = get_by_code(session, org_code)
+    except NotFoundError:
+        organisation = None
+        report.add(0, "", "organisation.unknown", "no organisation is registered with this code")
+        result = IngestResult(report, None, False, 0)
+    else:
+        result = _ingest(
+            session, catalogue, path, data, checksum, organisation, report, dry_run, today, reason, channel
+        )
+    _audit_attempt(session, organisation, channel, checksum, result, dry_run=dry_run, reason=reason)
+    return result
+
+
+def _audit_attempt(
+    session: Session,
+    organisation: Organisation | None,
+    channel: str,
+    checksum: str,
+    result: IngestResult,
+    *,
+    dry_run: bool,
+    reason: str | None,
+) -> None:
+    """One audit line per attempt: channel, result, checksum, problems per rule; never a value."""
+    if not result.report.ok:
+        outcome = "rejected"
+    elif dry_run:
+        outcome = "dry_run"
+    elif result.created:
+        outcome = "accepted"
+    else:
+        outcome = "unchanged"
+    problems = Counter(problem.rule for problem in result.report.problems)
+    audit.record(
+        session,
+        "submission.attempt",
+        actor_label=channel if organisation is None else f"{channel}:{organisation.code}"[:64],
+        organisation_id=None if organisation is None else organisation.id,
+        object_type=None if result.submission_id is None else "submission",
+        object_id=result.submission_id,
+        outcome=outcome,
+        details={
+            "channel": channel,
+            "result": outcome,
+            "checksum": checksum,
+            "format": result.report.file_format,
+            "rows": result.report.rows,
+            "observations": result.observations,
+            "reason_given": bool(reason),  # the reason itself lives on the submission only
+            "problems": dict(sorted(problems.items())),
+        },
+    )
+
+
+def _ingest(
+    session: Session,
+    catalogue: Catalogue,
+    path: Path,
+    data: bytes,
+    checksum: str,
+    organisation: Organisation,
+    report: ValidationReport,
+    dry_run: bool,
+    today: datetime | None,
+    reason: str | None,
+    channel: str,
+) -> IngestResult:
+    now = today or datetime.now(UTC)
+    if reason is not None and len(reason) > MAX_REASON_LENGTH:
+        report.add(0, "", "reason.too_long", f"give a reason of at most {MAX_REASON_LENGTH} characters")
+        return IngestResult(report, None, False, 0)
     rows = _read(data, path, report)
     if rows is None or not report.ok:
         return IngestResult(report, None, False, 0)
@@ -115,11 +202,12 @@ def ingest_file(
             catalogue,
             organisation,
             observations,
-            channel="cli",
+            channel=channel,
             scope=scope,
-            actor=f"cli:{organisation.code}",
-            checksum=hashlib.sha256(data).hexdigest(),
+            actor=f"{channel}:{organisation.code}"[:64],
+            checksum=checksum,
             source_name=path.name[:300] or "file",
+            supersede_reason=reason,
             today=now,
         )
     except SubmissionRejected as exc:  # the rules above should have caught it: say so, no values
@@ -132,8 +220,8 @@ def ingest_file(
             0,
             "period",
             "scope.already_reported",
-            f"{scope} was already reported with different figures; a restatement needs a reason "
-            "(not yet offered by the CLI)",
+            f"{scope} was already reported with different figures; to restate it, "
+            "pass --reason with why the figures changed",
         )
         return IngestResult(report, None, False, 0)
     return IngestResult(report, stored.submission_id, stored.created, stored.observation_count)

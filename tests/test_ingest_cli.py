@@ -6,6 +6,7 @@ stdout, stderr or the JSON report (issue 3, section 4).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -15,11 +16,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func
+from sqlalchemy import text as sql_text
 from sqlmodel import Session, col, select
 
 from hub.catalogue import Catalogue
 from hub.db import build_engine
-from hub.models import MetricDefinition, Observation, Submission
+from hub.models import AuditEvent, MetricDefinition, Observation, Submission
 from hub.organisations import OrganisationIn, add_organisation
 from hub.settings import REPO_ROOT
 from ingest.formats import aggregate_json_schema
@@ -66,6 +68,28 @@ def counts(database_url: str) -> tuple[int, int]:
             subs = session.exec(select(func.count()).select_from(Submission)).one()
             obs = session.exec(select(func.count()).select_from(Observation)).one()
             return int(subs), int(obs)
+    finally:
+        engine.dispose()
+
+
+def attempts(database_url: str) -> list[AuditEvent]:
+    """The ``submission.attempt`` audit events, oldest first."""
+    engine = build_engine(database_url)
+    try:
+        with Session(engine) as session:
+            query = select(AuditEvent).where(AuditEvent.action == "submission.attempt")
+            return list(session.exec(query.order_by(col(AuditEvent.id))))
+    finally:
+        engine.dispose()
+
+
+def audit_table_text(database_url: str) -> str:
+    """Every column of every audit_event row as text, to prove a value never reached it."""
+    engine = build_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(sql_text("SELECT * FROM audit_event")).all()
+            return "\n".join(" | ".join(str(cell) for cell in row) for row in rows)
     finally:
         engine.dispose()
 
@@ -243,7 +267,106 @@ def test_a_different_file_for_the_same_period_is_not_stored_without_a_reason(
     changed.write_bytes((FIXTURES / "bom.csv").read_bytes().replace(b",10,", b",11,"))
     second = ingest_file(org_session, catalogue, changed, ORG, dry_run=False, today=TODAY)
     assert [p.rule for p in second.report.errors] == ["scope.already_reported"]
+    assert "--reason" in second.report.errors[0].hint
     assert second.submission_id is None
+
+
+def test_a_restatement_with_a_reason_supersedes_and_keeps_the_old_version(
+    org_session: Session, catalogue: Catalogue, tmp_path: Path
+) -> None:
+    first = ingest_file(org_session, catalogue, FIXTURES / "bom.csv", ORG, dry_run=False, today=TODAY)
+    org_session.commit()
+    changed = tmp_path / "changed.csv"
+    changed.write_bytes((FIXTURES / "bom.csv").read_bytes().replace(b",10,", b",11,"))
+    reason = "late notices from one hotline were counted"
+    second = ingest_file(
+        org_session, catalogue, changed, ORG, dry_run=False, today=TODAY, supersede_reason=reason
+    )
+    org_session.commit()
+    assert second.report.ok and second.created and second.submission_id != first.submission_id
+    old = org_session.get(Submission, first.submission_id)
+    new = org_session.get(Submission, second.submission_id)
+    assert old is not None and new is not None
+    assert (old.version, new.version) == (1, 2)
+    assert new.supersedes_id == old.id and new.supersede_reason == reason
+    values = {o.submission_id: o.value for o in metric_rows(org_session, "co_notices_received")}
+    assert values == {old.id: 10.0, new.id: 11.0}  # the old version is kept
+    results = [
+        e.details["result"]
+        for e in org_session.exec(select(AuditEvent).where(AuditEvent.action == "submission.attempt"))
+    ]
+    assert results == ["accepted", "accepted"]
+    assert all(reason not in str(e.details) for e in org_session.exec(select(AuditEvent)))
+
+
+def test_cli_restatement_needs_reason(org_env: dict[str, str], tmp_path: Path) -> None:
+    url = org_env["HUB_DATABASE_URL"]
+    assert run(org_env, "ingest", str(SAMPLES / "aggregate.csv"), "--org", ORG).returncode == 0
+    changed = tmp_path / "aggregate.csv"
+    changed.write_bytes((SAMPLES / "aggregate.csv").read_bytes().replace(b",1250,", b",1260,"))
+    refused = run(org_env, "ingest", str(changed), "--org", ORG)
+    assert refused.returncode == 1 and "scope.already_reported" in refused.stderr
+    assert "--reason" in refused.stderr
+    assert counts(url) == (1, 5)
+    restated = run(org_env, "ingest", str(changed), "--org", ORG, "--reason", "a recount")
+    assert restated.returncode == 0, restated.stderr
+    assert counts(url) == (2, 10)
+    engine = build_engine(url)
+    try:
+        with Session(engine) as session:
+            subs = session.exec(select(Submission).order_by(col(Submission.version))).all()
+            assert [s.version for s in subs] == [1, 2]
+            assert subs[1].supersedes_id == subs[0].id and subs[1].supersede_reason == "a recount"
+    finally:
+        engine.dispose()
+    assert [e.outcome for e in attempts(url)] == ["accepted", "rejected", "accepted"]
+
+
+# --- audit of every attempt -------------------------------------------------------------------
+
+
+def test_cli_rejected_attempt_is_audited_without_the_value(org_env: dict[str, str]) -> None:
+    url = org_env["HUB_DATABASE_URL"]
+    before, audited = counts(url), len(attempts(url))
+    secret = "jane.doe@example.org"
+    result = run(org_env, "ingest", str(FIXTURES / "email.csv"), "--org", ORG)
+    assert result.returncode == 1
+    assert counts(url) == before
+    new = attempts(url)[audited:]
+    assert len(new) == 1
+    [event] = new
+    checksum = hashlib.sha256((FIXTURES / "email.csv").read_bytes()).hexdigest()
+    assert event.outcome == "rejected" and event.organisation_id is not None
+    assert event.details["result"] == "rejected" and event.details["channel"] == "cli"
+    assert event.details["checksum"] == checksum
+    assert event.details["problems"] == {"pd.email": 1}
+    table = audit_table_text(url)
+    assert checksum in table
+    assert secret not in table and "jane.doe" not in table and "email.csv" not in table
+
+
+def test_cli_dry_run_and_accepted_runs_leave_one_attempt_each(org_env: dict[str, str]) -> None:
+    url = org_env["HUB_DATABASE_URL"]
+    sample = str(SAMPLES / "aggregate.csv")
+    checksum = hashlib.sha256((SAMPLES / "aggregate.csv").read_bytes()).hexdigest()
+    assert run(org_env, "ingest", sample, "--org", ORG, "--dry-run").returncode == 0
+    assert [e.details["result"] for e in attempts(url)] == ["dry_run"]
+    assert run(org_env, "ingest", sample, "--org", ORG).returncode == 0
+    assert run(org_env, "ingest", sample, "--org", ORG).returncode == 0
+    events = attempts(url)
+    assert [e.details["result"] for e in events] == ["dry_run", "accepted", "unchanged"]
+    assert {e.details["checksum"] for e in events} == {checksum}
+    assert events[1].object_id is not None and events[1].object_id == events[2].object_id
+    assert all(e.details["problems"] == {} for e in events)
+
+
+def test_cli_unknown_organisation_is_audited(org_env: dict[str, str]) -> None:
+    url = org_env["HUB_DATABASE_URL"]
+    result = run(org_env, "ingest", str(SAMPLES / "aggregate.csv"), "--org", "no-such-org")
+    assert result.returncode == 1 and "organisation.unknown" in result.stderr
+    [event] = attempts(url)
+    assert event.outcome == "rejected" and event.organisation_id is None
+    assert "no-such-org" not in audit_table_text(url)
 
 
 def test_readable_report_is_capped() -> None:
