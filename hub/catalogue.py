@@ -13,23 +13,19 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 from sqlmodel import Session, select
 
 from hub import vocab
 from hub.categories import CategoryScheme, load_categories
+from hub.datafiles import StrictModel, read_yaml
 from hub.errors import CatalogueError
 from hub.models import MetricDefinition, utcnow
 
 CODE_PATTERN = r"^[a-z][a-z0-9_]{1,63}$"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DimensionSpec(_Strict):
+class DimensionSpec(StrictModel):
     code: str = Field(pattern=CODE_PATTERN)
     name: str = Field(min_length=1)
     description: str = Field(min_length=1)
@@ -37,12 +33,12 @@ class DimensionSpec(_Strict):
     allowed: tuple[str, ...] = ()
 
 
-class Clock(_Strict):
+class Clock(StrictModel):
     start: str = Field(min_length=3)
     stop: str = Field(min_length=3)
 
 
-class MetricSpec(_Strict):
+class MetricSpec(StrictModel):
     code: str = Field(pattern=CODE_PATTERN)
     name: str = Field(min_length=3, max_length=200)
     definition: str = Field(min_length=20)
@@ -61,7 +57,7 @@ class MetricSpec(_Strict):
     clock: Clock | None = None
 
 
-class BucketSchemeSpec(_Strict):
+class BucketSchemeSpec(StrictModel):
     code: str
     name: str
     description: str
@@ -155,17 +151,6 @@ class Catalogue:
         return [m for m in self.metrics.values() if stakeholder_type in m.reported_by]
 
 
-def _read_yaml(path: Path, problems: list[str]) -> Any:
-    try:
-        with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
-    except FileNotFoundError:
-        problems.append(f"{path}: file is missing")
-    except yaml.YAMLError as exc:
-        problems.append(f"{path}: not valid YAML ({exc})".replace("\n", " "))
-    return None
-
-
 def _pydantic_problems(where: str, exc: ValidationError) -> Iterable[str]:
     for error in exc.errors():
         field = ".".join(str(part) for part in error["loc"]) or "(entry)"
@@ -250,7 +235,7 @@ def load_catalogue_uncached(data_dir: Path) -> Catalogue:
     )
 
     dimensions: dict[str, DimensionSpec] = {}
-    raw_dims = _read_yaml(dims_path, problems) or {}
+    raw_dims = read_yaml(dims_path, problems) or {}
     for index, entry in enumerate(raw_dims.get("dimensions", []) if isinstance(raw_dims, dict) else []):
         where = f"{dims_path}: dimension #{index + 1}"
         try:
@@ -267,7 +252,7 @@ def load_catalogue_uncached(data_dir: Path) -> Catalogue:
             problems.append(f"{where}: values 'list' needs an 'allowed' list")
         dimensions[dim.code] = dim
 
-    raw_buckets = _read_yaml(buckets_path, problems)
+    raw_buckets = read_yaml(buckets_path, problems)
     bucket_scheme: BucketScheme | None = None
     try:
         bucket_spec = BucketSchemeSpec.model_validate(raw_buckets)
@@ -276,7 +261,7 @@ def load_catalogue_uncached(data_dir: Path) -> Catalogue:
     except ValidationError as exc:
         problems.extend(_pydantic_problems(str(buckets_path), exc))
 
-    raw_metrics = _read_yaml(metrics_path, problems)
+    raw_metrics = read_yaml(metrics_path, problems)
     metrics: dict[str, MetricSpec] = {}
     where_of: dict[str, str] = {}
     version = ""

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
+from hub.datafiles import StrictModel, read_yaml
 from hub.errors import CatalogueError, HubError
 
 
@@ -22,11 +22,7 @@ class UnmappedCategory(HubError):
     """A source label that no crosswalk maps."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class CategorySpec(_Strict):
+class CategorySpec(StrictModel):
     code: str = Field(pattern=r"^[a-z][a-z0-9_]{1,63}$")
     name: str = Field(min_length=2)
     parent: str | None = None
@@ -34,18 +30,18 @@ class CategorySpec(_Strict):
     description: str = Field(min_length=10)
 
 
-class Mapping(_Strict):
+class Mapping(StrictModel):
     source: str = Field(min_length=1)
     target: str
     note: str | None = None
 
 
-class Unmapped(_Strict):
+class Unmapped(StrictModel):
     source: str = Field(min_length=1)
     reason: str = Field(min_length=5)
 
 
-class CrosswalkSpec(_Strict):
+class CrosswalkSpec(StrictModel):
     scheme: str = Field(pattern=r"^[a-z][a-z0-9_]{1,63}$")
     name: str
     version: str
@@ -99,22 +95,12 @@ class CategoryScheme:
         return chain
 
 
-def _load(path: Path, problems: list[str]) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        problems.append(f"{path}: file is missing")
-    except yaml.YAMLError as exc:
-        problems.append(f"{path}: not valid YAML ({exc})".replace("\n", " "))
-    return None
-
-
 def load_categories(data_dir: Path) -> CategoryScheme:
     """Read the harmonised list and every crosswalk; raise with every problem found."""
     problems: list[str] = []
     folder = data_dir / "categories"
     harmonised_path = folder / "harmonised.yaml"
-    raw = _load(harmonised_path, problems) or {}
+    raw = read_yaml(harmonised_path, problems) or {}
     categories: dict[str, CategorySpec] = {}
     for index, entry in enumerate(raw.get("categories", []) if isinstance(raw, dict) else []):
         where = f"{harmonised_path}: category #{index + 1}"
@@ -140,7 +126,7 @@ def load_categories(data_dir: Path) -> CategoryScheme:
 
     crosswalks: dict[str, Crosswalk] = {}
     for path in sorted((folder / "crosswalks").glob("*.yaml")):
-        raw_walk = _load(path, problems)
+        raw_walk = read_yaml(path, problems)
         try:
             walk = CrosswalkSpec.model_validate(raw_walk)
         except ValidationError as exc:

@@ -24,10 +24,9 @@ from hub.catalogue import (
     MetricSpec,
     _duration_label,
     _pydantic_problems,
-    _read_yaml,
-    _Strict,
 )
 from hub.countries import is_country_code
+from hub.datafiles import StrictModel, read_yaml
 from hub.errors import CatalogueError
 from hub.models import MetricDefinition, Period, Target
 from hub.periods import PeriodError, PeriodRef, parse_period
@@ -37,7 +36,7 @@ HIGHER, LOWER = "higher_is_better", "lower_is_better"
 _OPPOSITE = {HIGHER: LOWER, LOWER: HIGHER}
 
 
-class Scope(_Strict):
+class Scope(StrictModel):
     """Whose figure the target is judged on."""
 
     type: str
@@ -47,7 +46,7 @@ class Scope(_Strict):
     basis: Literal["organisation_country", "country_dimension"] | None = None
 
 
-class Baseline(_Strict):
+class Baseline(StrictModel):
     """Where progress is measured from: a published figure, or one observed in the hub's data."""
 
     model_config = ConfigDict(coerce_numbers_to_str=True)  # period: 2021 is read as "2021"
@@ -58,32 +57,32 @@ class Baseline(_Strict):
     source: str | None = None
 
 
-class Goal(_Strict):
+class Goal(StrictModel):
     """The value to reach and the year to reach it by (a growth target's goal is its rate)."""
 
     value: float | None = None
     year: int = Field(ge=2000, le=2100)
 
 
-class Population(_Strict):
+class Population(StrictModel):
     """The organisations a share or a count is taken over (members of one stakeholder type)."""
 
     stakeholder_type: str
 
 
-class GrowthParameters(_Strict):
+class GrowthParameters(StrictModel):
     annual_rate: float = Field(gt=-1, le=10)
 
 
-class ShareThresholdParameters(_Strict):
+class ShareThresholdParameters(StrictModel):
     threshold_hours: float = Field(gt=0)
 
 
-class TimeThresholdParameters(_Strict):
+class TimeThresholdParameters(StrictModel):
     statistic: Literal["median", "p90", "mean"]
 
 
-class AdoptionParameters(_Strict):
+class AdoptionParameters(StrictModel):
     population: Population
     counted: Literal["organisations", "services"]
     # When organisations are counted: does one with several services need the capability
@@ -91,12 +90,12 @@ class AdoptionParameters(_Strict):
     organisation_rule: Literal["all_services", "any_service"] | None = None
 
 
-class ParticipationParameters(_Strict):
+class ParticipationParameters(StrictModel):
     counted: Literal["metric_value", "reporting_organisations"]
     population: Population | None = None
 
 
-class _TargetBase(_Strict):
+class _TargetBase(StrictModel):
     kind: str
     code: str = Field(pattern=CODE_PATTERN)
     name: str = Field(min_length=3, max_length=200)
@@ -106,7 +105,7 @@ class _TargetBase(_Strict):
     baseline: Baseline
     target: Goal
     direction: str
-    parameters: _Strict
+    parameters: StrictModel
 
     measure_is_share: ClassVar[bool] = False  # the measure is a share in [0, 1]
     # What the metric must be, in words and as MetricSpec attribute values.
@@ -356,7 +355,7 @@ def _target_entries(folder: Path, problems: list[str]) -> Iterator[tuple[str, An
         problems.append(f"{folder}: no target files (*.yaml)")
     for path in paths:
         before = len(problems)
-        raw = _read_yaml(path, problems)
+        raw = read_yaml(path, problems)
         entries = raw.get("targets") if isinstance(raw, dict) else None
         if isinstance(entries, list):
             for index, entry in enumerate(entries):

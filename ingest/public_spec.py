@@ -13,9 +13,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import Field, StringConstraints, ValidationError, model_validator
 
+from hub.datafiles import StrictModel, read_yaml
 from hub.errors import ImportProblem
 
 WILDCARD = "*"  # a row label matched by any label; its category comes from a crosswalk
@@ -24,11 +24,7 @@ WILDCARD = "*"  # a row label matched by any label; its category comes from a cr
 Definition = Annotated[str, StringConstraints(strip_whitespace=True, min_length=20, max_length=2000)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Target(_Strict):
+class Target(StrictModel):
     """Where one column or row label goes: a metric with dimensions, or nowhere, with a reason."""
 
     metric: str | None = None
@@ -53,7 +49,7 @@ class Target(_Strict):
         return self
 
 
-class FileSpec(_Strict):
+class FileSpec(StrictModel):
     """How one public file is laid out and where its figures go."""
 
     source_name: str = Field(min_length=5, max_length=300)
@@ -129,12 +125,11 @@ class NameMaps:
 
 
 def _load_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ImportProblem(f"{path}: mapping file is missing") from None
-    except yaml.YAMLError as exc:
-        raise ImportProblem(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from None
+    problems: list[str] = []
+    raw = read_yaml(path, problems)
+    if problems:
+        raise ImportProblem(problems[0].replace("file is missing", "mapping file is missing"))
+    return raw
 
 
 def _flatten_labels(tree: Any, depth: int, where: str) -> dict[tuple[str, ...], Target]:

@@ -15,9 +15,10 @@ from typing import Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from hub.countries import country_name
+from hub.datafiles import StrictModel
 from hub.errors import CatalogueError
 from hub.organisations import OrganisationIn
 
@@ -31,11 +32,7 @@ HOSTING_SECTORS: dict[str, float] = {
 }  # how likely a member company of each sector hosts material a hotline notifies
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class CountrySpec(_Strict):
+class CountrySpec(StrictModel):
     code: str = Field(pattern=r"^[A-Z]{2}$")
     region: Region
     upload: float = Field(default=0.0, ge=0)
@@ -48,7 +45,7 @@ class CountrySpec(_Strict):
     victims: float | None = Field(default=None, gt=0)
 
 
-class CompanySpec(_Strict):
+class CompanySpec(StrictModel):
     name: str
     country: str
     sector: str  # checked against hub.vocab.SECTORS by OrganisationIn
@@ -56,7 +53,7 @@ class CompanySpec(_Strict):
     livestream: bool = False
 
 
-class ClearinghouseSpec(_Strict):
+class ClearinghouseSpec(StrictModel):
     name: str
     country: str
     regions: tuple[Region, ...]
@@ -65,23 +62,23 @@ class ClearinghouseSpec(_Strict):
     public_share: float = Field(ge=0, lt=1)
 
 
-class IntergovernmentalSpec(_Strict):
+class IntergovernmentalSpec(StrictModel):
     name: str
     icse: bool = False
     refers_from: str | None = None
 
 
-class NgoSpec(_Strict):
+class NgoSpec(StrictModel):
     name: str
     country: str
 
 
-class Discrepancy(_Strict):
+class Discrepancy(StrictModel):
     company: str
     own_count_ratio: float = Field(gt=0)
 
 
-class Magnitudes(_Strict):
+class Magnitudes(StrictModel):
     largest_company_reports_per_year: float = Field(gt=0)
     company_rank_exponent: float = Field(gt=0)
     company_report_growth: tuple[float, float]
@@ -91,7 +88,7 @@ class Magnitudes(_Strict):
     icse_countries_connected_start: int = Field(gt=0)
 
 
-class DemoConfig(_Strict):
+class DemoConfig(StrictModel):
     registry_seed: int
     first_month: str = Field(pattern=r"^\d{4}-\d{2}$")
     consent_share: dict[str, float]
