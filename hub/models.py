@@ -105,6 +105,9 @@ class Organisation(SQLModel, table=True):
     consents_to_be_named: bool = False
     status: str = Field(default="member", sa_type=String(16))
     parent_id: int | None = _fk("organisation.id", nullable=True)
+    # a functional mailbox (e.g. transparency@company.example) for reporting reminders; never a
+    # person's own address
+    reporting_contact: str | None = Field(default=None, sa_type=String(254), nullable=True)
     created_at: datetime = _ts()
 
 
@@ -234,6 +237,14 @@ class Submission(SQLModel, table=True):
     schema_version: str = Field(default="1", sa_type=String(16))
     row_count: int = 0
     submitted_by_id: int | None = _fk("hub_user.id", nullable=True)
+    # kept for good: the validation report (problems and plausibility warnings, never values)
+    validation_report: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    warning_count: int = 0
+    # the original file, kept under var_dir only until original_expires_at (retention), then deleted
+    file_size: int | None = Field(default=None, nullable=True)
+    original_path: str | None = Field(default=None, sa_type=String(500), nullable=True)
+    original_expires_at: datetime | None = _ts(nullable=True)
+    original_deleted_at: datetime | None = _ts(nullable=True)
 
 
 def _dimension_field() -> Any:
@@ -342,3 +353,173 @@ class AuditEvent(SQLModel, table=True):
     object_id: str | None = Field(default=None, sa_type=String(64), nullable=True)
     outcome: str = Field(default="ok", sa_type=String(32))
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class ApiToken(SQLModel, table=True):
+    """An organisation's API credential. Only a SHA-256 of the token is stored; the token is
+    shown once. Several per organisation allow rotation; each expires and can be revoked."""
+
+    __tablename__ = "api_token"
+    __table_args__ = (
+        CheckConstraint("length(token_hash) = 64", name="ck_token_hash"),
+        CheckConstraint("expires_at > created_at", name="ck_token_expiry"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = _fk("organisation.id")
+    label: str = Field(sa_type=String(64))
+    prefix: str = Field(sa_type=String(16))  # the token's first characters, to tell tokens apart
+    token_hash: str = Field(sa_type=String(64), unique=True, index=True)
+    created_at: datetime = _ts()
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    revoked_at: datetime | None = _ts(nullable=True)
+    last_used_at: datetime | None = _ts(nullable=True)
+    created_by_id: int | None = _fk("hub_user.id", nullable=True, index=False)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """An API request's Idempotency-Key: the same key and payload returns the stored response;
+    the same key with another payload is refused; a key still in progress answers 409."""
+
+    __tablename__ = "idempotency_record"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "key", name="uq_idem_org_key"),
+        CheckConstraint(sql_in("state", vocab.IDEMPOTENCY_STATES), name="ck_idem_state"),
+        CheckConstraint("length(request_hash) = 64", name="ck_idem_hash"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = _fk("organisation.id", index=False)
+    key: str = Field(sa_type=String(128))
+    request_hash: str = Field(sa_type=String(64))
+    state: str = Field(default="in_progress", sa_type=String(16))
+    response_status: int | None = Field(default=None, nullable=True)
+    response_body: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    submission_id: int | None = _fk("submission.id", nullable=True, index=False)
+    created_at: datetime = _ts()
+    completed_at: datetime | None = _ts(nullable=True)
+
+
+class Connector(SQLModel, table=True):
+    """A pull connector of an organisation: an HTTP(S) feed or a watched drop folder.
+
+    Credentials are never stored here: ``credential_env`` names the environment variable that
+    holds the secret (e.g. an Authorization header value) on the server running the hub.
+    """
+
+    __tablename__ = "connector"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "name", name="uq_connector_org_name"),
+        CheckConstraint(sql_in("kind", vocab.CONNECTOR_KINDS), name="ck_connector_kind"),
+        CheckConstraint("interval_minutes >= 1", name="ck_connector_interval"),
+        CheckConstraint(
+            "(kind = 'http' AND url IS NOT NULL) OR (kind = 'folder' AND folder IS NOT NULL)",
+            name="ck_connector_target",
+        ),
+        CheckConstraint(
+            "last_result IS NULL OR " + sql_in("last_result", vocab.CONNECTOR_RESULTS),
+            name="ck_connector_last_result",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = _fk("organisation.id")
+    name: str = Field(sa_type=String(64))
+    kind: str = Field(sa_type=String(16))
+    url: str | None = Field(default=None, sa_type=String(500), nullable=True)
+    folder: str | None = Field(default=None, sa_type=String(500), nullable=True)
+    credential_env: str | None = Field(default=None, sa_type=String(64), nullable=True)
+    interval_minutes: int = 60
+    enabled: bool = True
+    etag: str | None = Field(default=None, sa_type=String(200), nullable=True)
+    last_modified: str | None = Field(default=None, sa_type=String(64), nullable=True)
+    last_run_at: datetime | None = _ts(nullable=True)
+    last_result: str | None = Field(default=None, sa_type=String(16), nullable=True)
+    last_message: str | None = Field(default=None, sa_type=String(500), nullable=True)
+    next_run_at: datetime | None = _ts(nullable=True)
+    consecutive_failures: int = 0
+    created_at: datetime = _ts()
+
+
+class ConnectorRun(SQLModel, table=True):
+    """One run of a connector: when, the result, and the submission it produced if any."""
+
+    __tablename__ = "connector_run"
+    __table_args__ = (
+        CheckConstraint(sql_in("result", vocab.CONNECTOR_RESULTS), name="ck_connector_run_result"),
+        Index("ix_connector_run_time", "connector_id", "started_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    connector_id: int = _fk("connector.id", ondelete="CASCADE", index=False)
+    started_at: datetime = _ts()
+    finished_at: datetime | None = _ts(nullable=True)
+    result: str = Field(sa_type=String(16))
+    http_status: int | None = Field(default=None, nullable=True)
+    attempts: int = 1
+    submission_id: int | None = _fk("submission.id", nullable=True, index=False)
+    message: str | None = Field(default=None, sa_type=String(500), nullable=True)
+
+
+class ReportingObligation(SQLModel, table=True):
+    """The reporting calendar: an organisation reports ``metric`` for every period of
+    ``period_kind``, due ``due_days`` after the period ends."""
+
+    __tablename__ = "reporting_obligation"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "metric_id", "period_kind", name="uq_obligation"),
+        CheckConstraint(sql_in("period_kind", vocab.PERIOD_KINDS), name="ck_obligation_kind"),
+        CheckConstraint("due_days BETWEEN 0 AND 366", name="ck_obligation_due"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = _fk("organisation.id")
+    metric_id: int = _fk("metric_definition.id", index=False)
+    period_kind: str = Field(sa_type=String(16))
+    due_days: int = 30
+    active_from: date  # the first period whose start is on or after this date is expected
+    active_until: date | None = Field(default=None, nullable=True)
+
+
+class ReportingStatus(SQLModel, table=True):
+    """Completeness and timeliness of one organisation for one period, as last computed."""
+
+    __tablename__ = "reporting_status"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "period_id", name="uq_reporting_status"),
+        CheckConstraint(
+            "received <= expected AND on_time <= received AND late = received - on_time",
+            name="ck_reporting_status_counts",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = _fk("organisation.id", index=False)
+    period_id: int = _fk("period.id")
+    due_date: date
+    expected: int
+    received: int
+    on_time: int
+    late: int
+    computed_at: datetime = _ts()
+
+
+class Reminder(SQLModel, table=True):
+    """A reporting reminder: at most one per organisation, period and stage (a DB constraint)."""
+
+    __tablename__ = "reminder"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "period_id", "stage", name="uq_reminder_once"),
+        CheckConstraint(sql_in("stage", vocab.REMINDER_STAGES), name="ck_reminder_stage"),
+        CheckConstraint(sql_in("state", vocab.REMINDER_STATES), name="ck_reminder_state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = _fk("organisation.id", index=False)
+    period_id: int = _fk("period.id")
+    stage: str = Field(sa_type=String(16))
+    state: str = Field(default="queued", sa_type=String(16))
+    queued_at: datetime = _ts()
+    sent_at: datetime | None = _ts(nullable=True)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_type=String(300), nullable=True)

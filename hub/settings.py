@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +37,33 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     demo_seed: int = 20121205  # the Global Alliance was launched on 5 December 2012
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # ingest (issue 3)
+    retention_days: int = Field(
+        default=90, ge=0, description="Days an original submitted file is kept for reprocessing"
+    )
+    max_upload_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1024, description="Largest file accepted by upload, API or pull"
+    )
+    api_rate_per_minute: int = Field(default=120, ge=1, description="API requests per token per minute")
+    api_rate_per_minute_per_address: int = Field(
+        default=300, ge=1, description="API requests per client address per minute"
+    )
+    token_days: int = Field(default=365, ge=1, le=3650, description="Default lifetime of an API token")
+    connector_timeout_seconds: float = Field(default=30.0, gt=0)
+    connector_retries: int = Field(default=3, ge=0, le=10)
+    connector_allow_http: bool = Field(
+        default=False, description="Allow plain http:// feeds (tests and closed networks only)"
+    )
+
+    # coordination: reporting calendar and reminders
+    reporting_due_days: int = Field(default=30, ge=0, le=366)
+    smtp_host: str = ""  # empty: reminders stay queued, nothing is sent
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = True
+    smtp_sender: str = "hub@alliance.invalid"
 
     @model_validator(mode="before")
     @classmethod

@@ -167,6 +167,7 @@ def store_submission(
     received_at: datetime | None = None,
     today: datetime | None = None,
     org_codes: set[str] | None = None,
+    submitted_by_id: int | None = None,
 ) -> StoreResult:
     """Validate ``rows`` and store them as a new submission version of ``organisation``.
 
@@ -219,6 +220,7 @@ def store_submission(
         source_definition=source_definition,
         row_count=len(rows),
         received_at=received_at or now,
+        submitted_by_id=submitted_by_id,
     )
     session.add(submission)
     session.flush()

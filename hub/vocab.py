@@ -45,6 +45,13 @@ DISCLOSURE_CLASSES = ("people", "items", "time", "share", "capability")
 SUBMISSION_CHANNELS = ("upload", "api", "pull", "cli", "public_source", "demo")
 SUBMISSION_STATUSES = ("received", "validated", "rejected", "approved")
 
+# Ingest and coordination (issue 3)
+CONNECTOR_KINDS = ("http", "folder")
+CONNECTOR_RESULTS = ("accepted", "unchanged", "not_modified", "rejected", "failed", "empty")
+IDEMPOTENCY_STATES = ("in_progress", "completed")
+REMINDER_STAGES = ("due_soon", "overdue", "final")
+REMINDER_STATES = ("queued", "sent", "failed")
+
 TARGET_KINDS = ("growth", "share_threshold", "time_threshold", "adoption", "participation")
 TARGET_SCOPES = ("alliance", "country", "stakeholder_type")
 RELEASE_STATUSES = ("draft", "built", "published", "withdrawn")

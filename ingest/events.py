@@ -153,9 +153,10 @@ def _metrics_for(stakeholder_type: str) -> tuple[_CountSpec, _CountSpec, tuple[_
     raise ValueError(f"the catalogue defines no event-derived metrics for a {stakeholder_type}")
 
 
-def read_events_csv(path: Path) -> pa.Table:
-    """Read an event CSV with every column as text: no type or NA inference ('NA' is Namibia)."""
-    header = _header(path)
+def read_events_csv(source: Path | bytes) -> pa.Table:
+    """Read an event CSV (a path or its bytes) with every column as text: no type or NA
+    inference ('NA' is Namibia)."""
+    header = _header(source)
     missing = [c for c in COLUMNS if c not in header]
     unknown = [c for c in header if c not in COLUMNS]
     if missing or unknown or len(set(header)) != len(header):
@@ -170,12 +171,16 @@ def read_events_csv(path: Path) -> pa.Table:
         quoted_strings_can_be_null=False,
     )
     read = pacsv.ReadOptions(block_size=16 << 20)
-    return pacsv.read_csv(path, read_options=read, convert_options=convert)
+    stream = source if isinstance(source, Path) else pa.BufferReader(source)
+    return pacsv.read_csv(stream, read_options=read, convert_options=convert)
 
 
-def _header(path: Path) -> list[str]:
-    with path.open("rb") as handle:
-        first = handle.readline()
+def _header(source: Path | bytes) -> list[str]:
+    if isinstance(source, bytes):
+        first = source.split(b"\n", 1)[0]
+    else:
+        with source.open("rb") as handle:
+            first = handle.readline()
     text = first.decode("utf-8-sig").rstrip("\r\n")
     return [name.strip('"') for name in text.split(",")] if text else []
 

@@ -98,15 +98,45 @@ def ingest_file(
     today: datetime | None = None,
     supersede_reason: str | None = None,
     channel: str = "cli",
+    submitted_by_id: int | None = None,
 ) -> IngestResult:
-    """Validate ``path`` for organisation ``org_code`` and store it unless rejected or ``dry_run``.
+    """:func:`ingest_bytes` of the file at ``path``, named by its file name."""
+    return ingest_bytes(
+        session,
+        catalogue,
+        path.read_bytes(),
+        path.name,
+        org_code,
+        dry_run=dry_run,
+        today=today,
+        supersede_reason=supersede_reason,
+        channel=channel,
+        submitted_by_id=submitted_by_id,
+    )
+
+
+def ingest_bytes(
+    session: Session,
+    catalogue: Catalogue,
+    data: bytes,
+    source_name: str,
+    org_code: str,
+    *,
+    dry_run: bool,
+    today: datetime | None = None,
+    supersede_reason: str | None = None,
+    channel: str = "cli",
+    submitted_by_id: int | None = None,
+) -> IngestResult:
+    """Validate ``data`` (a file's bytes, named ``source_name``) for organisation ``org_code``
+    and store it unless rejected or ``dry_run``. Every channel (CLI, upload, API, pull) comes here.
 
     A different file for a scope already reported is stored as a restatement only with a
     ``supersede_reason``. Every call adds exactly one ``submission.attempt`` audit event telling
     the result, also when the file is rejected: rejection raises nothing, so the caller's
     commit keeps the audit line although nothing else is stored.
     """
-    data = path.read_bytes()
+    path = Path(source_name or "file")
     checksum = hashlib.sha256(data).hexdigest()
     report = ValidationReport(source_name=path.name)
     reason = (supersede_reason or "").strip() or None
@@ -119,7 +149,18 @@ def ingest_file(
         result = IngestResult(report, None, False, 0)
     else:
         result = _ingest(
-            session, catalogue, path, data, checksum, organisation, report, dry_run, today, reason, channel
+            session,
+            catalogue,
+            path,
+            data,
+            checksum,
+            organisation,
+            report,
+            dry_run,
+            today,
+            reason,
+            channel,
+            submitted_by_id,
         )
     _audit_attempt(session, organisation, channel, checksum, result, dry_run=dry_run, reason=reason)
     return result
@@ -178,6 +219,7 @@ def _ingest(
     today: datetime | None,
     reason: str | None,
     channel: str,
+    submitted_by_id: int | None,
 ) -> IngestResult:
     now = today or datetime.now(UTC)
     if reason is not None and len(reason) > MAX_REASON_LENGTH:
@@ -189,7 +231,7 @@ def _ingest(
     table, first_row = rows
     report.rows = table.num_rows
     if report.file_format == "events":
-        observations = _events(table, path, catalogue, organisation, now, report)
+        observations = _events(table, data, catalogue, organisation, now, report)
     else:
         observations = _aggregate(session, table, first_row, catalogue, organisation, now, report)
     if not report.ok or dry_run:
@@ -209,6 +251,7 @@ def _ingest(
             source_name=path.name[:300] or "file",
             supersede_reason=reason,
             today=now,
+            submitted_by_id=submitted_by_id,
         )
     except SubmissionRejected as exc:  # the rules above should have caught it: say so, no values
         report.add(0, "", "store.rejected", f"{len(exc.problems)} observation(s) broke a catalogue rule")
@@ -505,7 +548,7 @@ def _aggregate(
 
 def _events(
     table: pa.Table,
-    path: Path,
+    data: bytes,
     catalogue: Catalogue,
     organisation: Organisation,
     now: datetime,
@@ -518,7 +561,7 @@ def _events(
         report.add(1, column, "format.missing_column", "event files have exactly the event columns")
     if not clean or missing:
         return []
-    table = read_events_csv(path)  # the same columns, read by the events module itself
+    table = read_events_csv(data)  # the same columns, read by the events module itself
     for column, dimension in _EVENT_DIMS.items():
         values = table[column].to_pylist()
         bad = {v for v in set(values) if dimension_value_problem(catalogue, dimension, v, set()) is not None}

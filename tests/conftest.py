@@ -7,6 +7,7 @@ missing PostgreSQL fails the run instead of skipping.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import uuid
@@ -31,7 +32,9 @@ BACKENDS = ["sqlite", "postgresql"]
 
 
 def _worker() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+    """This checkout and xdist worker: parallel runs from two checkouts never share a database name."""
+    checkout = hashlib.sha256(str(REPO_ROOT).encode()).hexdigest()[:6]
+    return f"{checkout}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
 def _pg_admin() -> Engine:
