@@ -21,6 +21,8 @@ from werkzeug.exceptions import HTTPException, NotFound
 from dashboards import security
 from dashboards.pages import overview
 from hub.settings import Settings
+from ingest import api as ingest_api
+from ingest import web as ingest_web
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 TITLE = "Global transparency hub against online child sexual exploitation"
@@ -152,6 +154,10 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
         return response, status
 
     server.add_url_rule(app.config.routes_pathname_prefix + "healthz", "healthz", healthz)
+    # The server is the composition root: the ingest channels (REST API, upload page) are
+    # Flask blueprints of the ingest package mounted on the same server.
+    ingest_api.register(server, engine, settings)
+    ingest_web.register(server, engine, settings)
     return app
 
 

@@ -275,6 +275,22 @@ def _serve(settings: Settings, port: int) -> None:
     waitress.serve(dash_app.server, host=settings.host, port=port, threads=8, _quiet=True)
 
 
+# Sub-commands of the ingest channels and of coordination live in their own modules and are
+# registered here, one block each.
+
+# [token]: hub token create|list|revoke (ingest/api.py)
+
+# [user]: hub user add|list (hub/auth.py)
+
+# [connector]: hub connector add|list|run, hub scheduler (ingest/connectors.py, hub/scheduler.py)
+
+# [status]: hub status, hub calendar, hub reminders (hub/coordination.py)
+
+# [retention]: hub retention purge (ingest/retention.py)
+
+# [template]: hub template (ingest/templates.py)
+
+
 def main() -> None:
     """Console entry point: domain errors become one line and exit code 1."""
     try:
