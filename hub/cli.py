@@ -288,7 +288,9 @@ def _serve(settings: Settings, port: int) -> None:
 
 # [retention]: hub retention purge (ingest/retention.py)
 
-# [template]: hub template (ingest/templates.py)
+from ingest.templates import template_command  # noqa: E402
+
+app.command("template")(template_command)
 
 
 def main() -> None:

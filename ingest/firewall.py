@@ -38,6 +38,9 @@ Decisions, documented so that reviewers can disagree with them explicitly:
   ``MAX_CELL_LENGTH`` characters is ``oversized`` and not scanned further.
 - Free text is accepted nowhere: a cell with whitespace (other than the single date/time
   separator of a timestamp) that is not caught by a more precise rule is ``free_text``.
+- A cell (outside number columns) that a spreadsheet would evaluate is ``formula_injection``:
+  it starts with ``=``, ``+`` or ``@``, or with ``-`` followed by anything but an id's
+  characters. It is checked after the personal-data kinds, so ``@name`` stays a handle.
 - A cell that merely has the wrong shape for its column (``gb`` as a country) is left to
   the value validator; the firewall only looks for data that must not be stored.
 """
@@ -157,6 +160,7 @@ _HEX_RUN = re.compile(r"[0-9A-Fa-f]{32,}")
 _HEX_ONLY = re.compile(r"[0-9A-Fa-f]{32}|[0-9A-Fa-f]{40}|[0-9A-Fa-f]{64}")
 _HEX_LETTER = re.compile(r"[A-Fa-f]")
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{40,}={0,2}")
+_FORMULA_START = re.compile(r"[=+@]|-.*[^A-Za-z0-9_-]", re.DOTALL)
 
 _HINTS = {
     "oversized": f"cells are at most {MAX_CELL_LENGTH} characters; free text is not accepted",
@@ -172,6 +176,7 @@ _HINTS = {
     "handle": "user handles are personal data and are never accepted",
     "hex_digest": "content hashes are not accepted; use your own opaque case reference",
     "base64": "encoded blobs (hashes, images) are not accepted",
+    "formula": "a cell starting with =, +, - or @ would run as a spreadsheet formula: remove the sign",
     "free_text": "free text is not accepted; each cell holds a single code, number, period or time",
     "unknown_column": "the format has no such column; remove it (free text is accepted nowhere)",
 }
@@ -268,6 +273,8 @@ def _classify(value: str, kind: ColumnKind) -> tuple[str, str] | None:
         return "hex_digest", "pd.hex_digest"
     if _has_base64(value):
         return "base64", "pd.base64"
+    if kind is not ColumnKind.NUMBER and _FORMULA_START.match(value):
+        return "formula", "cell.formula_injection"
     text = value.strip()
     if kind is ColumnKind.TIMESTAMP and _DATE_SPACE_TIME.match(text):
         text = text.replace(" ", "T", 1)  # ISO 8601 allows one space between date and time

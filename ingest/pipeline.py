@@ -57,6 +57,7 @@ from ingest.formats import (
     SCHEMA_VERSION,
 )
 from ingest.report import ValidationReport
+from ingest.xlsx import looks_like_xlsx, read_xlsx_for_pipeline
 
 _NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
@@ -275,6 +276,8 @@ def _ingest(
 
 def _read(data: bytes, path: Path, report: ValidationReport) -> tuple[pa.Table, int] | None:
     """The file as a table of text cells and the row number of its first record, or None."""
+    if looks_like_xlsx(data, path.suffix):  # a ZIP: its container is checked before any XML parser runs
+        return read_xlsx_for_pipeline(data, report)
     nul = data.find(b"\x00")
     if nul >= 0:
         report.add(
