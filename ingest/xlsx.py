@@ -303,6 +303,17 @@ def _read_sheet(sheet: Any, max_rows: int, result: XlsxRead) -> pa.Table | None:
     )
 
 
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def read_xlsx(data: bytes, *, max_rows: int = MAX_ROWS) -> XlsxRead:
     """An XLSX submission as a table of text cells (sheet row numbers: records start at 2), or
     the problems that reject it. The container is checked before openpyxl parses anything."""
@@ -326,13 +337,10 @@ def read_xlsx(data: bytes, *, max_rows: int = MAX_ROWS) -> XlsxRead:
                 result.add(0, "", "xlsx.no_sheet")
                 return result
             table = _read_sheet(sheet, max_rows, result)
-    except DefusedXmlException:
+    except Exception as exc:  # openpyxl raises many types on malformed parts; the message may quote cells
         result.problems.clear()
-        result.add(0, "", "xlsx.xml_entities")
-        return result
-    except Exception:  # openpyxl raises many types on malformed parts; the message may quote cells
-        result.problems.clear()
-        result.add(0, "", "xlsx.not_a_workbook")
+        entities = _caused_by(exc, DefusedXmlException)  # openpyxl may wrap it in a ValueError
+        result.add(0, "", "xlsx.xml_entities" if entities else "xlsx.not_a_workbook")
         return result
     finally:
         if workbook is not None:
