@@ -345,10 +345,7 @@ def read_xlsx(data: bytes, *, max_rows: int = MAX_ROWS) -> XlsxRead:
     finally:
         if workbook is not None:
             workbook.close()
-    if table is not None and not result.problems:
-        result.table = table
-    elif table is not None:
-        result.table = table  # read, with cell problems: the caller rejects the file
+    result.table = table  # with cell problems in ``result.problems`` the caller rejects the file
     return result
 
 
