@@ -111,6 +111,8 @@ def build_scheduler(
     """
     from apscheduler.schedulers.background import BackgroundScheduler
 
+    # run_job logs one summary line per run; APScheduler's own two lines per run are noise
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
     scheduler = BackgroundScheduler(
         timezone=UTC,
         job_defaults={

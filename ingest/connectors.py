@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import shutil
+import ssl
 import time
 import traceback
 import urllib.error
@@ -383,6 +384,8 @@ def _attempt(
             if isinstance(reason, TimeoutError):
                 raise _Retryable("the feed did not answer within the timeout") from None
             kind = type(reason).__name__ if isinstance(reason, BaseException) else "error"
+            if isinstance(reason, ssl.SSLError):  # a bad certificate does not heal by retrying
+                raise FetchFailed(f"the TLS connection to the feed failed ({kind})") from None
             raise _Retryable(f"could not connect to the feed ({kind})") from None
         except (ConnectionError, http.client.HTTPException) as exc:
             raise _Retryable(f"the connection to the feed failed ({type(exc).__name__})") from None
