@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
+import ssl
 import subprocess
 import threading
 import time
@@ -71,7 +73,8 @@ class FeedServer:
     request first (to answer conditionally).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.scheme = "https" if tls else "http"
         self.replies: list[Reply | Callable[[Seen], Reply]] = [Reply(body=JSON_FEED)]
         self.seen: list[Seen] = []
         self.streamed = 0  # bytes of a streamed body actually written
@@ -112,6 +115,8 @@ class FeedServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
@@ -120,7 +125,7 @@ class FeedServer:
         return int(self.httpd.server_address[1])
 
     def url(self, path: str = "/feed", host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+        return f"{self.scheme}://{host}:{self.port}{path}"
 
     def close(self) -> None:
         self.httpd.shutdown()
@@ -561,6 +566,52 @@ def test_only_due_connectors_run(
     later = run_due_connectors(loaded_engine, pull_settings, catalogue, NOW + timedelta(minutes=30), **FAST)
     assert [r.result for r in later] == ["unchanged"]
     assert connector_row(loaded_engine, connector_id).next_run_at == NOW + timedelta(minutes=60)
+
+
+@pytest.fixture
+def tls_feed(tmp_path: Path) -> Iterator[tuple[FeedServer, Path]]:
+    """An https feed on 127.0.0.1 with a fresh self-signed certificate, and the certificate."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    make_cert = [
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]
+    make_cert += ["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)]
+    subprocess.run(make_cert, check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = FeedServer(tls=context)
+    yield server, cert
+    server.close()
+
+
+def test_https_feed_verifies_the_certificate(
+    org_session: Session,
+    loaded_engine: Engine,
+    settings: Settings,
+    catalogue: Catalogue,
+    tls_feed: tuple[FeedServer, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    feed, cert = tls_feed
+    connector_id = make_feed(org_session, settings, feed.url())  # https: no allow_http needed
+    run = pull(loaded_engine, settings, catalogue, connector_id)
+    assert (run.result, run.attempts) == ("failed", 1)  # an untrusted certificate is not retried
+    assert run.message is not None and "TLS" in run.message
+    assert feed.seen == []
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # now the system trust store holds it
+    run = pull(loaded_engine, settings, catalogue, connector_id)
+    assert run.result == "accepted", run.message
 
 
 # --- configuration -------------------------------------------------------------------------
