@@ -15,7 +15,7 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub import vocab
-from hub.catalogue import load_catalogue_uncached
+from hub.catalogue import Catalogue, load_catalogue_uncached
 from hub.db import get_engine, session_scope
 from hub.errors import CatalogueError, HubError
 from hub.settings import Settings, get_settings
@@ -252,11 +252,14 @@ def demo(
 @app.command("serve")
 def serve_command(
     port: Annotated[int | None, typer.Option(help="Port (default HUB_PORT, 8050).")] = None,
+    scheduler: Annotated[
+        bool, typer.Option("--scheduler", help="Also run the background jobs (pull connectors) here.")
+    ] = False,
 ) -> None:
     """Serve the dashboards on HUB_HOST (default 127.0.0.1)."""
     settings = _settings()
-    _ensure_schema(get_engine(settings), settings)
-    _serve(settings, port or settings.port)
+    catalogue = _ensure_schema(get_engine(settings), settings)
+    _serve(settings, port or settings.port, catalogue if scheduler else None)
 
 
 def _ensure_schema(engine, settings: Settings):  # type: ignore[no-untyped-def]
@@ -265,14 +268,26 @@ def _ensure_schema(engine, settings: Settings):  # type: ignore[no-untyped-def]
     return prepare_database(engine, settings)
 
 
-def _serve(settings: Settings, port: int) -> None:
+def _serve(settings: Settings, port: int, scheduler_catalogue: Catalogue | None = None) -> None:
+    """Serve the web app; with a catalogue, also run the background jobs in this process."""
     import waitress
 
     from dashboards.app import create_app
 
     dash_app = create_app(get_engine(settings), settings)
+    scheduler = None
+    if scheduler_catalogue is not None:
+        from hub.scheduler import build_scheduler
+
+        scheduler = build_scheduler(get_engine(settings), settings, scheduler_catalogue)
+        scheduler.start()
+        typer.echo("background jobs running in this process")
     typer.echo(f"serving the hub on http://{settings.host}:{port}/  (Ctrl+C to stop)")
-    waitress.serve(dash_app.server, host=settings.host, port=port, threads=8, _quiet=True)
+    try:
+        waitress.serve(dash_app.server, host=settings.host, port=port, threads=8, _quiet=True)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
 
 
 # Sub-commands of the ingest channels and of coordination live in their own modules and are
@@ -283,6 +298,11 @@ def _serve(settings: Settings, port: int) -> None:
 # [user]: hub user add|list (hub/auth.py)
 
 # [connector]: hub connector add|list|run, hub scheduler (ingest/connectors.py, hub/scheduler.py)
+from hub.scheduler import scheduler_command  # noqa: E402
+from ingest.connectors import connector_app  # noqa: E402
+
+app.add_typer(connector_app, name="connector")
+app.command("scheduler")(scheduler_command)
 
 # [status]: hub status, hub calendar, hub reminders (hub/coordination.py)
 
