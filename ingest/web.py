@@ -129,6 +129,13 @@ class ReportView:
     hidden: int  # problems beyond MAX_SHOWN_PROBLEMS
 
 
+def human_size(size: int) -> str:
+    """1048576 -> '1 MB' (binary units, as file managers show them)."""
+    if size >= 2**20:
+        return f"{size / 2**20:.3g} MB"
+    return f"{size / 2**10:.3g} KB"
+
+
 def safe_next(target: str | None, default: str) -> str:
     """``target`` when it is a path on this site, else ``default`` (no open redirect)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
@@ -263,7 +270,7 @@ def register(server: flask.Flask, engine: Engine, settings: Settings) -> None:
         return {
             "csrf_token": csrf_token,
             "account": flask.g.get("account"),
-            "max_upload_mb": f"{settings.max_upload_bytes / 1e6:g}",
+            "max_upload": human_size(settings.max_upload_bytes),
         }
 
     @bp.before_request
@@ -297,7 +304,7 @@ def register(server: flask.Flask, engine: Engine, settings: Settings) -> None:
             405: ("Method not allowed", "This address does not accept that kind of request."),
             413: (
                 "File too large",
-                f"The hub accepts files of at most {settings.max_upload_bytes / 1e6:g} MB. Split the "
+                f"The hub accepts files of at most {human_size(settings.max_upload_bytes)}. Split the "
                 "file into several periods, or send events as a takedown-time distribution instead.",
             ),
         }

@@ -517,7 +517,9 @@ def test_oversize_upload_gets_the_413_page(
     response = upload(client, big)
     assert response.status_code == 413
     assert "File too large" in response.get_data(as_text=True)
+    assert "at most 4 KB" in response.get_data(as_text=True)
     assert counts(loaded_engine) == (0, 0)
+    assert "at most 4 KB" in client.get("/submit").get_data(as_text=True)
     assert upload(client, SAMPLE).status_code == 200  # under the limit
 
 
