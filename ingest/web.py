@@ -276,8 +276,9 @@ def register(server: flask.Flask, engine: Engine, settings: Settings) -> None:
     @bp.before_request
     def _guard() -> None:
         request = flask.request
-        if request.endpoint == "upload.submit_post":
-            # before anything reads the body: the upload's own limit instead of the app's 1 MB
+        if request.endpoint == "upload.submit_post" and isinstance(flask.session.get("uid"), int):
+            # before anything reads the body: the upload's own limit instead of the app's 1 MB,
+            # only for a signed-in session (anyone else cannot send more than the app allows)
             request.max_content_length = settings.max_upload_bytes
         if request.method == "POST":
             sent = request.form.get("csrf_token", "")

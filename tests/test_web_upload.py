@@ -291,6 +291,11 @@ def test_pages_need_sign_in_and_come_back_after_it(client: FlaskClient) -> None:
         response = client.get(path)
         assert response.status_code == 302
         assert response.headers["Location"].startswith("/login?next=")
+    # without a session, a post is refused, and a body over the app's 1 MB is not even read
+    anonymous = client.post("/submit", data={"file": (_bytes_io(SAMPLE), "a.csv")})
+    assert anonymous.status_code == 400
+    big = client.post("/submit", data={"file": (_bytes_io(b"1" * (2 * 1024 * 1024)), "a.csv")})
+    assert big.status_code == 413
     response = client.get("/submit/history")
     login_page = client.get(response.headers["Location"]).get_data(as_text=True)
     token = token_of(login_page)
