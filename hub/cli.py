@@ -295,7 +295,10 @@ def _serve(settings: Settings, port: int, scheduler_catalogue: Catalogue | None 
 
 # [token]: hub token create|list|revoke (ingest/api.py)
 
-# [user]: hub user add|list (hub/auth.py)
+# [user]: hub user add|list|deactivate (hub/auth.py)
+from hub.auth import user_app  # noqa: E402 - registered here, after the app exists
+
+app.add_typer(user_app, name="user")
 
 # [connector]: hub connector add|list|run, hub scheduler (ingest/connectors.py, hub/scheduler.py)
 from hub.scheduler import scheduler_command  # noqa: E402
