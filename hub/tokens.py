@@ -98,6 +98,7 @@ class Authentication:
 
     token: ApiToken | None
     reason: str  # ok, malformed, unknown, expired, revoked
+    organisation_code: str = ""
 
 
 def check_token(session: Session, plaintext: str, now: datetime | None = None) -> Authentication:
@@ -105,9 +106,14 @@ def check_token(session: Session, plaintext: str, now: datetime | None = None) -
     if not plaintext.startswith(TOKEN_PREFIX) or len(plaintext) > MAX_TOKEN_LENGTH:
         return Authentication(None, "malformed")
     digest = hash_token(plaintext)
-    token = session.exec(select(ApiToken).where(ApiToken.token_hash == digest)).first()
-    if token is None or not hmac.compare_digest(token.token_hash, digest):
+    found = session.exec(
+        select(ApiToken, Organisation.code)
+        .join(Organisation, col(Organisation.id) == col(ApiToken.organisation_id))
+        .where(ApiToken.token_hash == digest)
+    ).first()
+    if found is None or not hmac.compare_digest(found[0].token_hash, digest):
         return Authentication(None, "unknown")
+    token, code = found
     now = now or datetime.now(UTC)
     if token.revoked_at is not None:
         return Authentication(token, "revoked")
@@ -116,7 +122,7 @@ def check_token(session: Session, plaintext: str, now: datetime | None = None) -
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
         token.last_used_at = now
         session.add(token)
-    return Authentication(token, "ok")
+    return Authentication(token, "ok", code)
 
 
 def authenticate(session: Session, plaintext: str, now: datetime | None = None) -> ApiToken | None:

@@ -42,7 +42,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from hub import audit
 from hub.catalogue import Catalogue, load_catalogue
 from hub.db import session_scope
-from hub.models import IdempotencyRecord, Organisation, Submission
+from hub.models import IdempotencyRecord, Submission
 from hub.settings import Settings
 from hub.tokens import check_token
 from ingest.formats import AggregateSubmission, aggregate_json_schema
@@ -174,9 +174,7 @@ def authenticate_request(session: Session, authorization: str | None, now: datet
         result = check_token(session, value.strip(), now)
         reason, token = result.reason, result.token
         if reason == "ok" and token is not None and token.id is not None:
-            organisation = session.get(Organisation, token.organisation_id)
-            assert organisation is not None and organisation.id is not None
-            return Caller(token.id, organisation.id, organisation.code)
+            return Caller(token.id, token.organisation_id, result.organisation_code)
     audit.record(
         session,
         "api.auth_failed",
@@ -283,9 +281,14 @@ def _complete_key(session: Session, record_id: int, response: ApiResponse, submi
     )
 
 
-def submission_out(session: Session, submission: Submission, organisation_code: str) -> SubmissionOut:
+def submission_out(
+    session: Session, submission: Submission, organisation_code: str, *, just_created: bool = False
+) -> SubmissionOut:
+    """The API's view of a submission; ``just_created`` skips looking for a newer version."""
     assert submission.id is not None
-    newer = session.exec(select(Submission.id).where(Submission.supersedes_id == submission.id)).first()
+    newer = None
+    if not just_created:
+        newer = session.exec(select(Submission.id).where(Submission.supersedes_id == submission.id)).first()
     report = submission.validation_report
     return SubmissionOut(
         id=submission.id,
@@ -374,15 +377,21 @@ def _report_response(
     """The answer to an ingest, and the id of the submission it names."""
     report = result.report
     submission: Submission | None = None
-    if result.submission_id is not None:
+    if result.submission_id is not None and result.created:
+        # the API keeps the report (warnings included) with the version it created; one round
+        # trip both stores it and reads the submission back for the answer
+        submission = session.execute(
+            update(Submission)
+            .where(col(Submission.id) == result.submission_id)
+            .values(
+                validation_report=report.to_dict(),
+                warning_count=len(report.problems) - len(report.errors),
+                file_size=body_size,
+            )
+            .returning(Submission)
+        ).scalar_one()
+    elif result.submission_id is not None:
         submission = session.get(Submission, result.submission_id)
-    if submission is not None and result.created and submission.validation_report is None:
-        # the API keeps the report with the version it created (warnings included)
-        submission.validation_report = report.to_dict()
-        submission.warning_count = len(report.problems) - len(report.errors)
-        submission.file_size = body_size
-        session.add(submission)
-        session.flush()
     if not report.ok:
         status, outcome = (400 if any(p.rule == "json.invalid" for p in report.errors) else 422), "rejected"
     elif dry_run:
@@ -396,7 +405,7 @@ def _report_response(
         observations=result.observations,
         submission=None
         if submission is None
-        else submission_out(session, submission, caller.organisation_code),
+        else submission_out(session, submission, caller.organisation_code, just_created=result.created),
         report=ValidationReportOut.model_validate(report.to_dict()),
     )
     return ApiResponse(status, body.model_dump(mode="json")), result.submission_id
