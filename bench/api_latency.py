@@ -91,30 +91,37 @@ def served(app: Any) -> Iterator[int]:
         thread.join(timeout=10)
 
 
+Timings = tuple[list[float], list[float]]  # wall-clock ms per request, process CPU ms per request
+
+
 def timed(
     connection: http.client.HTTPConnection,
     requests: list[tuple[str, str, bytes | None, dict[str, str]]],
     expect: int,
-) -> list[float]:
-    """Milliseconds of each request; every answer must have status ``expect``."""
-    times = []
+) -> Timings:
+    """Milliseconds of each request, wall clock and CPU of this process (client and server
+    threads together); every answer must have status ``expect``."""
+    times, cpu = [], []
     for method, path, body, headers in requests:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         connection.request(method, path, body=body, headers=headers)
         response = connection.getresponse()
         payload = response.read()
         times.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.process_time() - cpu_started) * 1000)
         if response.status != expect:
             raise RuntimeError(f"{method} {path}: {response.status} {payload[:300]!r}")
-    return times
+    return times, cpu
 
 
-def summary(times: list[float]) -> tuple[float, float]:
+def summary(timings: Timings) -> tuple[float, float, float]:
+    """(p50, p95) wall clock and the median CPU time, in ms."""
+    times, cpu = timings
     cuts = statistics.quantiles(times, n=100, method="inclusive")
-    return cuts[49], cuts[94]
+    return cuts[49], cuts[94], statistics.median(cpu)
 
 
-def run_backend(backend: str, n: int, folder: Path) -> dict[str, tuple[float, float]]:
+def run_backend(backend: str, n: int, folder: Path) -> dict[str, tuple[float, float, float]]:
     from dashboards.app import create_app
 
     with database(backend, folder) as url:
@@ -134,7 +141,7 @@ def run_backend(backend: str, n: int, folder: Path) -> dict[str, tuple[float, fl
             token, _ = create_token(session, org, "bench", days=1)
         auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         periods = months(n + 5)
-        results: dict[str, tuple[float, float]] = {}
+        results: dict[str, tuple[float, float, float]] = {}
         with served(create_app(engine, settings).server) as port:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
             post = "/api/v1/submissions"
@@ -158,12 +165,12 @@ def run_backend(backend: str, n: int, folder: Path) -> dict[str, tuple[float, fl
     return results
 
 
-def report(backend: str, results: dict[str, tuple[float, float]]) -> None:
-    base50, base95 = results["baseline GET /healthz"]
+def report(backend: str, results: dict[str, tuple[float, float, float]]) -> None:
+    base50, base95, _ = results["baseline GET /healthz"]
     print(f"\n{backend}:")
-    print(f"  {'request':36} {'p50 ms':>8} {'p95 ms':>8} {'p95 / baseline':>15}")
-    for name, (p50, p95) in results.items():
-        print(f"  {name:36} {p50:8.1f} {p95:8.1f} {p95 / base95:14.1f}x")
+    print(f"  {'request':36} {'p50 ms':>8} {'p95 ms':>8} {'p95 / baseline':>15} {'CPU p50 ms':>11}")
+    for name, (p50, p95, cpu) in results.items():
+        print(f"  {name:36} {p50:8.1f} {p95:8.1f} {p95 / base95:14.1f}x {cpu:11.1f}")
     stored95 = results["POST 100 obs, stored"][1]
     verdict = "meets" if stored95 < GOAL_MS else "MISSES"
     print(
@@ -176,7 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=100, help="requests per measurement (default 100)")
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], action="append")
     args = parser.parse_args(argv)
-    print(f"API latency, {args.requests} requests per line, waitress on 127.0.0.1 ({REPO_ROOT.name})")
+    load = os.getloadavg()[0]
+    print(
+        f"API latency, {args.requests} requests per line, waitress on 127.0.0.1 ({REPO_ROOT.name}); "
+        f"load average {load:.1f} on {os.cpu_count()} CPUs"
+    )
     with tempfile.TemporaryDirectory(prefix="hub-bench-api-") as tmp:
         for backend in args.backend or ["sqlite", "postgresql"]:
             report(backend, run_backend(backend, args.requests, Path(tmp)))

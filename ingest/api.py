@@ -411,12 +411,9 @@ def _report_response(
     return ApiResponse(status, body.model_dump(mode="json")), result.submission_id
 
 
-def _precheck_rejection(
-    session: Session, caller: Caller, body: bytes, source_name: str, rule: str, hint: str
-) -> ApiResponse:
-    """A batch refused before validation, with the same audit line as any other attempt."""
-    report = ValidationReport(source_name=source_name)
-    report.add(0, "", rule, hint)
+def audit_refused_attempt(session: Session, caller: Caller, rule: str, checksum: str | None) -> None:
+    """The ``submission.attempt`` line of a batch refused before the pipeline saw it (too large,
+    wrong type, empty): the same shape as the pipeline's, never a value."""
     audit.record(
         session,
         "submission.attempt",
@@ -426,14 +423,23 @@ def _precheck_rejection(
         details={
             "channel": "api",
             "result": "rejected",
-            "checksum": hashlib.sha256(body).hexdigest(),
-            "format": report.file_format,
+            "checksum": checksum,
+            "format": "unknown",
             "rows": 0,
             "observations": 0,
             "reason_given": False,
             "problems": {rule: 1},
         },
     )
+
+
+def _precheck_rejection(
+    session: Session, caller: Caller, body: bytes, source_name: str, rule: str, hint: str
+) -> ApiResponse:
+    """A batch refused before validation, with the same audit line as any other attempt."""
+    report = ValidationReport(source_name=source_name)
+    report.add(0, "", rule, hint)
+    audit_refused_attempt(session, caller, rule, hashlib.sha256(body).hexdigest())
     body_out = SubmitResponse(
         result="rejected",
         observations=0,
@@ -746,15 +752,20 @@ def register(server: flask.Flask, engine: Engine, settings: Settings) -> None:
     @blueprint.post("/submissions")
     def post_submission() -> flask.Response:
         who = caller()
-        content_type = flask.request.mimetype
-        if content_type not in CONTENT_TYPES:
-            raise ApiError(415, "body.content_type", "send application/json or text/csv (UTF-8)")
-        dry_run = _flag("dry_run")
-        reason = flask.request.args.get("reason") or None
-        key = flask.request.headers.get("Idempotency-Key")
-        if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
-            raise ApiError(400, "idempotency.bad_key", "an Idempotency-Key is 1-128 printable characters")
-        body = _read_body(body_limit)
+        try:
+            content_type = flask.request.mimetype
+            if content_type not in CONTENT_TYPES:
+                raise ApiError(415, "body.content_type", "send application/json or text/csv (UTF-8)")
+            dry_run = _flag("dry_run")
+            reason = flask.request.args.get("reason") or None
+            key = flask.request.headers.get("Idempotency-Key")
+            if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
+                raise ApiError(400, "idempotency.bad_key", "an Idempotency-Key is 1-128 printable characters")
+            body = _read_body(body_limit)
+        except ApiError as exc:
+            with session_scope(engine) as session:  # an attempt all the same: one audit line
+                audit_refused_attempt(session, who, exc.error, None)
+            raise
         response, replayed = submit(
             engine,
             catalogue(),

@@ -164,6 +164,15 @@ def api(serve: Callable[..., AbstractContextManager[Api]]) -> Iterator[Api]:
         yield running
 
 
+def _attempt_problems(api: Api) -> list[dict[str, int]]:
+    """The problems counted by each ``submission.attempt`` audit line, oldest first."""
+    with Session(api.engine) as session:
+        events = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "submission.attempt").order_by(col(AuditEvent.id))
+        ).all()
+    return [e.details["problems"] for e in events]
+
+
 def _nothing_leaked(api: Api, reply: Reply, secret: str) -> None:
     assert secret not in reply.text
     assert secret not in audit_table_text(api.database_url)
@@ -418,6 +427,7 @@ def test_malformed_json_is_400_and_wrong_type_415(api: Api) -> None:
     assert wrong.status == 415 and wrong.json["error"] == "body.content_type"
     assert api.post(JSON_SAMPLE, content_type=None).status == 415
     assert counts(api.database_url) == (0, 0)
+    assert _attempt_problems(api) == [{"json.invalid": 1}, {"body.content_type": 1}, {"body.content_type": 1}]
 
 
 @pytest.mark.parametrize("server", ["waitress", "werkzeug"])
@@ -428,6 +438,7 @@ def test_oversized_body_with_content_length_is_413(serve: Any, server: str) -> N
         assert reply.status == 413 and reply.json["error"] == "body.too_large"
         assert reply.headers["Content-Type"] == "application/json"
         assert counts(api.database_url) == (0, 0)
+        assert _attempt_problems(api) == [{"body.too_large": 1}]
 
 
 def test_declared_huge_body_is_refused_without_reading_it(serve: Any) -> None:
