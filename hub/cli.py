@@ -293,7 +293,10 @@ def _serve(settings: Settings, port: int, scheduler_catalogue: Catalogue | None 
 # Sub-commands of the ingest channels and of coordination live in their own modules and are
 # registered here, one block each.
 
-# [token]: hub token create|list|revoke (ingest/api.py)
+# [token]: hub token create|list|revoke (hub/tokens.py, hub/token_cli.py)
+from hub.token_cli import token_app  # noqa: E402
+
+app.add_typer(token_app, name="token")
 
 # [user]: hub user add|list|deactivate (hub/auth.py)
 from hub.auth import user_app  # noqa: E402 - registered here, after the app exists
