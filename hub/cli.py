@@ -284,7 +284,10 @@ def _serve(settings: Settings, port: int) -> None:
 
 # [connector]: hub connector add|list|run, hub scheduler (ingest/connectors.py, hub/scheduler.py)
 
-# [status]: hub status, hub calendar, hub reminders (hub/coordination.py)
+# [status]: hub status, hub calendar, hub reminders (hub/coordination_cli.py)
+from hub.coordination_cli import register as _register_coordination  # noqa: E402
+
+_register_coordination(app, org_app)
 
 # [retention]: hub retention purge (ingest/retention.py)
 
