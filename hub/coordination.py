@@ -11,6 +11,7 @@ late). Everything is computed for all members in a few set-based queries (DHIS2'
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from hub.calendar import NO_CALENDAR_TYPES
@@ -241,6 +243,18 @@ def summarise(period: PeriodRef, rows: list[StatusRow]) -> StatusSummary:
     )
 
 
+def period_ids(session: Session, periods: Iterable[PeriodRef]) -> dict[str, int]:
+    """Period code -> id, creating missing periods in a savepoint: a concurrent run that
+    created the same period first makes this one read it rather than fail."""
+    wanted = list(periods)
+    try:
+        with session.begin_nested():
+            return ensure_periods(session, wanted)
+    except IntegrityError:
+        session.info.pop("hub.store.ids", None)  # the cached ids of the rolled-back rows are void
+        return ensure_periods(session, wanted)
+
+
 def refresh_status(session: Session, period: PeriodRef, now: datetime | None = None) -> list[StatusRow]:
     """Compute every member's status for ``period`` and store it (one row each, upserted).
 
@@ -248,7 +262,7 @@ def refresh_status(session: Session, period: PeriodRef, now: datetime | None = N
     """
     now = now or datetime.now(UTC)
     rows = compute_status(session, period, now)
-    period_id = ensure_periods(session, [period])[period.code]
+    period_id = period_ids(session, [period])[period.code]
     keep = [r.organisation_id for r in rows]
     stale = select(ReportingStatus).where(
         ReportingStatus.period_id == period_id, col(ReportingStatus.organisation_id).not_in(keep)

@@ -27,12 +27,11 @@ from sqlmodel import Session, col, select
 
 from hub import audit
 from hub.catalogue import Catalogue
-from hub.coordination import StatusRow, compute_status
+from hub.coordination import StatusRow, compute_status, period_ids
 from hub.db import session_scope
 from hub.models import Organisation, Period, Reminder, ReportingObligation
 from hub.periods import PeriodRef, parse_period
 from hub.settings import Settings
-from hub.store import ensure_periods
 
 log = logging.getLogger(__name__)
 
@@ -121,15 +120,15 @@ def queue_reminders(
     candidates = due_reminders(session, now)
     if not candidates:
         return []
-    period_ids = ensure_periods(session, {c.period for c in candidates})
+    ids = period_ids(session, {c.period for c in candidates})
     existing = set(
         session.exec(
             select(Reminder.organisation_id, Reminder.period_id, Reminder.stage).where(
-                col(Reminder.period_id).in_(set(period_ids.values()))
+                col(Reminder.period_id).in_(set(ids.values()))
             )
         )
     )
-    fresh = [c for c in candidates if (c.organisation_id, period_ids[c.period.code], c.stage) not in existing]
+    fresh = [c for c in candidates if (c.organisation_id, ids[c.period.code], c.stage) not in existing]
     if dry_run or not fresh:
         return fresh
     dialect = session.connection().dialect.name
@@ -141,7 +140,7 @@ def queue_reminders(
             insert(Reminder)
             .values(
                 organisation_id=c.organisation_id,
-                period_id=period_ids[c.period.code],
+                period_id=ids[c.period.code],
                 stage=c.stage,
                 state="queued",
                 queued_at=now,
