@@ -148,7 +148,7 @@ def queue_reminders(
             )
             .on_conflict_do_nothing(index_elements=["organisation_id", "period_id", "stage"])
         )
-        if session.execute(statement).rowcount:  # type: ignore[attr-defined]
+        if session.execute(statement.returning(col(Reminder.id))).first() is not None:
             queued.append(c)
             audit.record(
                 session,
@@ -343,10 +343,11 @@ def _claim(session: Session, reminder: Reminder) -> bool:
             col(Reminder.attempts) == reminder.attempts,
         )
         .values(attempts=reminder.attempts + 1)
-    ).rowcount  # type: ignore[attr-defined]
+        .returning(col(Reminder.id))
+    ).first()
     session.commit()
     session.refresh(reminder)
-    return bool(claimed)
+    return claimed is not None
 
 
 def _finish(
