@@ -387,3 +387,28 @@ def test_cli_calendar_and_contact(session: Session, cli_env: dict[str, str]) -> 
     assert run(cli_env, "calendar", "init").returncode == 2  # neither an organisation nor --all
     everyone = run(cli_env, "calendar", "init", "--all")
     assert everyone.returncode == 0 and "0 obligation(s) added for 1 organisation(s)" in everyone.stdout
+
+
+# --- the demo alliance --------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_demo_alliance_has_a_calendar_and_mailboxes(session: Session, catalogue: Catalogue) -> None:
+    from hub.demo import load_demo_alliance
+
+    load_demo_alliance(session, catalogue, seed=20121205, today=date(2021, 7, 15))
+    session.commit()
+    members = session.exec(select(Organisation).where(Organisation.status == "member")).all()
+    assert all(m.reporting_contact == f"reporting@{m.code}.example" for m in members)
+    with_calendar = set(session.exec(select(ReportingObligation.organisation_id).distinct()))
+    assert {m.id for m in members if m.stakeholder_type != "ngo"} == with_calendar
+    obligations = session.exec(select(func.count()).select_from(ReportingObligation)).one()
+
+    rows, summary = status_rows(session, parse_period("2021-Q1"), datetime(2021, 7, 15, tzinfo=UTC))
+    states = {r.state for r in rows}
+    assert {"complete", "partial"} <= states
+    assert any(r.late for r in rows) and any(r.missing for r in rows)
+    assert 0.5 < (summary.completeness or 0) < 1 and (summary.timeliness or 0) < (summary.completeness or 0)
+
+    load_demo_alliance(session, catalogue, seed=20121205, today=date(2021, 7, 15))
+    assert session.exec(select(func.count()).select_from(ReportingObligation)).one() == obligations

@@ -44,13 +44,14 @@ def demo_calendars(
     for code, org in orgs.items():
         if not has_calendar(org) or first is None:
             continue
-        if rng_for(seed, "calendar", code).random() < ON_DEFAULT_CALENDAR:
+        # a member that has reported nothing yet is on the default calendar too
+        if not reported.get(code) or rng_for(seed, "calendar", code).random() < ON_DEFAULT_CALENDAR:
             wanted = {
                 (o.metric, kinds.get((org.stakeholder_type, o.metric), o.period_kind))
                 for o in default_calendar(catalogue, org)
             }
         else:
-            wanted = reported.get(code, set())
+            wanted = reported[code]
         calendars[code] = sorted(Obligation(metric, kind, DUE_DAYS, first) for metric, kind in wanted)
     return calendars
 
