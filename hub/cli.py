@@ -310,7 +310,10 @@ from ingest.connectors import connector_app  # noqa: E402
 app.add_typer(connector_app, name="connector")
 app.command("scheduler")(scheduler_command)
 
-# [status]: hub status, hub calendar, hub reminders (hub/coordination.py)
+# [status]: hub status, hub calendar, hub reminders (hub/coordination_cli.py)
+from hub.coordination_cli import register as _register_coordination  # noqa: E402
+
+_register_coordination(app, org_app)
 
 # [retention]: hub retention purge (ingest/retention.py)
 

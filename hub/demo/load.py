@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlmodel import Session, col, select
 
 from hub.catalogue import Catalogue
+from hub.demo.calendar import load_demo_calendar
 from hub.demo.generate import DEFAULT_CONFIG, GeneratedAlliance, generate_alliance
 from hub.errors import HubError
 from hub.models import Organisation, Submission
@@ -140,4 +141,5 @@ def load_demo_alliance(
             ) from exc
         created += result.created
         observations += result.observation_count if result.created else 0
+    load_demo_calendar(session, catalogue, generated, seed)
     return _report(seed, generated, (created, observations), timer.perf_counter() - started)
