@@ -284,7 +284,15 @@ def _serve(settings: Settings, port: int, scheduler_catalogue: Catalogue | None 
         typer.echo("background jobs running in this process")
     typer.echo(f"serving the hub on http://{settings.host}:{port}/  (Ctrl+C to stop)")
     try:
-        waitress.serve(dash_app.server, host=settings.host, port=port, threads=8, _quiet=True)
+        waitress.serve(
+            dash_app.server,
+            host=settings.host,
+            port=port,
+            threads=8,
+            _quiet=True,
+            # waitress buffers a body before the app sees it: refuse anything over the hub's limit
+            max_request_body_size=settings.max_upload_bytes,
+        )
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)

@@ -73,10 +73,24 @@ def run_connectors_job(context: JobContext) -> str:
     return f"{len(runs)} connector(s) ran" + (f": {detail}" if detail else "")
 
 
-# The one registry of background jobs. At merge: retention purge (daily), reporting status
-# refresh and reminders (hourly) are appended here.
+def _hourly() -> BaseTrigger:
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    return IntervalTrigger(hours=1, timezone=UTC)
+
+
+def run_reminders_job(context: JobContext) -> str:
+    """Queue the reporting reminders that are due and send what is queued (once per stage)."""
+    from hub.reminders import run_reminders
+
+    summary = run_reminders(context.engine, context.settings, context.catalogue).summary()
+    return summary.removeprefix("reminders: ")
+
+
+# The one registry of background jobs.
 JOBS: list[Job] = [
     Job("connectors", run_connectors_job, _every_minute, "run the pull connectors that are due"),
+    Job("reminders", run_reminders_job, _hourly, "queue and send reporting reminders"),
 ]
 
 
