@@ -118,6 +118,31 @@ class BucketScheme:
                 return bucket
         raise AssertionError("unreachable: the last timed bucket is open-ended")
 
+    def bucket(self, code: str) -> Bucket | None:
+        """The bucket ``code`` names: one of the scheme's own, or a coarser bucket whose bounds
+        are edges of the scheme, written the same way (``0-1d``, ``1d-7d``, ``7d+``); else None.
+
+        Coarser buckets let an organisation that only counts "within 24 hours" report exactly
+        what it knows; the hub never splits them into finer counts.
+        """
+        for own in self.buckets:
+            if own.code == code:
+                return own
+        minutes = {_duration_label(edge): edge for edge in self.edges_minutes}
+        minutes["0"] = 0
+        if code.endswith("+"):
+            lower = minutes.get(code[:-1])
+            return None if lower is None else Bucket(code, lower, None)
+        low, sep, high = code.partition("-")
+        lower, upper = minutes.get(low), minutes.get(high)
+        if not sep or lower is None or upper is None or upper <= lower or upper == 0:
+            return None
+        return Bucket(code, lower, upper)
+
+    def accepts(self, code: str) -> bool:
+        """True for a bucket of this scheme or of a coarser scheme built from its edges."""
+        return self.bucket(code) is not None
+
 
 def build_bucket_scheme(spec: BucketSchemeSpec) -> BucketScheme:
     edges = spec.edges_minutes

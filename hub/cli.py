@@ -207,7 +207,9 @@ def ingest_command(
     # a rejection raises nothing here, so the attempt's audit line is committed; the exit
     # code is decided below, outside the session (an Exit inside it would roll back)
     with session_scope(engine) as session:
-        result = ingest_file(session, catalogue, file, org, dry_run=dry_run, supersede_reason=reason)
+        result = ingest_file(
+            session, catalogue, file, org, dry_run=dry_run, supersede_reason=reason, settings=settings
+        )
     report = result.report
     if report_json is not None:
         report_json.write_text(report.to_json() + "\n", encoding="utf-8")
@@ -323,7 +325,9 @@ from hub.coordination_cli import register as _register_coordination  # noqa: E40
 
 _register_coordination(app, org_app)
 
-# [retention]: hub retention purge (ingest/retention.py)
+from ingest.retention import retention_app  # noqa: E402 - registered here, one block per area
+
+app.add_typer(retention_app, name="retention")
 
 from ingest.templates import template_command  # noqa: E402
 

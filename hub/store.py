@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Table, and_, event, func
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -25,6 +26,14 @@ from hub.models import MetricDefinition, Observation, Organisation, Period, Subm
 from hub.periods import PeriodRef
 from hub.validation import ObservationIn, batch_problems
 from hub.vocab import DIMENSIONS, TOTAL
+
+
+class RestatementNeedsReason(HubError):
+    """New figures for a scope already reported, without a reason: nothing was stored."""
+
+
+class ConcurrentRestatement(HubError):
+    """Another submission stored different figures for the same scope a moment ago."""
 
 
 class SubmissionRejected(HubError):
@@ -86,6 +95,8 @@ def ensure_periods(session: Session, refs: Iterable[PeriodRef]) -> dict[str, int
     if missing:
         query = select(Period.code, Period.id).where(col(Period.code).in_(missing))
         cache.update({code: pid for code, pid in session.exec(query) if pid is not None})
+    if any(code not in cache for code in missing):
+        _take_write_lock(session)  # so that the SAVEPOINT below nests in a transaction on SQLite
     for code in missing:
         if code not in cache:
             ref = wanted[code]
@@ -97,8 +108,16 @@ def ensure_periods(session: Session, refs: Iterable[PeriodRef]) -> dict[str, int
                 start_date=ref.start,
                 end_date=ref.end,
             )
-            session.add(period)
-            session.flush()
+            try:
+                with session.begin_nested():  # another process may create the same period now
+                    session.add(period)
+                    session.flush()
+            except IntegrityError:
+                found = session.exec(select(Period.id).where(Period.code == code)).first()
+                if found is None:
+                    raise
+                cache[code] = found
+                continue
             assert period.id is not None
             cache[code] = period.id
     return {code: cache[code] for code in wanted}
@@ -150,6 +169,27 @@ def _check_lengths(**values: str | None) -> None:
             raise HubError(f"{name} must be 1 to {_MAX_LENGTHS[name]} characters long")
 
 
+def _latest_version(session: Session, organisation_id: int, scope: str) -> Submission | None:
+    return session.exec(
+        select(Submission)
+        .where(Submission.organisation_id == organisation_id, Submission.scope == scope)
+        .order_by(col(Submission.version).desc())
+    ).first()
+
+
+def _take_write_lock(session: Session) -> None:
+    """SQLite: start the write transaction now, before the latest version is read.
+
+    SQLite has one writer at a time; taking its lock first makes a second process wait and
+    then read the version the first one committed. It also makes the SAVEPOINT below nest in
+    a real transaction (pysqlite begins one only at the first write). PostgreSQL needs no lock:
+    the unique (organisation, scope, version) constraint refuses the second insert.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("UPDATE submission SET id = id WHERE 0")
+
+
 def store_submission(
     session: Session,
     catalogue: Catalogue,
@@ -168,19 +208,22 @@ def store_submission(
     today: datetime | None = None,
     org_codes: set[str] | None = None,
     submitted_by_id: int | None = None,
+    validation_report: dict[str, Any] | None = None,
+    warning_count: int = 0,
+    file_size: int | None = None,
 ) -> StoreResult:
     """Validate ``rows`` and store them as a new submission version of ``organisation``.
 
     Raises :class:`SubmissionRejected` listing every problem; nothing is stored then.
+    Two processes storing the same content for a new version at once store it once: the
+    loser of the race gets the winner's submission back (``created`` False); with different
+    content it gets :class:`ConcurrentRestatement`.
     """
     assert organisation.id is not None
     _check_lengths(scope=scope, supersede_reason=supersede_reason, source_name=source_name)
     checksum = checksum or content_checksum(rows, source_definition)
-    latest = session.exec(
-        select(Submission)
-        .where(Submission.organisation_id == organisation.id, Submission.scope == scope)
-        .order_by(col(Submission.version).desc())
-    ).first()
+    _take_write_lock(session)
+    latest = _latest_version(session, organisation.id, scope)
     if latest is not None and latest.checksum == checksum:
         # the same content as the current version: nothing new (a correction back to an
         # older version's figures is new, and so is the same content for another scope)
@@ -203,7 +246,7 @@ def store_submission(
         raise SubmissionRejected(problems)
 
     if latest is not None and not supersede_reason:
-        raise HubError(
+        raise RestatementNeedsReason(
             f"{organisation.code} already reported {scope!r} (version {latest.version}); "
             "a restatement needs a reason"
         )
@@ -221,9 +264,26 @@ def store_submission(
         row_count=len(rows),
         received_at=received_at or now,
         submitted_by_id=submitted_by_id,
+        validation_report=validation_report,
+        warning_count=warning_count,
+        file_size=file_size,
     )
-    session.add(submission)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(submission)
+            session.flush()
+    except IntegrityError:
+        # another process stored this version between our read and our insert
+        winner = _latest_version(session, organisation.id, scope)
+        if winner is None or (latest is not None and winner.version <= latest.version):
+            raise
+        if winner.checksum == checksum:
+            assert winner.id is not None
+            return StoreResult(winner.id, winner.version, False, winner.row_count)
+        raise ConcurrentRestatement(
+            f"{scope!r} of {organisation.code} was just restated by another submission "
+            f"(version {winner.version}); check it and retry"
+        ) from None
     assert submission.id is not None
 
     period_ids = ensure_periods(session, (row.period for row in rows))
@@ -292,3 +352,59 @@ def current_submissions(channel: str | None = None) -> SelectOfScalar[int | None
 def current_submission_ids(session: Session, channel: str | None = None) -> list[int]:
     """The ids of :func:`current_submissions` (for small sets and tests)."""
     return [i for i in session.execute(current_submissions(channel)).scalars() if i is not None]
+
+
+@dataclass(frozen=True)
+class SubmissionVersion:
+    """One version of a scope as its organisation and the secretariat see it (never values)."""
+
+    submission_id: int
+    scope: str
+    version: int
+    is_current: bool
+    channel: str
+    status: str
+    received_at: datetime
+    supersedes_id: int | None
+    supersede_reason: str | None
+    row_count: int
+    warning_count: int
+    checksum: str
+    original_kept: bool
+
+
+def submission_history(
+    session: Session, organisation_id: int, scope: str | None = None
+) -> list[SubmissionVersion]:
+    """Every version of the organisation's submissions (of one ``scope``), newest first per scope.
+
+    A restatement keeps the version it supersedes: both stay listed here, for the organisation
+    itself and for the secretariat. Who may call this for which organisation is the caller's
+    check (an organisation sees only its own history).
+    """
+    query = select(Submission).where(Submission.organisation_id == organisation_id)
+    if scope is not None:
+        query = query.where(Submission.scope == scope)
+    rows = list(session.exec(query.order_by(col(Submission.scope), col(Submission.version).desc())))
+    newest: dict[str, int] = {}
+    for row in rows:
+        newest.setdefault(row.scope, row.version)
+    return [
+        SubmissionVersion(
+            submission_id=row.id,
+            scope=row.scope,
+            version=row.version,
+            is_current=row.version == newest[row.scope],
+            channel=row.channel,
+            status=row.status,
+            received_at=row.received_at,
+            supersedes_id=row.supersedes_id,
+            supersede_reason=row.supersede_reason,
+            row_count=row.row_count,
+            warning_count=row.warning_count,
+            checksum=row.checksum,
+            original_kept=row.original_path is not None,
+        )
+        for row in rows
+        if row.id is not None
+    ]

@@ -48,7 +48,7 @@ def dimension_value_problem(
     elif spec.values == "categories":
         valid = value in catalogue.categories.categories
     elif spec.values == "buckets":
-        valid = value in catalogue.buckets.codes
+        valid = catalogue.buckets.accepts(value)  # ttd-v1 or a coarser scheme of its edges
     elif spec.values == "organisations":
         valid = value in org_codes
     elif spec.values == "slug":

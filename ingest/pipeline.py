@@ -38,13 +38,16 @@ from sqlmodel import Session, select
 
 from hub import audit
 from hub.catalogue import Catalogue
-from hub.errors import HubError, NotFoundError
-from hub.models import Organisation
+from hub.errors import NotFoundError
+from hub.models import Organisation, Submission
 from hub.organisations import get_by_code
 from hub.periods import PeriodError, PeriodRef, parse_period
-from hub.store import SubmissionRejected, store_submission
+from hub.plausibility import plausibility_warnings
+from hub.settings import Settings
+from hub.store import ConcurrentRestatement, RestatementNeedsReason, SubmissionRejected, store_submission
 from hub.validation import ObservationIn, dimension_value_problem, observation_problems
 from hub.vocab import TOTAL
+from ingest.distributions import distribution_problems
 from ingest.events import COLUMNS as EVENT_COLUMNS
 from ingest.events import read_events_csv, reduce_events
 from ingest.firewall import ColumnKind, scan_table
@@ -57,6 +60,7 @@ from ingest.formats import (
     SCHEMA_VERSION,
 )
 from ingest.report import ValidationReport
+from ingest.retention import discard_staged, keep_original, stage_original
 from ingest.xlsx import looks_like_xlsx, read_xlsx_for_pipeline
 
 _NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
@@ -100,6 +104,7 @@ def ingest_file(
     supersede_reason: str | None = None,
     channel: str = "cli",
     submitted_by_id: int | None = None,
+    settings: Settings | None = None,
 ) -> IngestResult:
     """:func:`ingest_bytes` of the file at ``path``, named by its file name."""
     return ingest_bytes(
@@ -113,6 +118,7 @@ def ingest_file(
         supersede_reason=supersede_reason,
         channel=channel,
         submitted_by_id=submitted_by_id,
+        settings=settings,
     )
 
 
@@ -128,9 +134,14 @@ def ingest_bytes(
     supersede_reason: str | None = None,
     channel: str = "cli",
     submitted_by_id: int | None = None,
+    settings: Settings | None = None,
 ) -> IngestResult:
     """Validate ``data`` (a file's bytes, named ``source_name``) for organisation ``org_code``
     and store it unless rejected or ``dry_run``. Every channel (CLI, upload, API, pull) comes here.
+
+    Plausibility warnings (against the organisation's own history) never block; the report,
+    warnings included, is stored on the submission. With ``settings`` (and a retention period)
+    the original bytes are kept under ``var_dir/originals`` until they expire (ingest.retention).
 
     A different file for a scope already reported is stored as a restatement only with a
     ``supersede_reason``. Every call adds exactly one ``submission.attempt`` audit event telling
@@ -162,6 +173,7 @@ def ingest_bytes(
             reason,
             channel,
             submitted_by_id,
+            settings,
         )
     _audit_attempt(session, organisation, channel, checksum, result, dry_run=dry_run, reason=reason)
     return result
@@ -203,6 +215,7 @@ def _audit_attempt(
             "rows": result.report.rows,
             "observations": result.observations,
             "reason_given": bool(reason),  # the reason itself lives on the submission only
+            "warnings": len(result.report.warnings),
             "problems": dict(sorted(problems.items())),
         },
     )
@@ -221,6 +234,7 @@ def _ingest(
     reason: str | None,
     channel: str,
     submitted_by_id: int | None,
+    settings: Settings | None,
 ) -> IngestResult:
     now = today or datetime.now(UTC)
     if reason is not None and len(reason) > MAX_REASON_LENGTH:
@@ -231,14 +245,61 @@ def _ingest(
         return IngestResult(report, None, False, 0)
     table, first_row = rows
     report.rows = table.num_rows
+    lines: list[int] = []  # file line of each aggregate observation (events: none)
     if report.file_format == "events":
         observations = _events(table, data, catalogue, organisation, now, report)
     else:
-        observations = _aggregate(session, table, first_row, catalogue, organisation, now, report)
+        observations = _aggregate(session, table, first_row, catalogue, organisation, now, report, lines)
+    if report.ok:
+        assert organisation.id is not None
+        for warning in plausibility_warnings(session, catalogue, organisation.id, observations):
+            line = lines[warning.index] if warning.index < len(lines) else 0
+            report.add(line, "value", warning.rule, warning.hint, severity="warning")
     if not report.ok or dry_run:
         return IngestResult(report, None, False, len(observations) if report.ok else 0)
     periods = sorted({obs.period for obs in observations})
     scope = periods[0].code if len(periods) == 1 else f"{periods[0].code}..{periods[-1].code}"
+    staged = stage_original(settings, data)
+    try:
+        return _store(
+            session,
+            catalogue,
+            organisation,
+            observations,
+            report,
+            scope,
+            checksum,
+            path,
+            data,
+            reason,
+            channel,
+            now,
+            submitted_by_id,
+            settings,
+            staged,
+        )
+    finally:
+        discard_staged(staged)  # moved into place when kept; a leftover goes
+
+
+def _store(
+    session: Session,
+    catalogue: Catalogue,
+    organisation: Organisation,
+    observations: list[ObservationIn],
+    report: ValidationReport,
+    scope: str,
+    checksum: str,
+    path: Path,
+    data: bytes,
+    reason: str | None,
+    channel: str,
+    now: datetime,
+    submitted_by_id: int | None,
+    settings: Settings | None,
+    staged: Path | None,
+) -> IngestResult:
+    """Store the clean observations with the report; keep the original of a new submission."""
     try:
         stored = store_submission(
             session,
@@ -253,13 +314,22 @@ def _ingest(
             supersede_reason=reason,
             today=now,
             submitted_by_id=submitted_by_id,
+            validation_report=report.to_dict(),
+            warning_count=len(report.warnings),
+            file_size=len(data),
         )
     except SubmissionRejected as exc:  # the rules above should have caught it: say so, no values
         report.add(0, "", "store.rejected", f"{len(exc.problems)} observation(s) broke a catalogue rule")
         return IngestResult(report, None, False, 0)
-    except HubError as exc:
-        if "restatement" not in str(exc):
-            raise
+    except ConcurrentRestatement:
+        report.add(
+            0,
+            "period",
+            "scope.restated_concurrently",
+            f"another submission stored different figures for {scope} a moment ago: check it and retry",
+        )
+        return IngestResult(report, None, False, 0)
+    except RestatementNeedsReason:
         report.add(
             0,
             "period",
@@ -268,6 +338,12 @@ def _ingest(
             "pass --reason with why the figures changed",
         )
         return IngestResult(report, None, False, 0)
+    if stored.created and settings is not None and staged is not None:
+        submission = session.get(Submission, stored.submission_id)
+        assert submission is not None
+        keep_original(settings, staged, submission, path.name)
+        session.add(submission)
+        session.flush()
     return IngestResult(report, stored.submission_id, stored.created, stored.observation_count)
 
 
@@ -476,8 +552,13 @@ def _aggregate(
     organisation: Organisation,
     now: datetime,
     report: ValidationReport,
+    lines: list[int] | None = None,
 ) -> list[ObservationIn]:
-    """Observations of an aggregate file, every problem of every row reported."""
+    """Observations of an aggregate file, every problem of every row reported.
+
+    ``lines`` receives the file line of each returned observation. A distribution metric's row
+    without a time_bucket is the distribution's total: checked against its buckets, not stored.
+    """
     clean = _firewall(table, AGGREGATE_KINDS, first_row, report)
     missing = [c for c in REQUIRED_AGGREGATE_COLUMNS if c not in table.column_names]
     for column in missing:
@@ -487,6 +568,9 @@ def _aggregate(
     org_codes = _org_codes(session)
     columns = {name: table[name].to_pylist() for name in table.column_names if name in AGGREGATE_KINDS}
     observations: list[ObservationIn] = []
+    found_lines: list[int] = [] if lines is None else lines
+    buckets: list[tuple[int, ObservationIn]] = []
+    totals: list[tuple[int, ObservationIn]] = []
     seen: dict[tuple[str, str, tuple[tuple[str, str], ...]], int] = {}
     for index in range(table.num_rows):
         line = first_row + index
@@ -536,13 +620,23 @@ def _aggregate(
             column, rule, hint = _map_problem(message, observation)
             if rule == "value.not_finite" and any(p.rule == rule for p in report.problems[before:]):
                 continue
+            if rule == "dimension.time_bucket_required":
+                continue  # a total row: checked with its buckets below
             report.add(line, column, rule, hint)
         key = observation.key()
         if key in seen:
             report.add(line, "", "row.duplicate", f"same metric, period and dimensions as row {seen[key]}")
         else:
             seen[key] = line
+        if metric.combination == "distribution":
+            if "time_bucket" not in observation.dims:
+                totals.append((line, observation))
+                continue
+            buckets.append((line, observation))
         observations.append(observation)
+        found_lines.append(line)
+    for problem in distribution_problems(catalogue.buckets, buckets, totals):
+        report.add(problem.row, problem.column, problem.rule, problem.hint)
     return observations
 
 

@@ -49,6 +49,11 @@ class ValidationReport:
         return [p for p in self.problems if p.severity == "error"]
 
     @property
+    def warnings(self) -> list[Problem]:
+        """Plausibility findings: shown and stored, never blocking."""
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
     def ok(self) -> bool:
         return not self.errors
 
@@ -65,6 +70,10 @@ class ValidationReport:
             "error_count": len(self.errors),
             "warning_count": len(self.problems) - len(self.errors),
             "problems": [asdict(p) for p in self.sorted()],
+            "warnings": [
+                {"row": p.row, "column": p.column, "rule": p.rule, "hint": p.hint}
+                for p in sorted(self.warnings, key=lambda p: (p.row, p.column, p.rule))
+            ],
         }
 
     def to_json(self) -> str:
@@ -81,4 +90,8 @@ class ValidationReport:
         lines += [f"  {p}" for p in problems[:limit]]
         if len(problems) > limit:
             lines.append(f"  ... and {len(problems) - limit} more problem(s) (see --report-json)")
+        if self.ok and self.warnings:
+            lines.append(
+                "  warnings do not block: the figures are stored with them; check and restate if wrong"
+            )
         return "\n".join(lines)

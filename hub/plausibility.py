@@ -1,0 +1,158 @@
+"""Plausibility warnings: a figure compared with the organisation's own history.
+
+Warnings never block a submission; they are shown in the validation report and stored with
+it, so the secretariat sees what was flagged. History is the organisation's current (newest
+version) figures for the same metric, breakdown and period kind, in periods before the one
+submitted; earlier periods of the same file count too. The rules are plain functions over
+(history, value); :func:`fetch_history` gets the history of a whole submission in one query.
+Hints name the metric and the period, never a submitted or stored value.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from hub.catalogue import Catalogue
+from hub.models import MetricDefinition, Observation, Period, Submission
+from hub.store import current_submissions
+from hub.validation import ObservationIn
+from hub.vocab import DIMENSIONS, TOTAL
+
+FAR_ABOVE_FACTOR = 10.0
+MIN_HISTORY_POINTS = 3
+SHARE_JUMP = 0.30
+
+HistoryKey = tuple[str, str, tuple[tuple[str, str], ...]]  # metric, period kind, breakdown
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    start: date
+    value: float
+
+
+@dataclass(frozen=True)
+class PlausibilityWarning:
+    """Warning on the ``index``-th observation of a submission."""
+
+    index: int
+    rule: str
+    hint: str
+
+
+def far_above_history(history: Sequence[float], value: float) -> bool:
+    """More than 10 times the median of at least 3 earlier figures (a median of 0 says nothing)."""
+    if len(history) < MIN_HISTORY_POINTS:
+        return False
+    median = statistics.median(history)
+    return median > 0 and value > FAR_ABOVE_FACTOR * median
+
+
+def drop_to_zero(history: Sequence[float], value: float) -> bool:
+    """Zero now, after a non-zero figure in the previous reported period (history oldest first)."""
+    return value == 0 and bool(history) and history[-1] > 0
+
+
+def share_jump(history: Sequence[float], value: float) -> bool:
+    """A share that moved by more than 0.30 from the previous reported period."""
+    return bool(history) and abs(value - history[-1]) > SHARE_JUMP + 1e-12
+
+
+def history_key(observation: ObservationIn) -> HistoryKey:
+    dims = tuple(sorted((k, v) for k, v in observation.dims.items() if v != TOTAL))
+    return (observation.metric, observation.period.kind, dims)
+
+
+def fetch_history(
+    session: Session, organisation_id: int, observations: Sequence[ObservationIn]
+) -> dict[HistoryKey, list[HistoryPoint]]:
+    """The organisation's current figures for the metrics and period kinds of ``observations``,
+    before their latest period, by (metric, kind, breakdown), oldest first: one query."""
+    if not observations:
+        return {}
+    metrics = sorted({o.metric for o in observations})
+    kinds = sorted({o.period.kind for o in observations})
+    latest = max(o.period.start for o in observations)
+    dimension_columns = [col(getattr(Observation, name)) for name in DIMENSIONS]
+    query = (
+        select(
+            col(MetricDefinition.code),
+            col(Period.kind),
+            col(Period.start_date),
+            col(Observation.value),
+            *dimension_columns,
+        )
+        .select_from(Observation)
+        .join(Submission, col(Submission.id) == col(Observation.submission_id))
+        .join(Period, col(Period.id) == col(Observation.period_id))
+        .join(MetricDefinition, col(MetricDefinition.id) == col(Observation.metric_id))
+        .where(
+            col(Submission.organisation_id) == organisation_id,
+            col(Submission.id).in_(current_submissions()),
+            col(MetricDefinition.code).in_(metrics),
+            col(Period.kind).in_(kinds),
+            col(Period.start_date) < latest,
+            col(Observation.value).is_not(None),
+        )
+    )
+    history: dict[HistoryKey, dict[date, float]] = defaultdict(dict)
+    for metric, kind, start, value, *dims in session.execute(query):
+        breakdown = tuple(sorted((n, v) for n, v in zip(DIMENSIONS, dims, strict=True) if v != TOTAL))
+        history[(metric, kind, breakdown)][start] = float(value)
+    return {key: [HistoryPoint(s, v) for s, v in sorted(points.items())] for key, points in history.items()}
+
+
+def check_value(unit: str, history: Sequence[float], value: float) -> list[str]:
+    """The rules ``value`` breaks against ``history`` (oldest first) for a metric of ``unit``."""
+    if unit == "boolean":
+        return []
+    if unit == "share":
+        return ["plausibility.share_jump"] if share_jump(history, value) else []
+    rules = []
+    if far_above_history(history, value):
+        rules.append("plausibility.far_above_history")
+    if drop_to_zero(history, value):
+        rules.append("plausibility.drop_to_zero")
+    return rules
+
+
+_HINTS = {
+    "plausibility.far_above_history": "is more than 10 times the median of your earlier figures for it",
+    "plausibility.drop_to_zero": "is zero after a non-zero figure in your previous reported period",
+    "plausibility.share_jump": "moved by more than 0.30 from your previous reported period",
+}
+
+
+def plausibility_warnings(
+    session: Session, catalogue: Catalogue, organisation_id: int, observations: Sequence[ObservationIn]
+) -> list[PlausibilityWarning]:
+    """Warnings for ``observations`` against the organisation's history (and earlier periods of
+    the same submission, which take the place of stored figures for those periods)."""
+    stored = fetch_history(session, organisation_id, observations)
+    combined: dict[HistoryKey, dict[date, float]] = {
+        key: {p.start: p.value for p in points} for key, points in stored.items()
+    }
+    for observation in observations:
+        if observation.value is not None:
+            combined.setdefault(history_key(observation), {})[observation.period.start] = observation.value
+    warnings = []
+    for index, observation in enumerate(observations):
+        metric = catalogue.metrics.get(observation.metric)
+        if metric is None or observation.value is None:
+            continue
+        points = combined.get(history_key(observation), {})
+        history = [v for start, v in sorted(points.items()) if start < observation.period.start]
+        for rule in check_value(metric.unit, history, observation.value):
+            hint = (
+                f"{metric.code} for {observation.period.code} {_HINTS[rule]} with the same breakdown; "
+                "check the unit, the period and the breakdown (a warning: the figures are stored)"
+            )
+            warnings.append(PlausibilityWarning(index, rule, hint))
+    return warnings
