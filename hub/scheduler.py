@@ -87,10 +87,27 @@ def run_reminders_job(context: JobContext) -> str:
     return summary.removeprefix("reminders: ")
 
 
+def _daily() -> BaseTrigger:
+    from apscheduler.triggers.cron import CronTrigger
+
+    return CronTrigger(hour=3, minute=17, timezone=UTC)
+
+
+def run_retention_job(context: JobContext) -> str:
+    """Delete original files past the retention period (checksum, rows and report stay)."""
+    from hub.db import session_scope
+    from ingest.retention import purge_expired_originals
+
+    with session_scope(context.engine) as session:
+        deleted = purge_expired_originals(session, context.settings)
+    return f"{deleted} original file(s) deleted"
+
+
 # The one registry of background jobs.
 JOBS: list[Job] = [
     Job("connectors", run_connectors_job, _every_minute, "run the pull connectors that are due"),
     Job("reminders", run_reminders_job, _hourly, "queue and send reporting reminders"),
+    Job("retention", run_retention_job, _daily, "delete original files past the retention period"),
 ]
 
 

@@ -460,6 +460,7 @@ def submit(
     reason: str | None,
     idempotency_key: str | None,
     now: datetime | None = None,
+    settings: Settings | None = None,
 ) -> tuple[ApiResponse, bool]:
     """Validate and store one batch for the caller: (the answer, whether it is a replay)."""
     now = now or datetime.now(UTC)
@@ -506,6 +507,7 @@ def submit(
                     today=now,
                     supersede_reason=reason,
                     channel="api",
+                    settings=settings,
                 )
                 response, submission_id = _report_response(session, caller, result, dry_run, len(body))
             if record_id is not None:
@@ -775,6 +777,7 @@ def register(server: flask.Flask, engine: Engine, settings: Settings) -> None:
             dry_run=dry_run,
             reason=reason,
             idempotency_key=key,
+            settings=settings,
         )
         headers = {"Idempotent-Replayed": "true"} if replayed else {}
         submission = response.body.get("submission")

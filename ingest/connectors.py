@@ -524,14 +524,14 @@ def _snapshot(engine: Engine, connector_id: int) -> _Snapshot:
 
 
 def _ingest(
-    engine: Engine, catalogue: Catalogue, data: bytes, source_name: str, org_code: str
+    engine: Engine, settings: Settings, catalogue: Catalogue, data: bytes, source_name: str, org_code: str
 ) -> tuple[Result, str, int | None, dict[str, object]]:
     """ingest_bytes in its own transaction: (result, message, submission id, report summary)."""
     from ingest.pipeline import ingest_bytes
 
     with session_scope(engine) as session:
         ingested = ingest_bytes(
-            session, catalogue, data, source_name, org_code, dry_run=False, channel="pull"
+            session, catalogue, data, source_name, org_code, dry_run=False, channel="pull", settings=settings
         )
     report = ingested.report
     details: dict[str, object] = {"format": report.file_format, "rows": report.rows}
@@ -601,7 +601,7 @@ def _run_http(
     if suffix not in (".json", ".csv"):
         suffix = ".json" if fetched.body.lstrip()[:1] in (b"{", b"[") else ".csv"
     result, message, submission_id, details = _ingest(
-        engine, catalogue, fetched.body, f"{snap.name}{suffix}", snap.org_code
+        engine, settings, catalogue, fetched.body, f"{snap.name}{suffix}", snap.org_code
     )
     return Outcome(
         result,
@@ -694,6 +694,7 @@ def _run_folder(
                 snap.org_code,
                 dry_run=False,
                 channel="pull",
+                settings=settings,
             )
         ok = ingested.report.ok
         results["accepted" if ok and ingested.created else "unchanged" if ok else "rejected"] += 1

@@ -403,6 +403,7 @@ def register(server: flask.Flask, engine: Engine, settings: Settings) -> None:
                 supersede_reason=reason or None,
                 channel="upload",
                 submitted_by_id=account.user_id,
+                settings=settings,
             )
             stored = session.get(Submission, result.submission_id) if result.submission_id else None
             scope, version = (stored.scope, stored.version) if stored else ("", 0)
