@@ -79,6 +79,15 @@ class ProblemOut(_Out):
     severity: Literal["error", "warning"]
 
 
+class WarningOut(_Out):
+    """A plausibility warning: stored with the figures, it does not block them; never the value."""
+
+    row: int = Field(description="CSV file line or JSON record number (1-based); 0 = not one row")
+    column: str
+    rule: str = Field(description="e.g. plausibility.far_above_history")
+    hint: str
+
+
 class ValidationReportOut(_Out):
     """Every problem of a batch (the same report as ``hub ingest --report-json``)."""
 
@@ -89,7 +98,8 @@ class ValidationReportOut(_Out):
     accepted: bool
     error_count: int
     warning_count: int
-    problems: list[ProblemOut]
+    problems: list[ProblemOut] = Field(description="errors and warnings together")
+    warnings: list[WarningOut] = Field(description="the warnings again, on their own")
 
 
 class SubmissionOut(_Out):
