@@ -464,8 +464,10 @@ def _count_groups(columns: list[tuple[str, npt.NDArray[np.integer], pa.Array | N
         parts.reverse()
     result: dict[str, pa.Array] = {}
     for (name, codes, labels), part in zip(columns, parts, strict=True):
-        result[name] = (
-            labels.take(pa.array(part)) if labels is not None else pa.array(part.astype(codes.dtype))
+        result[name] = (  # labels as a dictionary over the codes: no strings copied per group
+            pa.DictionaryArray.from_arrays(pa.array(part.astype(np.int32)), labels)
+            if labels is not None
+            else pa.array(part.astype(codes.dtype))
         )
     result["n"] = pa.array(np.asarray(counts, dtype=np.int64))
     return pa.table(result)
