@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from bench import api_latency, demo_load, ingest_events
+from bench import api_latency, demo_load, ingest_end_to_end, ingest_events
 
 
 def main() -> int:
     demo_load.main([])
     ingest_events.main(sys.argv[1:])  # e.g. --rows 1000000 for a quick run
+    ingest_end_to_end.main(sys.argv[1:])  # the whole ingest (issue 3 section 8), same file
     api_latency.main([])
     return 0
 

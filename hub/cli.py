@@ -186,7 +186,10 @@ def import_public(
 @app.command("ingest")
 def ingest_command(
     file: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV or JSON submission.")
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, readable=True, help="CSV, XLSX or JSON submission (docs/formats.md)."
+        ),
     ],
     org: Annotated[str, typer.Option("--org", help="Code of the submitting organisation.")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; store nothing.")] = False,

@@ -60,6 +60,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ingest.events import blank_to_null
+
 MAX_CELL_LENGTH = 256
 
 
@@ -335,16 +337,57 @@ def suspicious_indices(values: Sequence[str] | pa.Array | pa.ChunkedArray, kind:
 
 
 def _arrow_suspicious(values: pa.Array | pa.ChunkedArray, kind: ColumnKind) -> list[int]:
-    """Vectorised allow-check with pyarrow.compute (RE2); nulls count as empty cells."""
-    core, limit = _CORES[kind]
+    """Vectorised allow-check with pyarrow.compute (RE2); nulls count as empty cells.
+
+    Built for files of millions of rows: a dictionary column (the event reader reads its
+    closed-list columns so) is checked on its few distinct values only, and a timestamp
+    column that Arrow's strict ISO 8601 cast accepts whole needs no regex at all (such text
+    is digits, separators and an offset: nothing personal fits in it; tests hold that every
+    form the cast accepts passes the precise checks too).
+    """
+    if pa.types.is_dictionary(values.type):
+        return _dictionary_suspicious(values, kind)
     if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
         values = pc.cast(values, pa.string())
+    if kind is ColumnKind.TIMESTAMP and _all_timestamps(values):
+        return []
+    core, limit = _CORES[kind]
+    # every core is ASCII-only, so for a matching cell bytes == characters: binary_length is exact
     ok = pc.and_kleene(
-        pc.match_substring_regex(values, f"^(?:{core})?$"), pc.less_equal(pc.utf8_length(values), limit)
+        pc.match_substring_regex(values, f"^(?:{core})?$"), pc.less_equal(pc.binary_length(values), limit)
     )
-    ok = pc.or_kleene(pc.is_null(values), pc.fill_null(ok, False))
+    if values.null_count:
+        ok = pc.or_kleene(pc.is_null(values), pc.fill_null(ok, False))
+    if pc.all(ok).as_py() is not False:
+        return []
     bad = pc.indices_nonzero(pc.invert(ok))
     return [int(i) for i in bad.to_pylist()]
+
+
+def _dictionary_suspicious(values: pa.Array | pa.ChunkedArray, kind: ColumnKind) -> list[int]:
+    """The allow-check on each chunk's dictionary; only rows holding a failing value are listed."""
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    found: list[int] = []  # a null is an empty cell: always allowed
+    offset = 0
+    for chunk in chunks:
+        bad_codes = _arrow_suspicious(chunk.dictionary, kind)
+        if bad_codes:
+            rows = pc.indices_nonzero(
+                pc.is_in(chunk.indices, value_set=pa.array(bad_codes, chunk.indices.type))
+            )
+            found.extend(offset + int(i) for i in rows.to_pylist())
+        offset += len(chunk)
+    return sorted(found)
+
+
+def _all_timestamps(values: pa.Array | pa.ChunkedArray) -> bool:
+    """True when every non-empty cell casts to a UTC timestamp (Arrow's cast requires an offset)."""
+    column = values if isinstance(values, pa.ChunkedArray) else pa.chunked_array([values])
+    try:
+        pc.cast(blank_to_null(column), pa.timestamp("us", tz="UTC"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    return True
 
 
 def scan_column(

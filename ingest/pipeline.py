@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from sqlmodel import Session, select
 
@@ -49,7 +50,8 @@ from hub.validation import ObservationIn, dimension_value_problem, observation_p
 from hub.vocab import TOTAL
 from ingest.distributions import distribution_problems
 from ingest.events import COLUMNS as EVENT_COLUMNS
-from ingest.events import read_events_csv, reduce_events
+from ingest.events import convert_options as event_convert_options
+from ingest.events import reduce_events
 from ingest.firewall import ColumnKind, scan_table
 from ingest.formats import (
     AGGREGATE_KINDS,
@@ -250,6 +252,8 @@ def _ingest(
         observations = _events(table, data, catalogue, organisation, now, report)
     else:
         observations = _aggregate(session, table, first_row, catalogue, organisation, now, report, lines)
+    if report.ok and not observations:
+        report.add(0, "", "file.empty", "the file holds a header but no record")
     if report.ok:
         assert organisation.id is not None
         for warning in plausibility_warnings(session, catalogue, organisation.id, observations):
@@ -351,7 +355,12 @@ def _store(
 
 
 def _read(data: bytes, path: Path, report: ValidationReport) -> tuple[pa.Table, int] | None:
-    """The file as a table of text cells and the row number of its first record, or None."""
+    """The file as a table of text cells and the row number of its first record, or None.
+
+    A file that plainly starts as CSV is parsed straight from its bytes: no decoded copy of
+    a file that may be a gigabyte. Arrow validates UTF-8 as it converts the cells, and only
+    when it fails is the file decoded to tell an encoding error (and its line) from bad CSV.
+    """
     if looks_like_xlsx(data, path.suffix):  # a ZIP: its container is checked before any XML parser runs
         return read_xlsx_for_pipeline(data, report)
     nul = data.find(b"\x00")
@@ -363,13 +372,14 @@ def _read(data: bytes, path: Path, report: ValidationReport) -> tuple[pa.Table, 
             "the file holds NUL bytes; it may be UTF-16 or binary: save it as UTF-8 text",
         )
         return None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        report.add(line, "", "file.encoding", "the file is not UTF-8 text: save it as UTF-8")
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0  # a UTF-8 byte-order mark
+    lead = re.compile(rb"[ \t\n\r\x0b\x0c]*").match(data, start)  # ASCII blanks (re caches it)
+    first = data[lead.end() : lead.end() + 1] if lead else b""
+    if path.suffix.lower() != ".json" and b"!" <= first <= b"~" and first not in (b"{", b"["):
+        return _read_csv(data, start, report)  # printable ASCII first: neither empty nor JSON
+    if not _is_utf8(data, report):
         return None
-    text = text.removeprefix("\ufeff")
+    text = data.decode("utf-8").removeprefix("\ufeff")
     if not text.strip():
         report.add(0, "", "file.empty", "the file is empty")
         return None
@@ -377,29 +387,59 @@ def _read(data: bytes, path: Path, report: ValidationReport) -> tuple[pa.Table, 
         report.file_format = "aggregate-json"
         table = _read_json(text, report)
         return None if table is None else (table, 1)
-    return _read_csv(text, report)
+    return _read_csv(data, start, report)
 
 
-def _read_csv(text: str, report: ValidationReport) -> tuple[pa.Table, int] | None:
-    """CSV with every column as text and no NA inference ('NA' is Namibia, not missing)."""
-    header = next(csv.reader(io.StringIO(text.split("\n", 1)[0])), [])
+def _is_utf8(data: bytes, report: ValidationReport) -> bool:
+    """True for UTF-8 text; else report the line of the first bad byte."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        report.add(line, "", "file.encoding", "the file is not UTF-8 text: save it as UTF-8")
+        return False
+    return True
+
+
+def _read_csv(data: bytes, start: int, report: ValidationReport) -> tuple[pa.Table, int] | None:
+    """CSV with every column as text and no NA inference ('NA' is Namibia, not missing).
+
+    ``start`` skips a byte-order mark. Parsed once, zero-copy from ``data``, multi-threaded;
+    an event file's closed-list columns come out dictionary-encoded (see ingest.events).
+    """
+    end = data.find(b"\n", start)
+    try:
+        first_line = data[start : end if end >= 0 else len(data)].decode("utf-8")
+    except UnicodeDecodeError:
+        report.add(1, "", "file.encoding", "the file is not UTF-8 text: save it as UTF-8")
+        return None
+    try:
+        header = next(csv.reader(io.StringIO(first_line)), [])
+    except csv.Error:  # e.g. classic-Mac line ends: the whole file is one "line" with bare CRs
+        report.add(1, "", "csv.malformed", "end lines with LF or CRLF, and balance the quotes")
+        return None
     report.file_format = "events" if {"case_ref", "received_at"} & set(header) else "aggregate-csv"
     if len(set(header)) != len(header) or any(not name for name in header):
         report.add(1, "", "format.bad_header", "column names must be present and unique")
         return None
-    convert = pacsv.ConvertOptions(
-        column_types=dict.fromkeys(header, pa.string()),
-        null_values=[],
-        strings_can_be_null=False,
-        quoted_strings_can_be_null=False,
-    )
+    if report.file_format == "events":
+        convert = event_convert_options(header)
+    else:
+        convert = pacsv.ConvertOptions(
+            column_types=dict.fromkeys(header, pa.string()),
+            null_values=[],
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        )
     try:
         table = pacsv.read_csv(
-            io.BytesIO(text.encode()),
-            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
+            pa.BufferReader(pa.py_buffer(data)),
+            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, block_size=16 << 20),
             convert_options=convert,
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError):
+        if not _is_utf8(data, report):  # Arrow refuses bad UTF-8 in a cell: say which line
+            return None
         # Arrow's message quotes the offending row: never repeat it
         report.add(0, "", "csv.malformed", "every row needs as many cells as the header, quotes balanced")
         return None
@@ -651,22 +691,38 @@ def _events(
     now: datetime,
     report: ValidationReport,
 ) -> list[ObservationIn]:
-    """Observations reduced from event records; row errors reported with their file line."""
+    """Observations reduced from event records; row errors reported with their file line.
+
+    Columnar throughout (files have millions of rows): the table read once by ``_read_csv``
+    is scanned, checked and reduced as it is; only offending row numbers are materialised,
+    at most ``MAX_ROW_ERRORS`` per rule. ``data`` is not read again.
+    """
+    del data
     clean = _firewall(table, EVENT_KINDS, 2, report)
     missing = [c for c in EVENT_COLUMNS if c not in table.column_names]
     for column in missing:
         report.add(1, column, "format.missing_column", "event files have exactly the event columns")
     if not clean or missing:
         return []
-    table = read_events_csv(data)  # the same columns, read by the events module itself
     for column, dimension in _EVENT_DIMS.items():
-        values = table[column].to_pylist()
-        bad = {v for v in set(values) if dimension_value_problem(catalogue, dimension, v, set()) is not None}
-        lines = [i + 2 for i, v in enumerate(values) if v in bad][:MAX_ROW_ERRORS]
-        for line in lines:
-            report.add(line, column, "events.unknown_value", f"use one of the catalogue's {dimension} codes")
-    for index, ref in enumerate(table["case_ref"].to_pylist()):
-        if not ref:
+        values = table[column]
+        distinct = (
+            {v for chunk in values.chunks for v in chunk.dictionary.to_pylist()}
+            if pa.types.is_dictionary(values.type)
+            else set(pc.unique(values).to_pylist())
+        )
+        bad = [v for v in distinct if dimension_value_problem(catalogue, dimension, v, set()) is not None]
+        if not bad:
+            continue
+        text = values.cast(pa.string()) if pa.types.is_dictionary(values.type) else values
+        rows = pc.indices_nonzero(pc.is_in(text, value_set=pa.array(bad, pa.string())))
+        for index in rows[:MAX_ROW_ERRORS].to_pylist():
+            report.add(
+                index + 2, column, "events.unknown_value", f"use one of the catalogue's {dimension} codes"
+            )
+    empty = pc.equal(table["case_ref"], "")
+    if pc.any(empty).as_py():
+        for index in pc.indices_nonzero(empty)[:MAX_ROW_ERRORS].to_pylist():
             report.add(
                 index + 2, "case_ref", "events.missing_case_ref", "every row needs your own case reference"
             )

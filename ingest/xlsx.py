@@ -349,19 +349,12 @@ def read_xlsx(data: bytes, *, max_rows: int = MAX_ROWS) -> XlsxRead:
     return result
 
 
-# Event sheets are read and checked (timestamps included) but not yet ingested: the pipeline's
-# event step re-reads the submitted bytes as CSV. Set to True once it reduces the table it is given.
-EVENTS_IN_PIPELINE = False
-
-
 def read_xlsx_for_pipeline(data: bytes, report: ValidationReport) -> tuple[pa.Table, int] | None:
     """For ``ingest.pipeline._read``: the sheet as the CSV path's all-text table and its first
     record's row (2), or None with the problems added to ``report``."""
     read = read_xlsx(data)
     report.problems.extend(read.problems)
     report.file_format = "events" if read.sheet_kind == "events" else "aggregate-xlsx"
-    if read.sheet_kind == "events" and not EVENTS_IN_PIPELINE and report.ok:
-        report.add(0, "", "xlsx.events_not_supported", "send event records as CSV for now")
     if read.table is None or not report.ok:
         return None
     return read.table, 2

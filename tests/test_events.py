@@ -10,11 +10,14 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlmodel import Session
 
 from hub.catalogue import NOT_ACTIONED, Catalogue
+from hub.organisations import OrganisationIn, add_organisation
 from hub.periods import PeriodRef
 from hub.validation import ObservationIn, observation_problems
 from ingest.events import COLUMNS, EventFormatError, EventReduction, read_events_csv, reduce_events
+from ingest.pipeline import MAX_ROW_ERRORS, IngestResult, ingest_bytes
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 TODAY = date(2026, 6, 1)
@@ -326,3 +329,84 @@ def test_matches_plain_python_reference(
     got = _values(result)
     assert {k: v for k, v in got.items() if v} == dict(expected)
     _assert_valid(catalogue, result.observations, stakeholder)
+
+
+# --- the whole event ingest (ingest.pipeline), columnar ----------------------------------------
+
+HEADER = ",".join(COLUMNS)
+GOOD = "case-{i},hotline,csam,image,NA,2025-03-01T09:30:00+01:00,2025-03-01T10:05:00+01:00,removed"
+
+
+def _company(session: Session) -> str:
+    add_organisation(
+        session, OrganisationIn(code="example-platform", name="Example", stakeholder_type="company")
+    )
+    session.commit()
+    return "example-platform"
+
+
+def _ingest(session: Session, catalogue: Catalogue, text: bytes, name: str = "events.csv") -> IngestResult:
+    org = _company(session)
+    return ingest_bytes(session, catalogue, text, name, org, dry_run=True, today=NOW)
+
+
+def test_pipeline_reports_bad_values_and_missing_refs_as_file_lines_capped(
+    session: Session, catalogue: Catalogue
+) -> None:
+    lines = [GOOD.format(i=i) for i in range(MAX_ROW_ERRORS + 30)]
+    lines[3] = lines[3].replace(",csam,", ",not_a_category,")
+    lines[7] = lines[7].replace(",NA,", ",XX,")
+    for i in range(20, MAX_ROW_ERRORS + 30):  # more missing references than the cap
+        lines[i] = lines[i].replace(f"case-{i},", ",", 1)
+    data = ("\ufeff" + HEADER + "\r\n" + "\r\n".join(lines) + "\r\n").encode()
+    result = _ingest(session, catalogue, data)
+    by_rule = Counter(p.rule for p in result.report.problems)
+    assert by_rule == {"events.unknown_value": 2, "events.missing_case_ref": MAX_ROW_ERRORS}
+    unknown = sorted((p.row, p.column) for p in result.report.problems if p.rule == "events.unknown_value")
+    assert unknown == [(5, "category"), (9, "hosting_country")]  # file lines: header is line 1
+    missing = [p.row for p in result.report.problems if p.rule == "events.missing_case_ref"]
+    assert missing == list(range(22, 22 + MAX_ROW_ERRORS))
+    assert "not_a_category" not in result.report.to_json()
+    assert result.report.file_format == "events" and result.report.rows == MAX_ROW_ERRORS + 30
+
+
+def test_pipeline_reads_the_bytes_once_and_accepts_a_clean_file(
+    session: Session, catalogue: Catalogue
+) -> None:
+    data = (HEADER + "\n" + "\n".join(GOOD.format(i=i) for i in range(50)) + "\n").encode()
+    result = _ingest(session, catalogue, data)
+    assert result.report.ok and result.report.rows == 50 and result.observations > 0
+
+
+@pytest.mark.parametrize(
+    ("data", "rule", "line"),
+    [
+        (
+            (HEADER + "\n" + GOOD.format(i=1) + "\n" + GOOD.format(i=2)[:-7] + "r\xe9moved\n").encode(
+                "latin-1"
+            ),
+            "file.encoding",
+            3,
+        ),
+        (("case_r\xe9f" + HEADER[8:] + "\n" + GOOD.format(i=1) + "\n").encode("latin-1"), "file.encoding", 1),
+        ((HEADER + "\n" + GOOD.format(i=1) + ",extra\n").encode(), "csv.malformed", 0),
+        (b"  \n\t\n", "file.empty", 0),
+        ((HEADER + "\n" + GOOD.format(i=1) + "\n").encode("utf-16"), "cell.nul_byte", 1),
+    ],
+)
+def test_pipeline_byte_level_rejections_name_the_line(
+    session: Session, catalogue: Catalogue, data: bytes, rule: str, line: int
+) -> None:
+    result = _ingest(session, catalogue, data)
+    assert [(p.rule, p.row) for p in result.report.problems] == [(rule, line)]
+
+
+@pytest.mark.slow
+def test_end_to_end_benchmark_core_runs(tmp_path: Path) -> None:
+    """The section-8 benchmark on a small file, so it cannot rot: real ingest, storage and DuckDB."""
+    from bench.ingest_end_to_end import event_file, measure
+
+    figures = measure(event_file(20_000, tmp_path / "events.csv"))
+    assert figures.accepted and figures.rows == 20_000
+    assert figures.observations > 1000 and figures.duckdb_groups > 1000
+    assert figures.hub_peak_mb < 4096 and figures.hub_seconds > 0 and figures.duckdb_seconds > 0

@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -366,3 +367,57 @@ def test_throughput_floor() -> None:
 
 def test_utc_now_is_not_flagged() -> None:
     assert scan_cell(datetime.now(UTC).isoformat(), column="received_at", kind=ColumnKind.TIMESTAMP) is None
+
+
+# --- the columnar shortcuts of the event ingest ---------------------------------------------
+
+
+def test_dictionary_columns_are_checked_on_their_values_and_rows_are_exact() -> None:
+    """Event files read closed-list columns as dictionaries: findings must name the same rows."""
+    values = ["removed", "pending", "jane.doe@example.org", "removed", "fe80::1", "removed"]
+    chunked = pa.chunked_array(
+        [pa.array(values[:3]).dictionary_encode(), pa.array(values[3:]).dictionary_encode()]
+    )
+    plain = scan_column(values, column="outcome", kind=ColumnKind.CODE)
+    found = scan_column(chunked, column="outcome", kind=ColumnKind.CODE)
+    assert [(f.row, f.data_kind) for f in found] == [(4, "email"), (6, "ip_address")]
+    assert found == plain
+    for finding in found:
+        _assert_not_echoed(finding, "jane.doe")
+    clean = pa.chunked_array([pa.array(["removed", None, "pending"]).dictionary_encode()])
+    assert scan_column(clean, column="outcome", kind=ColumnKind.CODE) == []
+
+
+# Every form Arrow's strict string -> timestamp[UTC] cast accepts. The firewall skips the
+# regex for a timestamp column that casts whole, which is sound only if none of these can
+# raise a finding.
+CASTABLE_TIMES = [
+    "2025-01-01T10:00:00Z",
+    "2025-01-01 10:00:00Z",
+    "2025-01-01T10Z",
+    "2025-01-01 10Z",
+    "2025-01-01T10:00Z",
+    "2025-01-01T10:00:00.123456Z",
+    "2025-01-01T10:00:00.1Z",
+    "2025-01-01T10:00:00+0100",
+    "2025-01-01T10:00:00+01",
+    "2025-01-01T10:00:00-08:00",
+    "2025-01-01 10:00:00.5+05:30",
+    "1999-12-31T23:59:59+14:00",
+]
+
+
+@pytest.mark.parametrize("value", CASTABLE_TIMES)
+def test_every_castable_time_passes_the_precise_checks(value: str) -> None:
+    pc.cast(pa.array([value]), pa.timestamp("us", tz="UTC"))  # raises if Arrow refuses it
+    assert scan_cell(value, column="received_at", kind=ColumnKind.TIMESTAMP) is None
+
+
+def test_timestamp_column_falls_back_to_the_regex_when_a_cell_does_not_cast() -> None:
+    good = ["2025-01-01T10:00:00Z", "", "2025-03-01T00:00:00+01:00"] * 3
+    assert (
+        scan_column(pa.chunked_array([pa.array(good)]), column="received_at", kind=ColumnKind.TIMESTAMP) == []
+    )
+    bad = [*good, "+44 20 7946 0958", "2025-01-01 10"]
+    found = scan_column(pa.chunked_array([pa.array(bad)]), column="received_at", kind=ColumnKind.TIMESTAMP)
+    assert [(f.row, f.data_kind) for f in found] == [(11, "phone"), (12, "phone")]

@@ -209,10 +209,7 @@ def test_detection_and_the_pipeline_entry() -> None:
     data = workbook_bytes(("events", [[*header, "received_at", "actioned_at", "outcome"], row]))
     read = read_xlsx_for_pipeline(data, events)
     assert events.file_format == "events"
-    if xlsx_module.EVENTS_IN_PIPELINE:
-        assert read is not None and events.ok
-    else:
-        assert read is None and [p.rule for p in events.problems] == ["xlsx.events_not_supported"]
+    assert read is not None and events.ok
 
 
 def test_corpus_xlsx_files_stay_small() -> None:
@@ -240,12 +237,8 @@ def test_hub_ingest_takes_xlsx(cli_env: dict[str, str]) -> None:
     assert "/etc/passwd" not in bad.stderr + bad.stdout
 
 
-@pytest.mark.skipif(
-    not xlsx_module.EVENTS_IN_PIPELINE, reason="the event step re-reads the bytes as CSV (see ingest/xlsx.py)"
-)
 def test_xlsx_events_give_the_observations_of_the_same_csv(session: Any, catalogue: Any) -> None:
-    """Ready for when the event step reduces the table it is given: the workbook of the sample
-    events gives exactly the observations of the CSV."""
+    """The workbook of the sample events gives exactly the observations of the CSV."""
     from hub.organisations import OrganisationIn, add_organisation
     from ingest.pipeline import ingest_bytes
 

@@ -350,8 +350,6 @@ def cases() -> list[Case]:
             ["csv.malformed"],
             "classic-Mac line ends (CR only)",
             agg(GOOD_AGG).replace(b"\n", b"\r"),
-            known_failure="ingest.pipeline._read_csv reads the header with csv.reader, which raises "
-            "csv.Error on a bare CR: the exception escapes ingest_bytes",
         ),
         Case(
             "rtl_override.csv",
@@ -381,8 +379,6 @@ def cases() -> list[Case]:
             ["file.empty"],
             "a header and no record",
             agg(),
-            known_failure="a header-only CSV passes validation with no observation, then _ingest fails "
-            "with IndexError (periods[0]) when storing; it should be reported as file.empty",
         ),
         Case(
             "duplicate_header.csv",
