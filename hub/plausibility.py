@@ -29,7 +29,9 @@ FAR_ABOVE_FACTOR = 10.0
 MIN_HISTORY_POINTS = 3
 SHARE_JUMP = 0.30
 
-HistoryKey = tuple[str, str, tuple[tuple[str, str], ...]]  # metric, period kind, breakdown
+HistoryKey = tuple[
+    str, str, tuple[str, ...]
+]  # metric, period kind, every dimension's value in DIMENSIONS order
 
 
 @dataclass(frozen=True)
@@ -65,21 +67,29 @@ def share_jump(history: Sequence[float], value: float) -> bool:
     return bool(history) and abs(value - history[-1]) > SHARE_JUMP + 1e-12
 
 
+# How far back the history reaches: about the last 12 periods of each kind.
+HISTORY_YEARS = {"month": 1, "quarter": 3, "half_year": 6, "year": 12}
+
+
 def history_key(observation: ObservationIn) -> HistoryKey:
-    dims = tuple(sorted((k, v) for k, v in observation.dims.items() if v != TOTAL))
+    dims = tuple(observation.dims.get(name, TOTAL) for name in DIMENSIONS)
     return (observation.metric, observation.period.kind, dims)
 
 
 def fetch_history(
     session: Session, organisation_id: int, observations: Sequence[ObservationIn]
 ) -> dict[HistoryKey, list[HistoryPoint]]:
-    """The organisation's current figures for the metrics and period kinds of ``observations``,
-    before their latest period, by (metric, kind, breakdown), oldest first: one query."""
+    """The organisation's recent current figures (about the last 12 periods of each kind) for the
+    metrics and period kinds of ``observations``, before their latest period, by (metric, kind,
+    breakdown), oldest first: one query, bounded so its cost does not grow with the years reported."""
     if not observations:
         return {}
     metrics = sorted({o.metric for o in observations})
     kinds = sorted({o.period.kind for o in observations})
     latest = max(o.period.start for o in observations)
+    earliest = min(o.period.start for o in observations)
+    window_years = max(HISTORY_YEARS[kind] for kind in kinds)
+    since = date(earliest.year - window_years, earliest.month, 1)
     dimension_columns = [col(getattr(Observation, name)) for name in DIMENSIONS]
     query = (
         select(
@@ -99,13 +109,14 @@ def fetch_history(
             col(MetricDefinition.code).in_(metrics),
             col(Period.kind).in_(kinds),
             col(Period.start_date) < latest,
+            col(Period.start_date) >= since,
             col(Observation.value).is_not(None),
         )
     )
     history: dict[HistoryKey, dict[date, float]] = defaultdict(dict)
-    for metric, kind, start, value, *dims in session.execute(query):
-        breakdown = tuple(sorted((n, v) for n, v in zip(DIMENSIONS, dims, strict=True) if v != TOTAL))
-        history[(metric, kind, breakdown)][start] = float(value)
+    # Core rows (no ORM loading): this runs on every submission, for up to thousands of rows
+    for metric, kind, start, value, *dims in session.connection().execute(query):
+        history[(metric, kind, tuple(dims))][start] = float(value)
     return {key: [HistoryPoint(s, v) for s, v in sorted(points.items())] for key, points in history.items()}
 
 

@@ -211,8 +211,10 @@ def store_submission(
     validation_report: dict[str, Any] | None = None,
     warning_count: int = 0,
     file_size: int | None = None,
+    already_validated: bool = False,
 ) -> StoreResult:
-    """Validate ``rows`` and store them as a new submission version of ``organisation``.
+    """Validate ``rows`` (unless the caller has applied :func:`hub.validation.batch_problems`'
+    rules itself: ``already_validated``) and store them as a new submission version of ``organisation``.
 
     Raises :class:`SubmissionRejected` listing every problem; nothing is stored then.
     Two processes storing the same content for a new version at once store it once: the
@@ -230,16 +232,18 @@ def store_submission(
         assert latest.id is not None
         return StoreResult(latest.id, latest.version, False, latest.row_count)
 
-    if org_codes is None:
-        org_codes = set(session.exec(select(Organisation.code)))
     now = today or datetime.now(UTC)
-    problems = batch_problems(
-        catalogue,
-        rows,
-        stakeholder_type=organisation.stakeholder_type,
-        org_codes=org_codes,
-        today=now.date(),
-    )
+    problems: list[str] = []
+    if not already_validated:
+        if org_codes is None:
+            org_codes = set(session.exec(select(Organisation.code)))
+        problems = batch_problems(
+            catalogue,
+            rows,
+            stakeholder_type=organisation.stakeholder_type,
+            org_codes=org_codes,
+            today=now.date(),
+        )
     if not rows:
         problems.append("the submission holds no observation")
     if problems:

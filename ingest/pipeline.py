@@ -74,6 +74,7 @@ _EVENT_DIMS = {
     "hosting_country": "country",
 }
 MAX_ROW_ERRORS = 1000
+CASE_REF_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_REASON_LENGTH = 500  # the submission's supersede_reason column
 
 
@@ -317,6 +318,8 @@ def _store(
             source_name=path.name[:300] or "file",
             supersede_reason=reason,
             today=now,
+            # aggregate rows went through every rule of hub.validation in _aggregate already
+            already_validated=report.file_format != "events",
             submitted_by_id=submitted_by_id,
             validation_report=report.to_dict(),
             warning_count=len(report.warnings),
@@ -725,6 +728,17 @@ def _events(
         for index in pc.indices_nonzero(empty)[:MAX_ROW_ERRORS].to_pylist():
             report.add(
                 index + 2, "case_ref", "events.missing_case_ref", "every row needs your own case reference"
+            )
+    # 1-64 of [A-Za-z0-9_-] (the firewall has already refused digests and personal data)
+    malformed = pc.invert(pc.match_substring_regex(table["case_ref"], CASE_REF_PATTERN))
+    malformed = pc.and_(malformed, pc.invert(empty))
+    if pc.any(malformed).as_py():
+        for index in pc.indices_nonzero(malformed)[:MAX_ROW_ERRORS].to_pylist():
+            report.add(
+                index + 2,
+                "case_ref",
+                "events.bad_case_ref",
+                "a case reference is 1-64 letters, digits, '_' or '-'",
             )
     try:
         reduction = reduce_events(

@@ -88,16 +88,70 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _test_settings(database_url: str, var_dir: Path) -> Settings:
+    return Settings(
+        env="test",
+        database_url=database_url,
+        data_dir=REPO_ROOT / "data",
+        public_data_dir=PUBLIC_DATA,
+        var_dir=var_dir,
+    )
+
+
+def _load_reference(url: str, var_dir: Path) -> None:
+    engine = build_engine(url)
+    with session_scope(engine) as session:
+        load_reference_data(session, _test_settings(url, var_dir), load_catalogue(REPO_ROOT / "data"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_loaded_template(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The migrated SQLite template plus the reference data (metrics, public-source organisations)."""
+    folder = tmp_path_factory.mktemp("loaded-template")
+    path = folder / "loaded.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    _load_reference(f"sqlite:///{path}", folder / "var")
+    engine = build_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_loaded_template(
+    pg_template: str | None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str | None]:
+    """A PostgreSQL template like ``pg_template`` plus the reference data."""
+    if pg_template is None:
+        yield None
+        return
+    name = f"{pg_template}_loaded"
+    admin = _pg_admin()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"'))
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    _load_reference(url, tmp_path_factory.mktemp("pg-loaded") / "var")
+    yield name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture(params=BACKENDS)
-def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path, pg_template: str | None
-) -> Iterator[str]:
-    """URL of a fresh, migrated, empty database of each backend."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """URL of a fresh, migrated database of each backend: empty, or, for a test that asks for
+    ``loaded_engine`` (or ``session``), cloned from a template that already holds the reference data."""
+    loaded = bool({"loaded_engine", "session"} & set(request.fixturenames))
     if request.param == "sqlite":
+        template = request.getfixturevalue("sqlite_loaded_template" if loaded else "sqlite_template")
         path = tmp_path / "hub.sqlite3"
-        shutil.copyfile(sqlite_template, path)
+        shutil.copyfile(template, path)
         yield f"sqlite:///{path}"
         return
+    pg_template = request.getfixturevalue("pg_loaded_template" if loaded else "pg_template")
     if pg_template is None:
         pytest.skip("PostgreSQL not reachable (set CI=true to make this a failure)")
     name = f"hubtest_{_worker()}_{uuid.uuid4().hex[:10]}"
@@ -112,13 +166,7 @@ def database_url(
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        env="test",
-        database_url=database_url,
-        data_dir=REPO_ROOT / "data",
-        public_data_dir=PUBLIC_DATA,
-        var_dir=tmp_path / "var",
-    )
+    return _test_settings(database_url, tmp_path / "var")
 
 
 @pytest.fixture
@@ -134,10 +182,9 @@ def catalogue() -> Catalogue:
 
 
 @pytest.fixture
-def loaded_engine(engine: Engine, settings: Settings, catalogue: Catalogue) -> Engine:
-    """A database with the metric definitions and the public-source organisations loaded."""
-    with session_scope(engine) as session:
-        load_reference_data(session, settings, catalogue)
+def loaded_engine(engine: Engine) -> Engine:
+    """A database with the metric definitions and the public-source organisations loaded
+    (``database_url`` cloned it from the loaded template, once per session and backend)."""
     return engine
 
 

@@ -603,6 +603,20 @@ def cases() -> list[Case]:
         ),
         # --- events
         Case(
+            "case_ref_bad_characters.csv",
+            "company",
+            ["events.bad_case_ref"],
+            "a case reference outside [A-Za-z0-9_-]",
+            evt(evt_row(case_ref="a;b")),
+        ),
+        Case(
+            "case_ref_too_long.csv",
+            "company",
+            ["events.bad_case_ref"],
+            "a case reference of 65 characters",
+            evt(evt_row(case_ref="c" * 65)),
+        ),
+        Case(
             "actioned_before_received.csv",
             "company",
             ["events.actioned_before_received"],
