@@ -614,7 +614,7 @@ def cases() -> list[Case]:
             "company",
             ["events.bad_case_ref"],
             "a case reference of 65 characters",
-            evt(evt_row(case_ref="c" * 65)),
+            evt(evt_row(case_ref="x" * 65)),
         ),
         Case(
             "actioned_before_received.csv",
