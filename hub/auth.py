@@ -233,13 +233,11 @@ def user_add(
     org: Annotated[str | None, typer.Option("--org", help="Code of the organisation (org_* roles).")] = None,
 ) -> None:
     """Create an account; the password comes from HUB_NEW_PASSWORD or a hidden prompt."""
-    from hub.cli import _ensure_schema, _settings
-    from hub.db import get_engine, session_scope
+    from hub.cli import _ready_engine
+    from hub.db import session_scope
 
     password = _read_password()
-    settings = _settings()
-    engine = get_engine(settings)
-    _ensure_schema(engine, settings)
+    _, engine = _ready_engine()
     with session_scope(engine) as session:
         user = create_user(session, username, name, role, org, password)
         typer.echo(f"added account {user.username} ({user.role}{', ' + org if org else ''})")
@@ -250,12 +248,10 @@ def user_list(
     org: Annotated[str | None, typer.Option("--org", help="Only this organisation's accounts.")] = None,
 ) -> None:
     """List accounts (username, role, organisation, active, last sign-in, name), tab-separated."""
-    from hub.cli import _ensure_schema, _settings
-    from hub.db import get_engine, session_scope
+    from hub.cli import _ready_engine
+    from hub.db import session_scope
 
-    settings = _settings()
-    engine = get_engine(settings)
-    _ensure_schema(engine, settings)
+    _, engine = _ready_engine()
     with session_scope(engine) as session:
         rows = list_users(session, org)
     typer.echo("username\trole\torganisation\tactive\tlast_login\tname")
@@ -270,12 +266,10 @@ def user_list(
 @user_app.command("deactivate")
 def user_deactivate(username: Annotated[str, typer.Argument(help="The account's username.")]) -> None:
     """Refuse the account's sign-ins from now on and end its open sessions."""
-    from hub.cli import _ensure_schema, _settings
-    from hub.db import get_engine, session_scope
+    from hub.cli import _ready_engine
+    from hub.db import session_scope
 
-    settings = _settings()
-    engine = get_engine(settings)
-    _ensure_schema(engine, settings)
+    _, engine = _ready_engine()
     with session_scope(engine) as session:
         deactivate_user(session, username)
     typer.echo(f"deactivated {username}")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub import vocab
@@ -95,9 +96,7 @@ def org_add(
     except ValidationError as exc:
         reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise HubError(f"invalid organisation: {reasons}") from None
-    settings = _settings()
-    engine = get_engine(settings)
-    _ensure_schema(engine, settings)
+    _, engine = _ready_engine()
     with session_scope(engine) as session:
         org = add_organisation(session, data)
         typer.echo(f"added {org.code} ({org.stakeholder_type}, {org.country or 'no country'})")
@@ -111,9 +110,7 @@ def org_list(
     """List organisations (code, type, country, status, named, name), tab-separated."""
     from hub.organisations import list_organisations
 
-    settings = _settings()
-    engine = get_engine(settings)
-    _ensure_schema(engine, settings)
+    _, engine = _ready_engine()
     with session_scope(engine) as session:
         orgs = list_organisations(session, stakeholder_type=stakeholder_type, status=status)
         typer.echo("code\ttype\tcountry\tstatus\tnamed\tname")
@@ -265,6 +262,15 @@ def serve_command(
     settings = _settings()
     catalogue = _ensure_schema(get_engine(settings), settings)
     _serve(settings, port or settings.port, catalogue if scheduler else None)
+
+
+def _ready_engine() -> tuple[Settings, Engine]:
+    """The settings and the process's engine, with the schema and reference data in place:
+    the start of every command that works on the database."""
+    settings = _settings()
+    engine = get_engine(settings)
+    _ensure_schema(engine, settings)
+    return settings, engine
 
 
 def _ensure_schema(engine, settings: Settings):  # type: ignore[no-untyped-def]

@@ -19,14 +19,12 @@ def token_create(
     ] = None,
 ) -> None:
     """Create a token and print it once: it cannot be shown again."""
-    from hub.cli import _ensure_schema, _settings
-    from hub.db import get_engine, session_scope
+    from hub.cli import _ready_engine
+    from hub.db import session_scope
     from hub.organisations import get_by_code
     from hub.tokens import create_token
 
-    settings = _settings()
-    engine = get_engine(settings)
-    _ensure_schema(engine, settings)
+    settings, engine = _ready_engine()
     with session_scope(engine) as session:
         organisation = get_by_code(session, org)
         plaintext, token = create_token(session, organisation, label, days=days or settings.token_days)
@@ -44,14 +42,12 @@ def token_list(
     org: Annotated[str | None, typer.Option("--org", help="Only this organisation's tokens.")] = None,
 ) -> None:
     """List tokens (id, organisation, label, prefix, state, expiry, last use), tab-separated."""
-    from hub.cli import _ensure_schema, _settings
-    from hub.db import get_engine, session_scope
+    from hub.cli import _ready_engine
+    from hub.db import session_scope
     from hub.organisations import get_by_code
     from hub.tokens import list_tokens
 
-    settings = _settings()
-    engine = get_engine(settings)
-    _ensure_schema(engine, settings)
+    _, engine = _ready_engine()
     now = datetime.now(UTC)
     with session_scope(engine) as session:
         tokens = list_tokens(session, get_by_code(session, org) if org else None)
@@ -69,13 +65,11 @@ def token_revoke(
     token_id: Annotated[int, typer.Argument(help="The token's id (see hub token list).")],
 ) -> None:
     """Revoke a token at once."""
-    from hub.cli import _ensure_schema, _settings
-    from hub.db import get_engine, session_scope
+    from hub.cli import _ready_engine
+    from hub.db import session_scope
     from hub.tokens import revoke_token
 
-    settings = _settings()
-    engine = get_engine(settings)
-    _ensure_schema(engine, settings)
+    _, engine = _ready_engine()
     with session_scope(engine) as session:
         token = revoke_token(session, token_id)
     typer.echo(f"token {token.id} revoked")

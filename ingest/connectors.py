@@ -891,12 +891,9 @@ def connector_add(
     every: Annotated[int, typer.Option("--every", help="Minutes between runs.")] = 60,
 ) -> None:
     """Register a pull connector; it is due at once."""
-    from hub.cli import _ensure_schema, _settings
-    from hub.db import get_engine
+    from hub.cli import _ready_engine
 
-    settings = _settings()
-    engine = get_engine(settings)
-    _ensure_schema(engine, settings)
+    settings, engine = _ready_engine()
     with session_scope(engine) as session:
         connector = add_connector(
             session,
@@ -918,12 +915,9 @@ def connector_list(
     org: Annotated[str | None, typer.Option("--org", help="Only this organisation's connectors.")] = None,
 ) -> None:
     """List connectors with their last run, result and next run, tab-separated."""
-    from hub.cli import _ensure_schema, _settings
-    from hub.db import get_engine
+    from hub.cli import _ready_engine
 
-    settings = _settings()
-    engine = get_engine(settings)
-    _ensure_schema(engine, settings)
+    _, engine = _ready_engine()
     with session_scope(engine) as session:
         rows = connector_overview(session, org)
     typer.echo("org\tname\tkind\ttarget\tlast_run\tresult\tnext_run\tmessage")
