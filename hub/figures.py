@@ -9,8 +9,13 @@ aggregation, for one combination of breakdown dimensions.
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import Any
 
+import pandas as pd
+from sqlalchemy import Select
+from sqlmodel import Session, col, select
+
+from hub.models import MetricDefinition, Observation, Organisation, Period, Submission
 from hub.vocab import DIMENSIONS, TOTAL
 
 # Levels of aggregation, from the finest. An organisation rolls up to its stakeholder type
@@ -100,3 +105,92 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
         else:
             out[name] = float("nan")
     return out.loc[:, list(INDICATOR_COLUMNS)].astype(COLUMN_TYPES)
+
+
+# The observations the indicator engine and reconciliation start from: one row per stored
+# figure of the submissions they are given, with who reported it.
+OBSERVATION_TYPES: dict[str, str] = {
+    "metric": "string",
+    "period": "string",
+    "period_kind": "string",
+    "organisation": "string",  # organisation code
+    "stakeholder_type": "string",
+    "org_country": "string",  # the organisation's own country ("" if none recorded)
+    **dict.fromkeys(DIMENSIONS, "string"),
+    "value": "float64",  # NaN: reported as "not available"
+    "provisional": "bool",  # provisional or estimated
+    "submission_id": "int64",
+    "version": "int64",
+    "supersede_reason": "string",  # "" for a first version
+    "channel": "string",
+}
+OBSERVATION_COLUMNS = tuple(OBSERVATION_TYPES)
+
+
+def _frame(session: Session, query: Select[Any]) -> pd.DataFrame:
+    """The rows of ``query`` as a frame, built column by column (4x faster than from Row objects)."""
+    names = [column.name for column in query.selected_columns]
+    columns = list(zip(*session.connection().execute(query).fetchall(), strict=True)) or [()] * len(names)
+    return pd.DataFrame(
+        {name: pd.Series(list(values), dtype=object) for name, values in zip(names, columns, strict=True)}
+    )
+
+
+def load_observations(session: Session, submission_ids: Select[Any]) -> pd.DataFrame:
+    """Every observation of the submissions ``submission_ids`` selects, as a typed frame.
+
+    The caller decides which submissions count (for a release: the newest approved version
+    of every scope), so this reader never guesses; one query, no ORM objects.
+    """
+    dimensions = [col(getattr(Observation, name)).label(name) for name in DIMENSIONS]
+    query = (
+        select(
+            col(MetricDefinition.code).label("metric"),
+            col(Period.code).label("period"),
+            col(Period.kind).label("period_kind"),
+            col(Organisation.code).label("organisation"),
+            col(Organisation.stakeholder_type).label("stakeholder_type"),
+            col(Organisation.country).label("org_country"),
+            *dimensions,
+            col(Observation.value).label("value"),
+            col(Observation.is_provisional).label("is_provisional"),
+            col(Observation.is_estimated).label("is_estimated"),
+            col(Submission.id).label("submission_id"),
+            col(Submission.version).label("version"),
+            col(Submission.supersede_reason).label("supersede_reason"),
+            col(Submission.channel).label("channel"),
+        )
+        .join(MetricDefinition, col(MetricDefinition.id) == col(Observation.metric_id))
+        .join(Period, col(Period.id) == col(Observation.period_id))
+        .join(Submission, col(Submission.id) == col(Observation.submission_id))
+        .join(Organisation, col(Organisation.id) == col(Submission.organisation_id))
+        .where(col(Observation.submission_id).in_(submission_ids))
+    )
+    frame = _frame(session, query)
+    frame["provisional"] = frame.pop("is_provisional").astype(bool) | frame.pop("is_estimated").astype(bool)
+    frame["org_country"] = frame["org_country"].fillna("")
+    frame["supersede_reason"] = frame["supersede_reason"].fillna("")
+    frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
+    return frame.loc[:, list(OBSERVATION_COLUMNS)].astype(OBSERVATION_TYPES)
+
+
+def load_organisations(session: Session) -> pd.DataFrame:
+    """Code, stakeholder type, country, status and naming consent of every organisation."""
+    query = select(
+        col(Organisation.code).label("organisation"),
+        col(Organisation.stakeholder_type).label("stakeholder_type"),
+        col(Organisation.country).label("org_country"),
+        col(Organisation.status).label("status"),
+        col(Organisation.consents_to_be_named).label("consents_to_be_named"),
+    )
+    frame = _frame(session, query)
+    frame["org_country"] = frame["org_country"].fillna("")
+    return frame.astype(
+        {
+            "organisation": "string",
+            "stakeholder_type": "string",
+            "org_country": "string",
+            "status": "string",
+            "consents_to_be_named": "bool",
+        }
+    )
