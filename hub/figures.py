@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Select
-from sqlmodel import Session, col, select
+from sqlalchemy import Select, select
+from sqlmodel import Session, col
 
 from hub.models import MetricDefinition, Observation, Organisation, Period, Submission
 from hub.vocab import DIMENSIONS, TOTAL
@@ -142,7 +142,7 @@ def load_observations(session: Session, submission_ids: Select[Any]) -> pd.DataF
     The caller decides which submissions count (for a release: the newest approved version
     of every scope), so this reader never guesses; one query, no ORM objects.
     """
-    dimensions = [col(getattr(Observation, name)).label(name) for name in DIMENSIONS]
+    dimensions: list[Any] = [col(getattr(Observation, name)).label(name) for name in DIMENSIONS]
     query = (
         select(
             col(MetricDefinition.code).label("metric"),
@@ -176,7 +176,7 @@ def load_observations(session: Session, submission_ids: Select[Any]) -> pd.DataF
 
 def load_organisations(session: Session) -> pd.DataFrame:
     """Code, stakeholder type, country, status and naming consent of every organisation."""
-    query = select(
+    query: Select[Any] = select(
         col(Organisation.code).label("organisation"),
         col(Organisation.stakeholder_type).label("stakeholder_type"),
         col(Organisation.country).label("org_country"),
