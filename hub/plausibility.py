@@ -11,6 +11,7 @@ Hints name the metric and the period, never a submitted or stored value.
 from __future__ import annotations
 
 import statistics
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -71,8 +72,12 @@ def share_jump(history: Sequence[float], value: float) -> bool:
 HISTORY_YEARS = {"month": 1, "quarter": 3, "half_year": 6, "year": 12}
 
 
+_NO_BREAKDOWN = (TOTAL,) * len(DIMENSIONS)
+
+
 def history_key(observation: ObservationIn) -> HistoryKey:
-    dims = tuple(observation.dims.get(name, TOTAL) for name in DIMENSIONS)
+    given = observation.dims
+    dims = tuple([given.get(name, TOTAL) for name in DIMENSIONS]) if given else _NO_BREAKDOWN
     return (observation.metric, observation.period.kind, dims)
 
 
@@ -150,16 +155,22 @@ def plausibility_warnings(
     combined: dict[HistoryKey, dict[date, float]] = {
         key: {p.start: p.value for p in points} for key, points in stored.items()
     }
-    for observation in observations:
+    keys = [history_key(observation) for observation in observations]
+    starts = [observation.period.start for observation in observations]
+    for observation, key, start in zip(observations, keys, starts, strict=True):
         if observation.value is not None:
-            combined.setdefault(history_key(observation), {})[observation.period.start] = observation.value
+            combined.setdefault(key, {})[start] = observation.value
+    # Each breakdown's points sorted once; an observation's history is the prefix before its start.
+    ordered = {key: sorted(points.items()) for key, points in combined.items()}
+    dates = {key: [start for start, _ in points] for key, points in ordered.items()}
     warnings = []
     for index, observation in enumerate(observations):
         metric = catalogue.metrics.get(observation.metric)
         if metric is None or observation.value is None:
             continue
-        points = combined.get(history_key(observation), {})
-        history = [v for start, v in sorted(points.items()) if start < observation.period.start]
+        points = ordered.get(keys[index], [])
+        before = bisect_left(dates.get(keys[index], []), starts[index])
+        history = [value for _, value in points[:before]]
         for rule in check_value(metric.unit, history, observation.value):
             hint = (
                 f"{metric.code} for {observation.period.code} {_HINTS[rule]} with the same breakdown; "

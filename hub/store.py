@@ -142,6 +142,11 @@ def metric_ids(session: Session, catalogue: Catalogue) -> dict[str, int]:
 
 _OBSERVATION_TABLE: Table = Observation.__table__  # type: ignore[attr-defined]
 _OBSERVATION_COLUMNS = tuple(column.name for column in _OBSERVATION_TABLE.columns if column.name != "id")
+# column names from the model, never from input
+_SQLITE_INSERT = (
+    f"INSERT INTO observation ({', '.join(_OBSERVATION_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join('?' * len(_OBSERVATION_COLUMNS))})"
+)
 
 
 def _insert_observations(session: Session, records: list[dict[str, object]]) -> None:
@@ -155,8 +160,11 @@ def _insert_observations(session: Session, records: list[dict[str, object]]) -> 
             for record in records:
                 copy.write_row([record[name] for name in _OBSERVATION_COLUMNS])
         return
-    for start in range(0, len(records), 5000):
-        connection.execute(_OBSERVATION_TABLE.insert(), records[start : start + 5000])
+    # SQLite: one prepared statement, plain tuples (no per-row SQLAlchemy parameter processing)
+    statement = _SQLITE_INSERT
+    rows = [tuple(record[name] for name in _OBSERVATION_COLUMNS) for record in records]
+    for start in range(0, len(rows), 5000):
+        connection.exec_driver_sql(statement, rows[start : start + 5000])
 
 
 _MAX_LENGTHS = {"scope": 64, "supersede_reason": 500, "source_name": 300}  # the submission columns

@@ -51,7 +51,7 @@ import ipaddress
 import random
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from operator import itemgetter
@@ -396,10 +396,16 @@ def scan_column(
     column: str,
     kind: ColumnKind,
     first_row: int = 2,
+    candidates: list[int] | None = None,
 ) -> list[Finding]:
-    """All findings of one column; cell ``i`` is reported as row ``first_row + i``."""
+    """All findings of one column; cell ``i`` is reported as row ``first_row + i``.
+
+    ``candidates``: the cells that failed the kind's allow-pattern, when the caller already has
+    them (:func:`scan_table` records them for callers with checks of their own on such cells).
+    """
     kind = _kind(kind)
-    candidates = suspicious_indices(values, kind)
+    if candidates is None:
+        candidates = suspicious_indices(values, kind)
     findings = []
     for index in candidates:
         raw = values[index]
@@ -412,8 +418,22 @@ def scan_column(
     return findings
 
 
-def scan_table(table: pa.Table, *, columns: Mapping[str, ColumnKind], first_row: int = 2) -> list[Finding]:
-    """Every finding of an Arrow table (e.g. from ``pyarrow.csv`` read with all columns as strings)."""
+def scan_table(
+    table: pa.Table,
+    *,
+    columns: Mapping[str, ColumnKind],
+    first_row: int = 2,
+    proven_timestamps: Collection[str] = (),
+    suspicious: dict[str, list[int]] | None = None,
+) -> list[Finding]:
+    """Every finding of an Arrow table (e.g. from ``pyarrow.csv`` read with all columns as strings).
+
+    ``proven_timestamps``: timestamp columns the caller has already cast, every non-empty cell,
+    to a UTC timestamp; such a cell cannot hold anything else, so they are not cast again.
+    ``suspicious``, when given, receives each scanned column's cells that failed its kind's
+    allow-pattern: every other cell is known to fit the pattern (e.g. an ID of at most 31
+    characters of [A-Za-z0-9_-]), which spares the caller a second pass over the column.
+    """
     kinds = {name: _kind(kind) for name, kind in columns.items()}
     findings = [
         _finding(first_row, _column_label(name, position), "unknown_column", "format.unknown_column")
@@ -421,8 +441,13 @@ def scan_table(table: pa.Table, *, columns: Mapping[str, ColumnKind], first_row:
         if name not in kinds
     ]
     for name, kind in kinds.items():
-        if name in table.column_names:
-            findings.extend(scan_column(table[name], column=name, kind=kind, first_row=first_row))
+        if name in table.column_names and not (kind is ColumnKind.TIMESTAMP and name in proven_timestamps):
+            candidates = suspicious_indices(table[name], kind)
+            if suspicious is not None:
+                suspicious[name] = candidates
+            findings.extend(
+                scan_column(table[name], column=name, kind=kind, first_row=first_row, candidates=candidates)
+            )
     order = {name: i for i, name in enumerate(kinds)}
     findings.sort(key=lambda f: (f.row, order.get(f.column, -1) if f.rule != "format.unknown_column" else -1))
     return findings

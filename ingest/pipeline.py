@@ -27,6 +27,7 @@ import json
 import math
 import re
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,8 +51,8 @@ from hub.validation import ObservationIn, dimension_value_problem, observation_p
 from hub.vocab import TOTAL
 from ingest.distributions import distribution_problems
 from ingest.events import COLUMNS as EVENT_COLUMNS
+from ingest.events import cast_times, reduce_events
 from ingest.events import convert_options as event_convert_options
-from ingest.events import reduce_events
 from ingest.firewall import ColumnKind, scan_table
 from ingest.formats import (
     AGGREGATE_KINDS,
@@ -75,6 +76,7 @@ _EVENT_DIMS = {
 }
 MAX_ROW_ERRORS = 1000
 CASE_REF_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+_CASE_REF = re.compile(CASE_REF_PATTERN)
 MAX_REASON_LENGTH = 500  # the submission's supersede_reason column
 
 
@@ -513,10 +515,18 @@ def _read_json(text: str, report: ValidationReport) -> pa.Table | None:
 
 
 def _firewall(
-    table: pa.Table, kinds: dict[str, ColumnKind], first_row: int, report: ValidationReport
+    table: pa.Table,
+    kinds: dict[str, ColumnKind],
+    first_row: int,
+    report: ValidationReport,
+    *,
+    proven_timestamps: Collection[str] = (),
+    suspicious: dict[str, list[int]] | None = None,
 ) -> bool:
     """Report every personal-data finding; True when the file is clean."""
-    findings = scan_table(table, columns=kinds, first_row=first_row)
+    findings = scan_table(
+        table, columns=kinds, first_row=first_row, proven_timestamps=proven_timestamps, suspicious=suspicious
+    )
     for finding in findings:
         report.add(finding.row, finding.column, finding.rule, f"{finding.data_kind}: {finding.hint}")
     return not findings
@@ -701,7 +711,13 @@ def _events(
     at most ``MAX_ROW_ERRORS`` per rule. ``data`` is not read again.
     """
     del data
-    clean = _firewall(table, EVENT_KINDS, 2, report)
+    times = {
+        name: cast
+        for name in ("received_at", "actioned_at")
+        if name in table.column_names and (cast := cast_times(table[name])) is not None
+    }
+    suspicious: dict[str, list[int]] = {}
+    clean = _firewall(table, EVENT_KINDS, 2, report, proven_timestamps=times.keys(), suspicious=suspicious)
     missing = [c for c in EVENT_COLUMNS if c not in table.column_names]
     for column in missing:
         report.add(1, column, "format.missing_column", "event files have exactly the event columns")
@@ -729,11 +745,17 @@ def _events(
             report.add(
                 index + 2, "case_ref", "events.missing_case_ref", "every row needs your own case reference"
             )
-    # 1-64 of [A-Za-z0-9_-] (the firewall has already refused digests and personal data)
-    malformed = pc.invert(pc.match_substring_regex(table["case_ref"], CASE_REF_PATTERN))
-    malformed = pc.and_(malformed, pc.invert(empty))
-    if pc.any(malformed).as_py():
-        for index in pc.indices_nonzero(malformed)[:MAX_ROW_ERRORS].to_pylist():
+    # 1-64 of [A-Za-z0-9_-] (the firewall has already refused digests and personal data). A cell
+    # that passed the firewall's allow-pattern for case references (at most 31 of those
+    # characters, or empty) is well formed, so only the cells it flagged are looked at here.
+    case_refs = table["case_ref"]
+    malformed = [
+        index
+        for index in suspicious.get("case_ref", [])
+        if (value := case_refs[index].as_py()) and not _CASE_REF.fullmatch(value)
+    ]
+    if malformed:
+        for index in malformed[:MAX_ROW_ERRORS]:
             report.add(
                 index + 2,
                 "case_ref",
@@ -742,7 +764,7 @@ def _events(
             )
     try:
         reduction = reduce_events(
-            table, catalogue=catalogue, stakeholder_type=organisation.stakeholder_type, now=now
+            table, catalogue=catalogue, stakeholder_type=organisation.stakeholder_type, now=now, times=times
         )
     except ValueError:
         report.add(

@@ -421,3 +421,24 @@ def test_timestamp_column_falls_back_to_the_regex_when_a_cell_does_not_cast() ->
     bad = [*good, "+44 20 7946 0958", "2025-01-01 10"]
     found = scan_column(pa.chunked_array([pa.array(bad)]), column="received_at", kind=ColumnKind.TIMESTAMP)
     assert [(f.row, f.data_kind) for f in found] == [(11, "phone"), (12, "phone")]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(codec="ascii"), min_size=1, max_size=70))
+def test_case_references_the_firewall_allows_are_well_formed(value: str) -> None:
+    """The event pipeline checks case references only among the cells the firewall flagged
+    (ingest.pipeline._events): that is sound only while every cell the firewall's case-reference
+    allow-pattern accepts is also a well-formed case reference."""
+    from ingest.pipeline import CASE_REF_PATTERN
+
+    if not suspicious_indices([value], ColumnKind.CASE_REF):
+        assert re.fullmatch(CASE_REF_PATTERN, value)
+
+
+def test_scan_table_reports_the_cells_that_failed_the_allow_pattern() -> None:
+    table = pa.table({"case_ref": ["ok-1", "has space", "x" * 40, ""], "outcome": ["removed"] * 4})
+    suspicious: dict[str, list[int]] = {}
+    scan_table(
+        table, columns={"case_ref": ColumnKind.CASE_REF, "outcome": ColumnKind.CODE}, suspicious=suspicious
+    )
+    assert suspicious == {"case_ref": [1, 2], "outcome": []}
