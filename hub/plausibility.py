@@ -110,17 +110,21 @@ def fetch_history(
         .join(MetricDefinition, col(MetricDefinition.id) == col(Observation.metric_id))
         .where(
             col(Submission.organisation_id) == organisation_id,
-            col(Submission.id).in_(current_submissions()),
+            col(Submission.id).in_(current_submissions(organisation_id=organisation_id)),
             col(MetricDefinition.code).in_(metrics),
-            col(Period.kind).in_(kinds),
-            col(Period.start_date) < latest,
-            col(Period.start_date) >= since,
+            # the window's periods as a list the (submission, metric, period) index can probe:
+            # the cost follows the window, not the years of history the organisation has
+            col(Observation.period_id).in_(
+                select(col(Period.id)).where(
+                    col(Period.kind).in_(kinds), col(Period.start_date) < latest, col(Period.start_date) >= since
+                )
+            ),
             col(Observation.value).is_not(None),
         )
     )
     history: dict[HistoryKey, dict[date, float]] = defaultdict(dict)
     # Core rows (no ORM loading): this runs on every submission, for up to thousands of rows
-    for metric, kind, start, value, *dims in session.connection().execute(query):
+    for metric, kind, start, value, *dims in session.connection().execute(query).fetchall():
         history[(metric, kind, tuple(dims))][start] = float(value)
     return {key: [HistoryPoint(s, v) for s, v in sorted(points.items())] for key, points in history.items()}
 

@@ -334,22 +334,24 @@ def store_submission(
     return StoreResult(submission.id, submission.version, True, len(rows))
 
 
-def current_submissions(channel: str | None = None) -> SelectOfScalar[int | None]:
+def current_submissions(
+    channel: str | None = None, *, organisation_id: int | None = None
+) -> SelectOfScalar[int | None]:
     """Query of the ids of the newest version of every (organisation, scope).
 
     The newest version supersedes every older one, whatever channel either came by;
-    ``channel`` then keeps only the current versions that came by that channel.
+    ``channel`` then keeps only the current versions that came by that channel, and
+    ``organisation_id`` those of one organisation (its own index range, not every submission).
     Use it as a subquery (``col(...).in_(current_submissions())``), never as a list of ids.
     """
-    grouped = (
-        select(
-            col(Submission.organisation_id),
-            col(Submission.scope),
-            func.max(Submission.version).label("version"),
-        )
-        .group_by(col(Submission.organisation_id), col(Submission.scope))
-        .subquery()
+    grouped_query = select(
+        col(Submission.organisation_id),
+        col(Submission.scope),
+        func.max(Submission.version).label("version"),
     )
+    if organisation_id is not None:
+        grouped_query = grouped_query.where(col(Submission.organisation_id) == organisation_id)
+    grouped = grouped_query.group_by(col(Submission.organisation_id), col(Submission.scope)).subquery()
     query = select(col(Submission.id)).join(
         grouped,
         and_(

@@ -48,7 +48,13 @@ def _ensure_dir(settings: Settings) -> Path:
 
 
 def stage_original(settings: Settings | None, data: bytes) -> Path | None:
-    """Write ``data`` under a temporary name in the originals folder; None when not kept."""
+    """Write ``data`` under a temporary name in the originals folder; None when not kept.
+
+    Not fsynced: the database row (checksum, row count, report, observations) is the record
+    and is committed durably; the original is a convenience copy for reprocessing, and an
+    fsync per submission would cost more than the rest of a small API batch. A copy lost to
+    a power cut is found by its checksum not matching (or its absence), never silently used.
+    """
     if settings is None or settings.retention_days == 0:
         return None
     folder = _ensure_dir(settings)
@@ -57,8 +63,6 @@ def stage_original(settings: Settings | None, data: bytes) -> Path | None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
     except BaseException:
         path.unlink(missing_ok=True)
         raise
