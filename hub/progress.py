@@ -146,11 +146,11 @@ def series_key(target: TargetSpec) -> SeriesKey:
     elif scope.type != "alliance":
         raise ProgressError(f"target {target.code!r}: unknown scope type {scope.type!r}")
 
-    population = None
-    if isinstance(target, AdoptionTarget):
-        population = target.parameters.population
-    elif isinstance(target, ParticipationTarget) and target.parameters.counted == "reporting_organisations":
-        population = target.parameters.population
+    # An adoption share, or a count of reporting members, is over a population (validated:
+    # a metric_value participation target has none).
+    population = (
+        target.parameters.population if isinstance(target, AdoptionTarget | ParticipationTarget) else None
+    )
     if population is not None:
         if scope.type == "country":
             raise ProgressError(
@@ -545,7 +545,7 @@ def progress_history(
         wanted = list(range(first, max(period_years) + 1)) if period_years and specs else []
     else:
         wanted = sorted(set(years))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for spec in specs:
         series = select_series(spec, table)
         rows.extend(_assess(spec, series, year).as_row() for year in wanted)
