@@ -334,6 +334,9 @@ def _scope_text(target: TargetSpec) -> str:
 
 
 def _fmt(value: float) -> str:
+    """A figure as a reader writes it: 27,000 or 1,300,000,000, 0.62, 29.28."""
+    if value.is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
     return f"{value:,.6g}"
 
 
@@ -500,8 +503,7 @@ def _assess(target: TargetSpec, series: pd.DataFrame, as_of_year: int | None) ->
     if final:
         return finish(
             NOT_ACHIEVED,
-            f"Not achieved: the {target_year} value {_fmt(value)} does not meet the target {_fmt(level)} "
-            f"({rates}).",
+            f"Not achieved: the {target_year} value {_fmt(value)} does not meet the target {_fmt(level)}; {rates}.",
         )
     status = status_for_ratio(ratio)
     return finish(status, f"{STATUS_LABELS[status].capitalize()}: {rates}.")
