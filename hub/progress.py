@@ -179,70 +179,97 @@ def _check_columns(indicators: pd.DataFrame) -> None:
         raise ProgressError(f"the indicator table lacks column(s) {', '.join(missing)} (see hub.figures)")
 
 
-def select_series(target: TargetSpec, indicators: pd.DataFrame) -> pd.DataFrame:
-    """The target's series: one row per period (period, period_kind, value, provisional), in
-    time order, all period kinds kept (the assessment picks the baseline's kind).
+@dataclass(frozen=True)
+class Point:
+    """One figure of a target's series: NaN ``value`` = missing."""
+
+    ref: PeriodRef
+    value: float
+    provisional: bool
+
+    @property
+    def period(self) -> str:
+        return self.ref.code
+
+
+def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """A column as a plain object array (missing as None): numpy compares it without pandas'
+    per-operation cost, which dominates on the small tables of one target."""
+    return np.asarray(frame[name].to_numpy(dtype=object, na_value=None))
+
+
+def series_points(target: TargetSpec, indicators: pd.DataFrame) -> list[Point]:
+    """The target's series, one point per period in time order, all period kinds kept (the
+    assessment picks the baseline's kind).
 
     A value that is not a finite number (NaN: not available or suppressed; infinite: a
-    percentile beyond the last bucket edge) is kept as NaN, i.e. missing; a suppressed cell
-    (a ``suppressed`` column, as disclosure control adds) is missing too. A negative value or
-    two rows for one period are errors: no figure the method reads can be either.
+    percentile beyond the last bucket edge) is missing (NaN); a suppressed cell (a
+    ``suppressed`` column, as disclosure control adds) is missing too. A negative value, two
+    rows for one period or a period code that does not match its kind is an error: no figure
+    the method reads can be any of those.
     """
     _check_columns(indicators)
     key = series_key(target)
     frame = indicators
     mask = (
-        (frame["metric"] == key.metric)
-        & (frame["level"] == key.level)
-        & (frame["entity"] == key.entity)
-        & (frame["statistic"] == key.statistic)
+        (_column(frame, "metric") == key.metric)
+        & (_column(frame, "level") == key.level)
+        & (_column(frame, "entity") == key.entity)
+        & (_column(frame, "statistic") == key.statistic)
     )
     for name in DIMENSIONS:
         if name in frame.columns:
-            mask &= frame[name] == (key.country if name == "country" else TOTAL)
+            mask &= _column(frame, name) == (key.country if name == "country" else TOTAL)
         elif name == "country" and key.country != TOTAL:
             mask &= False
     if "param" in frame.columns:
         # NaN is read as NO_PARAM: a frame concatenated from pieces may leave it unset.
-        mask &= np.isclose(frame["param"].astype("float64").fillna(NO_PARAM), key.param)
+        params = np.nan_to_num(frame["param"].to_numpy(dtype="float64", na_value=np.nan), nan=NO_PARAM)
+        mask &= np.isclose(params, key.param)
     elif key.param != NO_PARAM:
         mask &= False
-    rows = frame.loc[mask.fillna(False).astype(bool)]
-    values = pd.to_numeric(rows["value"], errors="coerce").astype("float64")
+    rows = frame.loc[mask]
+    values = pd.to_numeric(rows["value"], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     if "suppressed" in rows.columns:
-        values = values.mask(rows["suppressed"].fillna(False).astype(bool))
-    values = values.where(np.isfinite(values))
-    negative = rows.loc[values < 0, "period"]
-    if len(negative):
+        values = np.where(rows["suppressed"].to_numpy(dtype=bool, na_value=False), np.nan, values)
+    values = np.where(np.isfinite(values), values, np.nan)
+    periods = [str(code) for code in _column(rows, "period")]
+    kinds = [str(kind) for kind in _column(rows, "period_kind")]
+    negative = [period for period, value in zip(periods, values, strict=True) if value < 0]
+    if negative:
         raise ProgressError(
-            f"target {target.code!r}: negative {key.statistic} of {key.metric!r} at {', '.join(map(str, negative))}"
+            f"target {target.code!r}: negative {key.statistic} of {key.metric!r} at {', '.join(negative)}"
         )
-    provisional = (
-        rows["provisional"].fillna(False).astype(bool)
-        if "provisional" in rows.columns
-        else pd.Series(False, index=rows.index)
-    )
-    series = pd.DataFrame(
-        {
-            "period": rows["period"].astype("string"),
-            "period_kind": rows["period_kind"].astype("string"),
-            "value": values,
-            "provisional": provisional.astype(bool),
-        }
-    )
-    duplicated = series.loc[series["period"].duplicated(), "period"]
-    if len(duplicated):
+    duplicated = sorted({period for period in periods if periods.count(period) > 1})
+    if duplicated:
         raise ProgressError(
             f"target {target.code!r}: the indicator table has several rows of {key.statistic} of "
-            f"{key.metric!r} at {key.level} {key.entity} for period(s) {', '.join(sorted(set(duplicated)))}"
+            f"{key.metric!r} at {key.level} {key.entity} for period(s) {', '.join(duplicated)}"
         )
-    refs = [
-        _period_ref(target, str(code), str(kind))
-        for code, kind in zip(series["period"], series["period_kind"], strict=True)
+    provisional = (
+        rows["provisional"].to_numpy(dtype=bool, na_value=False)
+        if "provisional" in rows.columns
+        else np.zeros(len(rows), dtype=bool)
+    )
+    points = [
+        Point(_period_ref(target, period, kind), float(value), bool(flag))
+        for period, kind, value, flag in zip(periods, kinds, values, provisional, strict=True)
     ]
-    series["ref"] = refs
-    order = sorted(range(len(refs)), key=lambda i: (refs[i].start, refs[i].end))
-    return series.iloc[order].reset_index(drop=True)
+    return sorted(points, key=lambda point: (point.ref.start, point.ref.end))
+
+
+def select_series(target: TargetSpec, indicators: pd.DataFrame) -> pd.DataFrame:
+    """The target's series as a frame (period, period_kind, value, provisional), in time
+    order: what a dashboard draws next to the status (see series_points)."""
+    points = series_points(target, indicators)
+    return pd.DataFrame(
+        {
+            "period": pd.array([point.period for point in points], dtype="string"),
+            "period_kind": pd.array([point.ref.kind for point in points], dtype="string"),
+            "value": pd.array([point.value for point in points], dtype="float64"),
+            "provisional": pd.array([point.provisional for point in points], dtype="bool"),
+        }
+    )
 
 
 def _period_ref(target: TargetSpec, code: str, kind: str) -> PeriodRef:
@@ -345,10 +372,10 @@ def assess_target(
 ) -> TargetProgress:
     """The status of ``target`` from ``indicators`` (hub.figures columns), using the figures
     up to ``as_of_year`` (all by default): the Open SDG method, as docs/targets.md states it."""
-    return _assess(target, select_series(target, indicators), as_of_year)
+    return _assess(target, series_points(target, indicators), as_of_year)
 
 
-def _assess(target: TargetSpec, series: pd.DataFrame, as_of_year: int | None) -> TargetProgress:
+def _assess(target: TargetSpec, series: list[Point], as_of_year: int | None) -> TargetProgress:
     if as_of_year is not None and (isinstance(as_of_year, bool) or not isinstance(as_of_year, int)):
         raise ProgressError(f"as_of_year must be a year (an int), not {as_of_year!r}")
     key = series_key(target)
@@ -359,10 +386,8 @@ def _assess(target: TargetSpec, series: pd.DataFrame, as_of_year: int | None) ->
     rate = target.parameters.annual_rate if isinstance(target, GrowthTarget) else math.nan
     notes: list[str] = []
 
-    same_kind = series.loc[series["period_kind"] == base_ref.kind]
-    known = same_kind.loc[same_kind["value"].notna()]
-    years = [ref.year for ref in known["ref"]]
-    in_window = known.loc[[year <= horizon for year in years]]
+    known = [point for point in series if point.ref.kind == base_ref.kind and not math.isnan(point.value)]
+    in_window = [point for point in known if point.ref.year <= horizon]
 
     # Baseline: the published figure, or the hub's own at the baseline period.
     base_value, base_provisional = math.nan, False
@@ -371,15 +396,14 @@ def _assess(target: TargetSpec, series: pd.DataFrame, as_of_year: int | None) ->
         base_source = target.baseline.source or ""
     else:
         base_source = "observed in the hub's data"
-        at_base = in_window.loc[in_window["period"] == base_ref.code]
-        if len(at_base):
-            base_value = float(at_base["value"].iloc[0])
-            base_provisional = bool(at_base["provisional"].iloc[0])
-    later = in_window.loc[[ref.start >= base_ref.end for ref in in_window["ref"]]]
-    after_target = known.loc[[year > target_year for year in years]]
-    if len(after_target):
+        at_base = [point for point in in_window if point.ref == base_ref]
+        if at_base:
+            base_value, base_provisional = at_base[0].value, at_base[0].provisional
+    later = [point for point in in_window if point.ref.start >= base_ref.end]
+    after_target = [point.period for point in known if point.ref.year > target_year]
+    if after_target:
         notes.append(
-            f"figures after the target year {target_year} ({', '.join(after_target['period'])}) "
+            f"figures after the target year {target_year} ({', '.join(after_target)}) "
             "are not used: the target is judged on its year"
         )
 
@@ -427,8 +451,10 @@ def _assess(target: TargetSpec, series: pd.DataFrame, as_of_year: int | None) ->
         text = " ".join([why, *(note[0].upper() + note[1:] + "." for note in notes)])
         return TargetProgress(status=status, status_label=STATUS_LABELS[status], explanation=text, **result)
 
-    other_kinds = sorted(set(series.loc[series["value"].notna(), "period_kind"]) - {base_ref.kind})
-    if other_kinds and known.empty:
+    other_kinds = sorted(
+        {point.ref.kind for point in series if not math.isnan(point.value)} - {base_ref.kind}
+    )
+    if other_kinds and not known:
         notes.append(
             f"the series has only {', '.join(other_kinds)} figures; progress compares figures of the "
             f"baseline's period kind ({base_ref.kind}) and never mixes period kinds"
@@ -444,23 +470,22 @@ def _assess(target: TargetSpec, series: pd.DataFrame, as_of_year: int | None) ->
             f"No baseline: the indicator table has no {key.statistic} of {key.metric} at {key.level} "
             f"{key.entity} for the baseline period {base_ref.code}.",
         )
-    if later.empty:
+    if not later:
         return finish(
             INSUFFICIENT,
             f"Only the baseline ({base_ref.code}: {_fmt(base_value)}): no {base_ref.kind} figure after it"
             + (f" up to {horizon}." if as_of_year is not None else "."),
         )
 
-    latest = later.iloc[-1]
-    latest_ref: PeriodRef = latest["ref"]
-    value = float(latest["value"])
+    latest = later[-1]
+    latest_ref, value = latest.ref, latest.value
     small_t = _years_between(base_ref.end, latest_ref.end)
     result.update(
-        latest_period=str(latest["period"]),
+        latest_period=latest.period,
         latest_value=value,
         years_elapsed=small_t,
         points_used=2,
-        provisional=base_provisional or bool(latest["provisional"]),
+        provisional=base_provisional or latest.provisional,
     )
     final = latest_ref.end >= target_end
     met = value >= level if direction > 0 else value <= level
@@ -530,7 +555,7 @@ def assess_targets(
     """One row per target (PROGRESS_COLUMNS), in the order given: what a release stores."""
     specs = _unique(targets)
     table = _by_metric(indicators, specs)
-    return _progress_frame([_assess(spec, select_series(spec, table), as_of_year).as_row() for spec in specs])
+    return _progress_frame([_assess(spec, series_points(spec, table), as_of_year).as_row() for spec in specs])
 
 
 def progress_history(
@@ -549,7 +574,7 @@ def progress_history(
         wanted = sorted(set(years))
     rows: list[dict[str, Any]] = []
     for spec in specs:
-        series = select_series(spec, table)
+        series = series_points(spec, table)
         rows.extend(_assess(spec, series, year).as_row() for year in wanted)
     frame = _progress_frame(rows)
     return frame.sort_values(["code", "as_of_year"], kind="stable").reset_index(drop=True)

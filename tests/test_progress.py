@@ -69,7 +69,15 @@ def rows_for(spec: TargetSpec, values: Mapping[str, float], **extra: Any) -> lis
     key = series_key(spec)
     rows = []
     for period, value in values.items():
-        kind = "quarter" if "-Q" in period else "half_year" if "-H" in period else "month" if "-" in period else "year"
+        kind = (
+            "quarter"
+            if "-Q" in period
+            else "half_year"
+            if "-H" in period
+            else "month"
+            if "-" in period
+            else "year"
+        )
         rows.append(
             {
                 "metric": key.metric,
@@ -96,8 +104,19 @@ def table(*row_lists: list[dict[str, Any]]) -> pd.DataFrame:
     return conform(frame)
 
 
+_TEMPLATES: dict[tuple[SeriesKey, tuple[str, ...]], pd.DataFrame] = {}
+
+
 def assess(spec: TargetSpec, values: Mapping[str, float], **kwargs: Any) -> Any:
-    return assess_target(spec, table(rows_for(spec, values)), **kwargs)
+    """``spec`` assessed on a table holding only its series (the table's shape built once per
+    series and periods: the property tests call this thousands of times)."""
+    periods = tuple(values)
+    shape_key = (series_key(spec), periods)
+    if shape_key not in _TEMPLATES:
+        _TEMPLATES[shape_key] = table(rows_for(spec, dict.fromkeys(periods, 0.0)))
+    frame = _TEMPLATES[shape_key].copy()
+    frame["value"] = pd.array([float(values[period]) for period in periods], dtype="float64")
+    return assess_target(spec, frame, **kwargs)
 
 
 # --- docs/targets.md worked examples -----------------------------------------------------
@@ -225,15 +244,21 @@ def test_no_change_is_deterioration_and_any_rise_is_limited_progress() -> None:
 # --- series selection per kind and scope -------------------------------------------------
 
 EXPECTED_KEYS = {
-    "ga_icse_victims_growth": SeriesKey("le_victims_identified_icse_cumulative", "alliance", ALLIANCE, "value"),
+    "ga_icse_victims_growth": SeriesKey(
+        "le_victims_identified_icse_cumulative", "alliance", ALLIANCE, "value"
+    ),
     "ga_hotline_removal_within_72h": SeriesKey(
         "ht_notice_to_removal_time", "alliance", ALLIANCE, "share_within", 72.0
     ),
     "iwf_uk_removal_within_60_minutes": SeriesKey(
         "ht_notice_to_removal_time", "alliance", ALLIANCE, "share_within", 1.0, "GB"
     ),
-    "ga_company_takedown_p90_24h": SeriesKey("co_takedown_time", "stakeholder_type", "company", "percentile", 0.9),
-    "dsa_company_median_hours": SeriesKey("co_takedown_time", "stakeholder_type", "company", "percentile", 0.5),
+    "ga_company_takedown_p90_24h": SeriesKey(
+        "co_takedown_time", "stakeholder_type", "company", "percentile", 0.9
+    ),
+    "dsa_company_median_hours": SeriesKey(
+        "co_takedown_time", "stakeholder_type", "company", "percentile", 0.5
+    ),
     "ncmec_mean_hours_to_takedown": SeriesKey(
         "ch_mean_hours_to_takedown", "stakeholder_type", "clearinghouse", "value"
     ),
@@ -272,8 +297,20 @@ def _decoys(spec: TargetSpec) -> list[dict[str, Any]]:
             {**common, "level": key.level, "entity": key.entity, "country": "FR"},
             {**common, "level": key.level, "entity": key.entity, "country": key.country, "category": "A"},
             {**common, "level": key.level, "entity": key.entity, "country": key.country, "param": 24.0},
-            {**common, "level": key.level, "entity": key.entity, "country": key.country, "statistic": "events"},
-            {**common, "level": key.level, "entity": key.entity, "country": key.country, "period": f"{period}-Q4"}
+            {
+                **common,
+                "level": key.level,
+                "entity": key.entity,
+                "country": key.country,
+                "statistic": "events",
+            },
+            {
+                **common,
+                "level": key.level,
+                "entity": key.entity,
+                "country": key.country,
+                "period": f"{period}-Q4",
+            }
             | {"period_kind": "quarter"},
         ]
     return decoys
@@ -565,7 +602,9 @@ RANK = {DETERIORATION: 0, LIMITED: 1, MODERATE: 2, ON_TRACK: 3, ACHIEVED: 4}
 positive = st.floats(min_value=1e-3, max_value=1e9, allow_nan=False, allow_infinity=False)
 
 
-def _band_in_value_space(base: float, latest: float, target_level: float, required: float, years: float) -> str:
+def _band_in_value_space(
+    base: float, latest: float, target_level: float, required: float, years: float
+) -> str:
     """The status from the value the latest figure must reach for each band (higher is better):
     ratio >= k  <=>  latest >= base x (1 + k x required)^years."""
     if latest >= target_level:
@@ -599,7 +638,9 @@ def test_growth_status_matches_the_value_space_computation(base: float, growth: 
     factor=st.floats(min_value=0.0, max_value=4.0),
     year=st.integers(2022, 2029),
 )
-def test_lower_is_better_status_matches_the_value_space_computation(base: float, factor: float, year: int) -> None:
+def test_lower_is_better_status_matches_the_value_space_computation(
+    base: float, factor: float, year: int
+) -> None:
     """A time limit: with required < 0, ratio >= k <=> latest <= base x (1 + k x required)^t."""
     spec = target("ga_company_takedown_p90_24h")  # at most 24 hours by 2030
     latest, t = base * factor, year - 2021
