@@ -525,7 +525,7 @@ def test_history_rows_equal_single_assessments() -> None:
 
 def test_missing_columns_are_named() -> None:
     frame = table(rows_for(target("ga_icse_victims_growth"), {"2021": 1.0})).drop(columns=["value", "level"])
-    with pytest.raises(ProgressError, match="lacks column\\(s\\) level, value"):
+    with pytest.raises(ProgressError, match=r"lacks column\(s\) level, value"):
         assess_target(target("ga_icse_victims_growth"), frame)
 
 
@@ -542,7 +542,7 @@ def test_a_negative_value_is_refused() -> None:
 def test_two_rows_for_one_period_are_refused() -> None:
     spec = target("ga_icse_countries_connected")
     rows = rows_for(spec, {"2021": 60.0, "2022": 61.0}) + rows_for(spec, {"2022": 62.0})
-    with pytest.raises(ProgressError, match="several rows .* period\\(s\\) 2022"):
+    with pytest.raises(ProgressError, match=r"several rows .* period\(s\) 2022"):
         assess_target(spec, table(rows))
 
 
