@@ -62,8 +62,8 @@ METHOD = (
     "Open SDG / Statistics Canada progress measure: ratio of the compound annual growth rate "
     "observed since the baseline to the rate required to reach the target by its year "
     "(on track >= 0.95, moderate progress >= 0.6, limited progress > 0, deterioration <= 0); "
-    "achieved when the latest value meets the target; insufficient data without a baseline "
-    "and a later value (docs/targets.md)"
+    "achieved when the latest value meets the target; not achieved when the target year's "
+    "figure misses it; insufficient data without a baseline and a later value (docs/targets.md)"
 )
 
 # Quantiles of the time-threshold statistics computed from the buckets; "mean" is a value.
@@ -543,10 +543,17 @@ def _progress_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return frame.astype(PROGRESS_TYPES)
 
 
-def _by_metric(indicators: pd.DataFrame, targets: Sequence[TargetSpec]) -> pd.DataFrame:
-    """Only the rows of the targets' metrics: one pass over a large table, not one per target."""
+def _by_metric(indicators: pd.DataFrame, targets: Sequence[TargetSpec]) -> dict[str, pd.DataFrame]:
+    """The rows each target metric may be read from, by metric: one pass over a large table
+    instead of one per target. Organisation rows are dropped first: no target reads them,
+    and they are most of the table."""
     _check_columns(indicators)
-    return indicators.loc[indicators["metric"].isin({target.metric for target in targets})]
+    wanted = indicators["metric"].isin({target.metric for target in targets}) & (
+        indicators["level"] != "organisation"
+    )
+    rows = indicators.loc[wanted.to_numpy(dtype=bool, na_value=False)]
+    groups = {str(metric): frame for metric, frame in rows.groupby("metric", sort=False, observed=True)}
+    return {target.metric: groups.get(target.metric, rows.iloc[:0]) for target in targets}
 
 
 def assess_targets(
@@ -555,7 +562,9 @@ def assess_targets(
     """One row per target (PROGRESS_COLUMNS), in the order given: what a release stores."""
     specs = _unique(targets)
     table = _by_metric(indicators, specs)
-    return _progress_frame([_assess(spec, series_points(spec, table), as_of_year).as_row() for spec in specs])
+    return _progress_frame(
+        [_assess(spec, series_points(spec, table[spec.metric]), as_of_year).as_row() for spec in specs]
+    )
 
 
 def progress_history(
@@ -567,17 +576,25 @@ def progress_history(
     specs = _unique(targets)
     table = _by_metric(indicators, specs)
     if years is None:
-        period_years = [parse_period(str(code)).year for code in table["period"].dropna().unique()]
+        codes = {str(code) for frame in table.values() for code in frame["period"].dropna().unique()}
+        period_years = [_year_of(code) for code in codes]
         first = min((spec.baseline_ref.year for spec in specs), default=0)
         wanted = list(range(first, max(period_years) + 1)) if period_years and specs else []
     else:
         wanted = sorted(set(years))
     rows: list[dict[str, Any]] = []
     for spec in specs:
-        series = series_points(spec, table)
+        series = series_points(spec, table[spec.metric])
         rows.extend(_assess(spec, series, year).as_row() for year in wanted)
     frame = _progress_frame(rows)
     return frame.sort_values(["code", "as_of_year"], kind="stable").reset_index(drop=True)
+
+
+def _year_of(code: str) -> int:
+    try:
+        return parse_period(code).year
+    except PeriodError as exc:
+        raise ProgressError(f"the indicator table has a bad period: {exc}") from exc
 
 
 def _unique(targets: Iterable[TargetSpec]) -> list[TargetSpec]:

@@ -47,7 +47,7 @@ from hub.progress import (
     status_for_ratio,
 )
 from hub.settings import REPO_ROOT
-from hub.targets import Baseline, Goal, Scope, TargetSpec, load_targets
+from hub.targets import Baseline, Goal, GrowthParameters, Scope, TargetSpec, load_targets
 
 DATA = REPO_ROOT / "data"
 DOC = REPO_ROOT / "docs" / "targets.md"
@@ -234,6 +234,22 @@ def test_band_boundaries_through_the_whole_assessment(band: float, above: str, b
     assert assess(spec, {"2021": 1000, "2024": at_band * (1 - 1e-9)}).status == below
 
 
+def test_a_falling_growth_target() -> None:
+    """A growth target whose rate is negative (lower is better): d turns the ratio round."""
+    spec = target(
+        "ga_items_scanned_growth",
+        direction="lower_is_better",
+        parameters=GrowthParameters(annual_rate=-0.10),
+    )
+    result = assess(spec, {"2021": 1000.0, "2024": 800.0})
+    assert result.target_value == pytest.approx(1000 * 0.9**9)
+    assert result.observed_cagr == pytest.approx(0.8 ** (1 / 3) - 1)
+    assert result.ratio == pytest.approx((1 - 0.8 ** (1 / 3)) / 0.10)  # 0.72
+    assert result.status == MODERATE
+    assert assess(spec, {"2021": 1000.0, "2024": 380.0}).status == ACHIEVED
+    assert assess(spec, {"2021": 1000.0, "2024": 1100.0}).status == DETERIORATION
+
+
 def test_no_change_is_deterioration_and_any_rise_is_limited_progress() -> None:
     spec = target("ga_icse_victims_growth")
     unchanged = assess(spec, {"2021": 1000, "2024": 1000})
@@ -319,7 +335,12 @@ def _decoys(spec: TargetSpec) -> list[dict[str, Any]]:
 def test_every_shipped_target_is_assessed_from_its_own_series_among_decoys() -> None:
     """One table holding every target's series and rows that must not be read."""
     specs = list(_targets().values())
-    assert len(specs) == 17
+    assert {spec.kind for spec in specs} == set(vocab.TARGET_KINDS)
+    assert {(spec.scope.type, spec.scope.basis) for spec in specs} >= {
+        ("alliance", None),
+        ("stakeholder_type", None),
+        ("country", "country_dimension"),
+    }
     pieces = []
     expected: dict[str, str] = {}
     for spec in specs:
@@ -555,6 +576,14 @@ def test_a_period_code_must_match_its_kind() -> None:
     rows[1].update(period="2022-13", period_kind="month")
     with pytest.raises(ProgressError, match="2022-13"):
         assess_target(spec, table(rows))
+
+
+def test_history_of_a_table_with_a_bad_period_is_refused() -> None:
+    spec = target("ga_icse_countries_connected")
+    rows = rows_for(spec, {"2021": 60.0})
+    rows[0].update(period="21", period_kind="year")
+    with pytest.raises(ProgressError, match="bad period: period '21'"):
+        progress_history([spec], table(rows))
 
 
 def test_a_country_scope_with_a_population_is_refused() -> None:
