@@ -496,27 +496,32 @@ def _assess(target: TargetSpec, series: list[Point], as_of_year: int | None) -> 
             f"Achieved: the latest value {_fmt(value)} ({latest_ref.code}) is {relation} the target "
             f"{_fmt(level)}{' (the baseline grown by the annual rate to ' + str(target_year) + ')' if isinstance(target, GrowthTarget) else ''}.",
         )
+    missed = f"Not achieved: the {target_year} value {_fmt(value)} does not meet the target {_fmt(level)}"
     if base_value == 0:
+        no_rate = "no growth rate can be computed from zero"
+        if final:
+            return finish(NOT_ACHIEVED, f"{missed}; the baseline was 0, so {no_rate}.")
         if direction < 0:
             return finish(
                 DETERIORATION,
                 f"Deterioration: the baseline was 0 and the latest value {_fmt(value)} ({latest_ref.code}) "
-                f"moved away from the target {_fmt(level)}; no growth rate can be computed from 0.",
+                f"moved away from the target {_fmt(level)}; {no_rate}.",
             )
         return finish(
             INSUFFICIENT,
-            f"The baseline value is 0: no growth rate can be computed from zero (latest {_fmt(value)} "
-            f"in {latest_ref.code}, target {_fmt(level)}).",
+            f"The baseline value is 0: {no_rate} (latest {_fmt(value)} in {latest_ref.code}, "
+            f"target {_fmt(level)}).",
         )
     observed = cagr(base_value, value, small_t)
     required = rate if isinstance(target, GrowthTarget) else cagr(base_value, level, big_t)
     result.update(observed_cagr=observed, required_cagr=required)
     if required == 0:
-        return finish(
-            NOT_ACHIEVED if final else DETERIORATION,
-            f"The baseline {_fmt(base_value)} equalled the target; the latest value {_fmt(value)} "
-            f"({latest_ref.code}) no longer meets it.",
+        equalled = (
+            f"the baseline {_fmt(base_value)} equalled the target and the latest value no longer meets it"
         )
+        if final:
+            return finish(NOT_ACHIEVED, f"{missed}; {equalled}.")
+        return finish(DETERIORATION, f"Deterioration: {equalled} ({latest_ref.code}: {_fmt(value)}).")
     ratio = direction * observed / abs(required)
     result.update(ratio=ratio)
     rates = (
@@ -526,10 +531,7 @@ def _assess(target: TargetSpec, series: list[Point], as_of_year: int | None) -> 
         f"ratio {ratio:.2f}"
     )
     if final:
-        return finish(
-            NOT_ACHIEVED,
-            f"Not achieved: the {target_year} value {_fmt(value)} does not meet the target {_fmt(level)}; {rates}.",
-        )
+        return finish(NOT_ACHIEVED, f"{missed}; {rates}.")
     status = status_for_ratio(ratio)
     return finish(status, f"{STATUS_LABELS[status].capitalize()}: {rates}.")
 

@@ -391,6 +391,13 @@ def test_baseline_zero_still_achieved_when_the_target_is_met() -> None:
     assert assess(target("grooming_detection_adoption"), {"2021": 0.0, "2024": 0.5}).status == ACHIEVED
 
 
+def test_baseline_zero_at_the_target_year_is_not_achieved() -> None:
+    missed = assess(target("grooming_detection_adoption"), {"2021": 0.0, "2030": 0.3})
+    assert missed.status == NOT_ACHIEVED and "baseline was 0" in missed.explanation
+    rose = assess(target("dsa_company_median_hours"), {"2021": 0.0, "2027": 3.0})
+    assert rose.status == NOT_ACHIEVED
+
+
 def test_baseline_zero_lower_is_better() -> None:
     spec = target("dsa_company_median_hours")  # at most 2 hours
     assert assess(spec, {"2021": 0.0, "2024": 1.5}).status == ACHIEVED
@@ -420,6 +427,7 @@ def test_baseline_exactly_on_the_target_then_missed() -> None:
     result = assess(spec, {"2021": 24.0, "2023": 25.0})
     assert result.status == DETERIORATION and math.isnan(result.ratio)
     assert "equalled the target" in result.explanation
+    assert assess(spec, {"2021": 24.0, "2030": 25.0}).status == NOT_ACHIEVED
 
 
 def test_figures_after_the_target_year_are_not_used() -> None:
