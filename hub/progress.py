@@ -400,7 +400,8 @@ def _assess(target: TargetSpec, series: list[Point], as_of_year: int | None) -> 
         if at_base:
             base_value, base_provisional = at_base[0].value, at_base[0].provisional
     later = [point for point in in_window if point.ref.start >= base_ref.end]
-    after_target = [point.period for point in known if point.ref.year > target_year]
+    seen_until = math.inf if as_of_year is None else as_of_year
+    after_target = [point.period for point in known if target_year < point.ref.year <= seen_until]
     if after_target:
         notes.append(
             f"figures after the target year {target_year} ({', '.join(after_target)}) "
@@ -468,7 +469,8 @@ def _assess(target: TargetSpec, series: list[Point], as_of_year: int | None) -> 
         return finish(
             INSUFFICIENT,
             f"No baseline: the indicator table has no {key.statistic} of {key.metric} at {key.level} "
-            f"{key.entity} for the baseline period {base_ref.code}.",
+            f"{key.entity}{'' if key.country == TOTAL else ' for country ' + key.country} for the "
+            f"baseline period {base_ref.code}.",
         )
     if not later:
         return finish(

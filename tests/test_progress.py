@@ -437,6 +437,8 @@ def test_figures_after_the_target_year_are_not_used() -> None:
     assert "(2028) are not used" in missed.explanation
     made = assess(spec, {"2027": 0.61, "2029": 0.1})
     assert (made.status, made.latest_period) == (ACHIEVED, "2027")
+    as_of_2027 = assess(spec, {"2026": 0.5, "2027": 0.55, "2028": 0.9}, as_of_year=2027)
+    assert as_of_2027.status == NOT_ACHIEVED and "not used" not in as_of_2027.explanation
     # no 2027 figure: the last one before is judged by the bands, not as the deadline
     early = assess(spec, {"2026": 0.55, "2030": 0.9})
     assert (early.latest_period, early.status) == ("2026", MODERATE)
