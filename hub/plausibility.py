@@ -16,12 +16,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from sqlalchemy import select
 from sqlmodel import Session, col
 
 from hub.catalogue import Catalogue
-from hub.models import MetricDefinition, Observation, Period, Submission
+from hub.models import MetricDefinition, Observation, Period
+from hub.periods import PeriodRef
 from hub.store import current_submissions
 from hub.validation import ObservationIn
 from hub.vocab import DIMENSIONS, TOTAL
@@ -33,12 +35,6 @@ SHARE_JUMP = 0.30
 HistoryKey = tuple[
     str, str, tuple[str, ...]
 ]  # metric, period kind, every dimension's value in DIMENSIONS order
-
-
-@dataclass(frozen=True)
-class HistoryPoint:
-    start: date
-    value: float
 
 
 @dataclass(frozen=True)
@@ -83,50 +79,62 @@ def history_key(observation: ObservationIn) -> HistoryKey:
 
 def fetch_history(
     session: Session, organisation_id: int, observations: Sequence[ObservationIn]
-) -> dict[HistoryKey, list[HistoryPoint]]:
+) -> dict[HistoryKey, dict[date, float]]:
     """The organisation's recent current figures (about the last 12 periods of each kind) for the
-    metrics and period kinds of ``observations``, before their latest period, by (metric, kind,
-    breakdown), oldest first: one query, bounded so its cost does not grow with the years reported."""
+    metrics and period kinds of ``observations``, before their latest period, as {period start:
+    value} by (metric, kind, breakdown).
+
+    Three small queries (the organisation's current submissions, the window's periods, the
+    metrics) and then one over observations by explicit id lists, which both SQLite and
+    PostgreSQL answer from the (submission, metric, period, ...) unique index: the cost follows
+    the window, not the years of history, and does not hang on the planner's statistics.
+    """
     if not observations:
         return {}
-    metrics = sorted({o.metric for o in observations})
     kinds = sorted({o.period.kind for o in observations})
     latest = max(o.period.start for o in observations)
     earliest = min(o.period.start for o in observations)
     window_years = max(HISTORY_YEARS[kind] for kind in kinds)
     since = date(earliest.year - window_years, earliest.month, 1)
+    connection = session.connection()
+    submissions = connection.execute(current_submissions(organisation_id=organisation_id)).scalars().all()
+    periods = {
+        period_id: (kind, _period_start(kind, year, number))
+        for period_id, kind, year, number in connection.execute(
+            select(col(Period.id), col(Period.kind), col(Period.year), col(Period.number)).where(
+                col(Period.kind).in_(kinds), col(Period.start_date) < latest, col(Period.start_date) >= since
+            )
+        )
+    }
+    metrics = dict(
+        connection.execute(
+            select(col(MetricDefinition.id), col(MetricDefinition.code)).where(
+                col(MetricDefinition.code).in_({o.metric for o in observations})
+            )
+        ).all()
+    )
+    if not submissions or not periods or not metrics:
+        return {}
     dimension_columns = [col(getattr(Observation, name)) for name in DIMENSIONS]
-    query = (
-        select(
-            col(MetricDefinition.code),
-            col(Period.kind),
-            col(Period.start_date),
-            col(Observation.value),
-            *dimension_columns,
-        )
-        .select_from(Observation)
-        .join(Submission, col(Submission.id) == col(Observation.submission_id))
-        .join(Period, col(Period.id) == col(Observation.period_id))
-        .join(MetricDefinition, col(MetricDefinition.id) == col(Observation.metric_id))
-        .where(
-            col(Submission.organisation_id) == organisation_id,
-            col(Submission.id).in_(current_submissions(organisation_id=organisation_id)),
-            col(MetricDefinition.code).in_(metrics),
-            # the window's periods as a list the (submission, metric, period) index can probe:
-            # the cost follows the window, not the years of history the organisation has
-            col(Observation.period_id).in_(
-                select(col(Period.id)).where(
-                    col(Period.kind).in_(kinds), col(Period.start_date) < latest, col(Period.start_date) >= since
-                )
-            ),
-            col(Observation.value).is_not(None),
-        )
+    query = select(
+        col(Observation.metric_id), col(Observation.period_id), col(Observation.value), *dimension_columns
+    ).where(
+        col(Observation.submission_id).in_(submissions),
+        col(Observation.metric_id).in_(metrics),
+        col(Observation.period_id).in_(periods),
+        col(Observation.value).is_not(None),
     )
     history: dict[HistoryKey, dict[date, float]] = defaultdict(dict)
-    # Core rows (no ORM loading): this runs on every submission, for up to thousands of rows
-    for metric, kind, start, value, *dims in session.connection().execute(query).fetchall():
-        history[(metric, kind, tuple(dims))][start] = float(value)
-    return {key: [HistoryPoint(s, v) for s, v in sorted(points.items())] for key, points in history.items()}
+    # Core rows, no ORM loading and no date parsing: this runs on every submission
+    for metric_id, period_id, value, *dims in connection.execute(query).fetchall():
+        kind, start = periods[period_id]
+        history[(metrics[metric_id], kind, tuple(dims))][start] = float(value)
+    return dict(history)
+
+
+@lru_cache(maxsize=4096)
+def _period_start(kind: str, year: int, number: int) -> date:
+    return PeriodRef(year, kind, number).start
 
 
 def check_value(unit: str, history: Sequence[float], value: float) -> list[str]:
@@ -156,9 +164,7 @@ def plausibility_warnings(
     """Warnings for ``observations`` against the organisation's history (and earlier periods of
     the same submission, which take the place of stored figures for those periods)."""
     stored = fetch_history(session, organisation_id, observations)
-    combined: dict[HistoryKey, dict[date, float]] = {
-        key: {p.start: p.value for p in points} for key, points in stored.items()
-    }
+    combined = stored
     keys = [history_key(observation) for observation in observations]
     starts = [observation.period.start for observation in observations]
     for observation, key, start in zip(observations, keys, starts, strict=True):
