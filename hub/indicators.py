@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from hub.catalogue import NOT_ACTIONED, PUBLISHED_THRESHOLDS_MINUTES, Catalogue, MetricSpec
 from hub.errors import HubError
@@ -183,6 +184,17 @@ def _bucket_labels(edges: np.ndarray) -> list[str]:
 # Validation and encoding
 
 
+def _factorize(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Integer codes and names of a string column (a missing value is the name "")."""
+    codes, uniques = pd.factorize(column)
+    names = [str(x) for x in uniques]
+    codes = codes.astype(np.int64)
+    if (codes < 0).any():
+        codes = np.where(codes < 0, len(names), codes)
+        names.append("")
+    return codes, names
+
+
 def _check_parameters(share_within_hours: Sequence[float], percentiles: Sequence[float]) -> None:
     for hours in share_within_hours:
         if not np.isfinite(hours) or hours <= 0:
@@ -199,23 +211,23 @@ def _encode(observations: pd.DataFrame, catalogue: Catalogue) -> tuple[_Context,
         raise IndicatorError(f"the observations lack the column(s) {', '.join(missing)}")
     obs = observations
 
-    metric_codes, metric_names = pd.factorize(obs["metric"].to_numpy(dtype=object))
+    metric_codes, metric_names = _factorize(obs["metric"])
     metrics = [str(m) for m in metric_names]
     unknown = sorted(m for m in metrics if m not in catalogue.metrics)
     if unknown:
         raise IndicatorError(f"unknown metric code(s) not in the catalogue: {', '.join(unknown)}")
 
-    period_codes, period_names = pd.factorize(obs["period"].to_numpy(dtype=object))
+    period_codes, period_names = _factorize(obs["period"])
     refs = []
     for code in period_names:
         try:
             refs.append(parse_period(str(code)))
         except PeriodError as exc:
             raise IndicatorError(str(exc)) from None
-    kind_codes, kind_names = pd.factorize(obs["period_kind"].to_numpy(dtype=object))
-    for pair in pd.unique(_combine(period_codes, kind_codes + 1)) if len(obs) else ():
-        ref = refs[int(pair) // (len(kind_names) + 1)]
-        given = kind_names[int(pair) % (len(kind_names) + 1) - 1] if int(pair) % (len(kind_names) + 1) else None
+    kind_codes, kind_names = _factorize(obs["period_kind"])
+    width = len(kind_names)
+    for pair in pd.unique(period_codes * width + kind_codes):
+        ref, given = refs[int(pair) // width], kind_names[int(pair) % width]
         if ref.kind != given:
             raise IndicatorError(
                 f"period {ref.code} is a {ref.kind} but its period_kind says {given!r}: period kinds never mix"
@@ -243,11 +255,11 @@ def _encode(observations: pd.DataFrame, catalogue: Catalogue) -> tuple[_Context,
         if bad.any():
             raise IndicatorError(f"metric {metrics[int(m[bad][0])]!r} {why}")
 
-    org_codes, org_names = pd.factorize(obs["organisation"].to_numpy(dtype=object))
+    org_codes, org_names = _factorize(obs["organisation"])
     o = org_codes.astype(np.int64)
     first_org = _first_index(o, len(org_names))
-    stypes = obs["stakeholder_type"].to_numpy(dtype=object)[first_org]
-    countries = obs["org_country"].to_numpy(dtype=object)[first_org]
+    stypes = obs["stakeholder_type"].iloc[first_org].fillna("").to_numpy(dtype=object)
+    countries = obs["org_country"].iloc[first_org].fillna("").to_numpy(dtype=object)
     stype_codes, stype_names = pd.factorize(stypes)
     country_codes, country_names = pd.factorize(countries)
     n_org, n_st, n_c = len(org_names), len(stype_names), len(country_names)
@@ -263,7 +275,7 @@ def _encode(observations: pd.DataFrame, catalogue: Catalogue) -> tuple[_Context,
     dim_codes = []
     dim_names = []
     for name in KEY_DIMENSIONS:
-        codes, names = pd.factorize(obs[name].to_numpy(dtype=object))
+        codes, names = _factorize(obs[name])
         dim_codes.append(codes.astype(np.int64))
         dim_names.append(names)
     d, n_d, first_d = _group(*dim_codes) if len(obs) else (np.zeros(0, np.int64), 0, np.zeros(0, np.int64))
@@ -281,7 +293,7 @@ def _encode(observations: pd.DataFrame, catalogue: Catalogue) -> tuple[_Context,
     )
 
     # time buckets: lower and upper edge index (-1 = open); not_actioned lower -2; no bucket -3
-    tb_codes, tb_names = pd.factorize(obs["time_bucket"].to_numpy(dtype=object))
+    tb_codes, tb_names = _factorize(obs["time_bucket"])
     lower_of = np.full(len(tb_names), -3, dtype=np.int64)
     upper_of = np.full(len(tb_names), -1, dtype=np.int64)
     for i, code in enumerate(tb_names):
@@ -334,7 +346,8 @@ def _anti_join(rows: pd.DataFrame, existing: pd.DataFrame, columns: Sequence[str
         return rows
     both = pd.concat([existing[list(columns)], rows[list(columns)]], ignore_index=True)
     key = _combine(*(both[c].to_numpy() for c in columns))
-    return rows[~np.isin(key[len(existing):], key[: len(existing)])]
+    found = pd.Index(key[: len(existing)]).unique().get_indexer(key[len(existing) :]) >= 0
+    return rows[~found]
 
 
 def _rollup_values(ctx: _Context, table: pd.DataFrame, rule: str, columns: Sequence[str]) -> pd.DataFrame:
@@ -365,7 +378,8 @@ def _rollup_values(ctx: _Context, table: pd.DataFrame, rule: str, columns: Seque
                 data[c] = _sum(codes, groups, np.nan_to_num(source[c].to_numpy()))
             data["prov"] = _sum(codes, groups, source["prov"].to_numpy()) > 0
             rolled = pd.DataFrame(data)[count == _CHILDREN[kind]]
-        rolled = _anti_join(rolled, current, ["m", "p", "o", "d"])
+        native = current[ctx.periods.kind(current["p"].to_numpy()) == kind]
+        rolled = _anti_join(rolled, native, ["m", "p", "o", "d"])
         current = pd.concat([current, rolled[current.columns]], ignore_index=True)
     return current
 
@@ -385,9 +399,14 @@ def _merge_distributions(
     ucodes, units, ufirst = _group(*(rows[c].to_numpy() for c in unit))
     unit_group = gcodes[ufirst]
     units_per_group = np.bincount(unit_group, minlength=groups)
+    # the lower edges of one distribution's buckets are distinct, so their bits add up to its mask
+    timed_rows = lo >= 0
+    unit_mask = np.bincount(
+        ucodes, weights=np.where(timed_rows, np.ldexp(1.0, np.maximum(lo, 0)), 0.0), minlength=units
+    ).astype(np.int64)
     common = np.ones(groups, dtype=np.int64)  # edge 0 (0 minutes) always
     for bit in range(1, len(ctx.edges)):
-        has = np.bincount(ucodes, weights=(lo == bit) | (hi == bit), minlength=units) > 0
+        has = (unit_mask >> bit) & 1
         everywhere = np.bincount(unit_group, weights=has, minlength=groups) == units_per_group
         common |= everywhere.astype(np.int64) << bit
     timed = lo >= 0
@@ -427,7 +446,8 @@ def _rollup_distributions(ctx: _Context, table: pd.DataFrame) -> pd.DataFrame:
         source = source.assign(parent=ctx.periods.parent(source["p"].to_numpy()))
         merged, units = _merge_distributions(ctx, source, ["m", "parent", "o", "d"], ["m", "p", "o", "d"])
         merged = merged[units[merged["g"].to_numpy()] == _CHILDREN[kind]].rename(columns={"parent": "p", "n": "v"})
-        merged = _anti_join(merged, current, ["m", "p", "o", "d"])
+        native = current[ctx.periods.kind(current["p"].to_numpy()) == kind]
+        merged = _anti_join(merged, native, ["m", "p", "o", "d"])
         current = pd.concat([current, merged[current.columns]], ignore_index=True)
     return current
 
@@ -460,22 +480,21 @@ def _expand(ctx: _Context, table: pd.DataFrame) -> pd.DataFrame:
 
 def _top_two(codes: np.ndarray, groups: int, org: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, ...]:
     """Largest and second-largest contributor per group and their sizes (org -1 where none)."""
-    org1, org2 = np.full(groups, -1, dtype=np.int64), np.full(groups, -1, dtype=np.int64)
-    size1, size2 = np.full(groups, np.nan), np.full(groups, np.nan)
-    if len(codes) == 0:
-        return org1, size1, org2, size2
+    result: list[np.ndarray] = []
     v = np.where(np.isnan(values), -np.inf, values)
-    order = np.lexsort((-v, codes))
-    sorted_codes = codes[order]
-    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
-    following = np.minimum(starts + 1, len(order) - 1)
-    has_second = (starts + 1 < len(order)) & (sorted_codes[following] == sorted_codes[starts])
-    g = sorted_codes[starts]
-    first, second = order[starts], order[following]
-    org1[g], size1[g] = org[first], values[first]
-    org2[g] = np.where(has_second, org[second], -1)
-    size2[g] = np.where(has_second, values[second], np.nan)
-    return org1, size1, org2, size2
+    rows = np.arange(len(v))
+    for _ in range(2):
+        best = pd.Series(v).groupby(codes, sort=False).max()
+        top = np.full(groups, -np.inf)
+        top[best.index.to_numpy()] = best.to_numpy()
+        candidates = np.flatnonzero((v == top[codes]) & np.isfinite(v))
+        chosen = np.full(groups, -1, dtype=np.int64)
+        chosen[codes[candidates[::-1]]] = rows[candidates[::-1]]  # the first row among ties
+        found = chosen >= 0
+        result += [np.where(found, org[np.maximum(chosen, 0)], -1), np.where(found, values[np.maximum(chosen, 0)], np.nan)]
+        v = v.copy()
+        v[chosen[found]] = -np.inf
+    return tuple(result)
 
 
 def _result(ctx: _Context, keys: dict[str, np.ndarray], **columns: np.ndarray | float | int) -> pd.DataFrame:
@@ -753,23 +772,25 @@ def _yoy(ctx: _Context, table: pd.DataFrame) -> np.ndarray:
     param_codes, _ = pd.factorize(table["param"].to_numpy())
     p = table["p"].to_numpy()
     prev = ctx.periods.previous_year(p)
-    cols = [table[c].to_numpy() for c in ("m", "e", "d", "tb", "stat")] + [param_codes]
-    n = len(table)
-    both = [np.r_[c, c] for c in cols]
-    key = _combine(*both, np.r_[p, np.maximum(prev, 0)])
-    here, before = key[:n], key[n:]
-    position = pd.Index(here).get_indexer(before)
+    rest = _combine(*(table[c].to_numpy() for c in ("m", "e", "d", "tb", "stat")), param_codes)
+    if int(rest.max()) >= 2**62 // ctx.periods.size:
+        rest = pd.factorize(rest)[0].astype(np.int64)
+    here = rest * ctx.periods.size + p
+    before = rest * ctx.periods.size + np.maximum(prev, 0)
+    order = np.argsort(here, kind="stable")
+    ordered = here[order]
+    at = np.minimum(np.searchsorted(ordered, before), len(ordered) - 1)
+    found = (ordered[at] == before) & (prev >= 0)
     value = table["value"].to_numpy()
-    found = (position >= 0) & (prev >= 0)
-    previous = np.where(found, value[np.maximum(position, 0)], np.nan)
+    previous = np.where(found, value[order[at]], np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(found & (previous != 0) & np.isfinite(previous), value / previous - 1, np.nan)
 
 
-def _strings(names: Sequence[str], codes: np.ndarray) -> pd.Categorical:
-    """``names[codes]`` as a categorical (names may repeat), without building Python strings per row."""
-    name_codes, uniques = pd.factorize(np.asarray(list(names), dtype=object))
-    return pd.Categorical.from_codes(name_codes[codes], categories=pd.Index(uniques, dtype=object))
+def _strings(names: Sequence[str], codes: np.ndarray) -> pd.Series:
+    """``names[codes]`` as a string column, built by Arrow (no Python string per row)."""
+    taken = pa.array(list(names), type=pa.string()).take(pa.array(np.asarray(codes, dtype=np.int64)))
+    return pd.Series(pd.arrays.ArrowStringArray(taken), copy=False)
 
 
 def _decode(ctx: _Context, table: pd.DataFrame) -> pd.DataFrame:
