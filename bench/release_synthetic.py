@@ -30,11 +30,74 @@ from hub.settings import REPO_ROOT
 from hub.vocab import DIMENSIONS, TOTAL
 
 FIRST_YEAR = 2021
-COUNTRY_POOL = (
-    "US CA BR MX CO AR CL PE GB NL DE FR IE BE ES IT PT AT SE FI DK NO PL CZ HU RO BG GR LT LV SI SK "
-    "HR EE LU CH UA TR IN PH BD PK ID TH VN MY SG JP KR AU NZ ZA NG KE GH EG MA TN SA AE IL JO LB "
-    "QA KW OM"
-).split()
+COUNTRY_POOL = [
+    "US",
+    "CA",
+    "BR",
+    "MX",
+    "CO",
+    "AR",
+    "CL",
+    "PE",
+    "GB",
+    "NL",
+    "DE",
+    "FR",
+    "IE",
+    "BE",
+    "ES",
+    "IT",
+    "PT",
+    "AT",
+    "SE",
+    "FI",
+    "DK",
+    "NO",
+    "PL",
+    "CZ",
+    "HU",
+    "RO",
+    "BG",
+    "GR",
+    "LT",
+    "LV",
+    "SI",
+    "SK",
+    "HR",
+    "EE",
+    "LU",
+    "CH",
+    "UA",
+    "TR",
+    "IN",
+    "PH",
+    "BD",
+    "PK",
+    "ID",
+    "TH",
+    "VN",
+    "MY",
+    "SG",
+    "JP",
+    "KR",
+    "AU",
+    "NZ",
+    "ZA",
+    "NG",
+    "KE",
+    "GH",
+    "EG",
+    "MA",
+    "TN",
+    "SA",
+    "AE",
+    "IL",
+    "JO",
+    "LB",
+    "QA",
+    "KW",
+    "OM",
+]
 TYPE_SHARES = {
     "company": 0.40,
     "hotline": 0.20,
@@ -69,13 +132,17 @@ class _Columns:
     def add(self, n: int, values: np.ndarray, dims: dict[str, np.ndarray | str], **scalars: object) -> None:
         for name in DIMENSIONS:
             value = dims.get(name, TOTAL)
-            self.parts[name].append(value if isinstance(value, np.ndarray) else np.full(n, value, dtype=object))
+            self.parts[name].append(
+                value if isinstance(value, np.ndarray) else np.full(n, value, dtype=object)
+            )
         self.parts["value"].append(values.astype(float))
         for name, value in scalars.items():
             self.parts[name].append(value if isinstance(value, np.ndarray) else np.full(n, value))
 
     def frame(self) -> pd.DataFrame:
-        data = {name: np.concatenate(arrays) if arrays else np.array([]) for name, arrays in self.parts.items()}
+        data = {
+            name: np.concatenate(arrays) if arrays else np.array([]) for name, arrays in self.parts.items()
+        }
         return pd.DataFrame(data)[list(OBSERVATION_COLUMNS)].astype(OBSERVATION_TYPES)
 
 
@@ -85,7 +152,7 @@ def _periods(kind: str, years: int) -> list[PeriodRef]:
 
 
 def _organisations(rng: np.random.Generator, organisations: int, countries: list[str]) -> pd.DataFrame:
-    counts = {t: max(1, int(round(share * organisations))) for t, share in TYPE_SHARES.items()}
+    counts = {t: max(1, round(share * organisations)) for t, share in TYPE_SHARES.items()}
     counts["company"] += organisations - sum(counts.values())
     rows = []
     for stype, count in counts.items():
@@ -127,7 +194,9 @@ def synthetic_alliance(
     last_year = FIRST_YEAR + years - 1
     columns = _Columns()
     scheme_codes = np.array(catalogue.buckets.codes[:-1], dtype=object)
-    numerators = {s.numerator: s.denominator for s in catalogue.metrics.values() if s.combination == "ratio_of_sums"}
+    numerators = {
+        s.numerator: s.denominator for s in catalogue.metrics.values() if s.combination == "ratio_of_sums"
+    }
 
     for index, org in enumerate(orgs.itertuples(index=False)):
         metrics = catalogue.metrics_for(str(org.stakeholder_type))
@@ -160,7 +229,9 @@ def synthetic_alliance(
                     "stakeholder_type": str(org.stakeholder_type),
                     "org_country": str(org.org_country),
                     "provisional": provisional[keep],
-                    "submission_id": index * 100 + np.array([r.year - FIRST_YEAR for r in refs])[keep] + (50 if k == "year" and pattern == "mixed" else 0),
+                    "submission_id": index * 100
+                    + np.array([r.year - FIRST_YEAR for r in refs])[keep]
+                    + (50 if k == "year" and pattern == "mixed" else 0),
                     "version": 1,
                     "supersede_reason": "",
                     "channel": "api",
@@ -170,7 +241,9 @@ def synthetic_alliance(
     return columns.frame(), orgs
 
 
-def _breakdowns(spec: MetricSpec, services: list[str], partners: list[str], countries: list[str], rng: np.random.Generator) -> list[tuple[str, list[str]]]:
+def _breakdowns(
+    spec: MetricSpec, services: list[str], partners: list[str], countries: list[str], rng: np.random.Generator
+) -> list[tuple[str, list[str]]]:
     """Up to two dimensions the metric is broken down by, each with its values."""
     result = []
     for name in PREFERENCE:
@@ -220,7 +293,10 @@ def _draw(
             counts = rng.multinomial(events - pending, probabilities)  # (n, buckets)
             if coarse:
                 edges = np.array([0, *catalogue.buckets.edges_minutes])
-                merged = [counts[:, (edges >= low) & ((edges < high) if high else True)].sum(axis=1) for low, high, _ in COARSE]
+                merged = [
+                    counts[:, (edges >= low) & ((edges < high) if high else True)].sum(axis=1)
+                    for low, high, _ in COARSE
+                ]
                 labels = [label for _, _, label in COARSE]
                 counts = np.stack(merged, axis=1)
             else:
@@ -232,7 +308,9 @@ def _draw(
     if spec.unit == "boolean":
         for service in services:
             has = (rng.random() < 0.6) | (rng.random(n) < 0.05)
-            columns.add(n, has.astype(float), {"service": service} if "service" in spec.dimensions else {}, **meta)
+            columns.add(
+                n, has.astype(float), {"service": service} if "service" in spec.dimensions else {}, **meta
+            )
         return
     if spec.combination == "latest":
         base = 40 if "countries" in spec.code else 30000
@@ -260,7 +338,9 @@ def _draw(
     columns.add(n, total, {}, **meta)
     for name, values in breakdowns:
         if base and all(f"{name}={v}" in base for v in values):
-            split = np.stack([rng.binomial(base[f"{name}={v}"].astype(np.int64), share) for v in values], axis=1)
+            split = np.stack(
+                [rng.binomial(base[f"{name}={v}"].astype(np.int64), share) for v in values], axis=1
+            )
         else:
             split = rng.multinomial(total, np.full(len(values), 1.0 / len(values)))
         for j, value in enumerate(values):

@@ -90,7 +90,7 @@ class _Periods:
         kind, number = self.kind(p), self.number(p)
         base = p - p % _PER_YEAR
         per_parent = np.array([3, 2, 2, 1])[kind]
-        return base + np.array(_OFFSET + (18,))[kind + 1] + (number - 1) // per_parent
+        return base + np.array((*_OFFSET, 18))[kind + 1] + (number - 1) // per_parent
 
     def is_last_child(self, p: np.ndarray) -> np.ndarray:
         kind, number = self.kind(p), self.number(p)
@@ -245,11 +245,16 @@ def _encode(observations: pd.DataFrame, catalogue: Catalogue) -> tuple[_Context,
     bad_kind = ~allowed[m, kinds]
     if bad_kind.any():
         spec, kind = specs[int(m[bad_kind][0])], PERIOD_KINDS[int(kinds[bad_kind][0])]
-        raise IndicatorError(f"metric {spec.code!r} is reported by {', '.join(spec.frequencies)}, not by {kind}")
+        raise IndicatorError(
+            f"metric {spec.code!r} is reported by {', '.join(spec.frequencies)}, not by {kind}"
+        )
     for bad, why in (
         (values < 0, "has a negative value: counts, hours and shares cannot be"),
         (np.isinf(values), "has an infinite value"),
-        ((unit[m] == "boolean") & ~np.isnan(values) & (values != 0) & (values != 1), "is a capability: its values are 0 or 1"),
+        (
+            (unit[m] == "boolean") & ~np.isnan(values) & (values != 0) & (values != 1),
+            "is a capability: its values are 0 or 1",
+        ),
         ((unit[m] == "share") & (values > 1), "is a share: its values lie between 0 and 1"),
     ):
         if bad.any():
@@ -279,7 +284,12 @@ def _encode(observations: pd.DataFrame, catalogue: Catalogue) -> tuple[_Context,
         dim_codes.append(codes.astype(np.int64))
         dim_names.append(names)
     d, n_d, first_d = _group(*dim_codes) if len(obs) else (np.zeros(0, np.int64), 0, np.zeros(0, np.int64))
-    dims = pd.DataFrame({name: np.asarray(dim_names[i], dtype=object)[dim_codes[i][first_d]] for i, name in enumerate(KEY_DIMENSIONS)})
+    dims = pd.DataFrame(
+        {
+            name: np.asarray(dim_names[i], dtype=object)[dim_codes[i][first_d]]
+            for i, name in enumerate(KEY_DIMENSIONS)
+        }
+    )
     nontotal = np.zeros(n_d, dtype=np.int64)
     for i, name in enumerate(KEY_DIMENSIONS):
         nontotal |= (dims[name].to_numpy() != TOTAL).astype(np.int64) << i
@@ -288,8 +298,17 @@ def _encode(observations: pd.DataFrame, catalogue: Catalogue) -> tuple[_Context,
     edges = np.array([0, *scheme.edges_minutes], dtype=np.int64)
     edge_index = {int(e): i for i, e in enumerate(edges)}
     ctx = _Context(
-        catalogue, metrics, periods, np.asarray(org_names, dtype=object), org_entity, entity_level,
-        entity_name, dims, nontotal, edges, _bucket_labels(edges),
+        catalogue,
+        metrics,
+        periods,
+        np.asarray(org_names, dtype=object),
+        org_entity,
+        entity_level,
+        entity_name,
+        dims,
+        nontotal,
+        edges,
+        _bucket_labels(edges),
     )
 
     # time buckets: lower and upper edge index (-1 = open); not_actioned lower -2; no bucket -3
@@ -304,7 +323,9 @@ def _encode(observations: pd.DataFrame, catalogue: Catalogue) -> tuple[_Context,
             continue
         bucket = scheme.bucket(str(code))
         if bucket is None or bucket.lower_minutes is None:
-            raise IndicatorError(f"time bucket {code!r} is not a bucket of scheme {scheme.code} or a coarser one")
+            raise IndicatorError(
+                f"time bucket {code!r} is not a bucket of scheme {scheme.code} or a coarser one"
+            )
         lower_of[i] = edge_index[bucket.lower_minutes]
         upper_of[i] = -1 if bucket.upper_minutes is None else edge_index[bucket.upper_minutes]
     lo, hi = lower_of[tb_codes], upper_of[tb_codes]
@@ -322,7 +343,13 @@ def _encode(observations: pd.DataFrame, catalogue: Catalogue) -> tuple[_Context,
 
     frame = pd.DataFrame(
         {
-            "m": m, "p": p, "o": o, "d": d, "lo": lo, "hi": hi, "v": values,
+            "m": m,
+            "p": p,
+            "o": o,
+            "d": d,
+            "lo": lo,
+            "hi": hi,
+            "v": values,
             "prov": obs["provisional"].to_numpy(dtype=bool, na_value=False),
             "sub": obs["submission_id"].to_numpy(dtype=np.int64, na_value=0),
         }
@@ -365,7 +392,9 @@ def _rollup_values(ctx: _Context, table: pd.DataFrame, rule: str, columns: Seque
             continue
         parent = ctx.periods.parent(source["p"].to_numpy())
         if rule == "last":
-            rolled = source[ctx.periods.is_last_child(source["p"].to_numpy())].assign(p=parent[ctx.periods.is_last_child(source["p"].to_numpy())])
+            rolled = source[ctx.periods.is_last_child(source["p"].to_numpy())].assign(
+                p=parent[ctx.periods.is_last_child(source["p"].to_numpy())]
+            )
         else:
             codes, groups, first = _group(*(source[c].to_numpy() for c in key), parent)
             complete = np.ones(len(source), dtype=bool)
@@ -394,8 +423,8 @@ def _merge_distributions(
     bucket lies inside exactly one merged bucket. Returns rows (group columns, lo, hi, n,
     prov, units[, o]) and the number of distributions per group.
     """
-    lo, hi = rows["lo"].to_numpy(), rows["hi"].to_numpy()
-    gcodes, groups, gfirst = _group(*(rows[c].to_numpy() for c in group))
+    lo = rows["lo"].to_numpy()
+    gcodes, groups, _ = _group(*(rows[c].to_numpy() for c in group))
     ucodes, units, ufirst = _group(*(rows[c].to_numpy() for c in unit))
     unit_group = gcodes[ufirst]
     units_per_group = np.bincount(unit_group, minlength=groups)
@@ -445,7 +474,9 @@ def _rollup_distributions(ctx: _Context, table: pd.DataFrame) -> pd.DataFrame:
             continue
         source = source.assign(parent=ctx.periods.parent(source["p"].to_numpy()))
         merged, units = _merge_distributions(ctx, source, ["m", "parent", "o", "d"], ["m", "p", "o", "d"])
-        merged = merged[units[merged["g"].to_numpy()] == _CHILDREN[kind]].rename(columns={"parent": "p", "n": "v"})
+        merged = merged[units[merged["g"].to_numpy()] == _CHILDREN[kind]].rename(
+            columns={"parent": "p", "n": "v"}
+        )
         native = current[ctx.periods.kind(current["p"].to_numpy()) == kind]
         merged = _anti_join(merged, native, ["m", "p", "o", "d"])
         current = pd.concat([current, merged[current.columns]], ignore_index=True)
@@ -491,7 +522,10 @@ def _top_two(codes: np.ndarray, groups: int, org: np.ndarray, values: np.ndarray
         chosen = np.full(groups, -1, dtype=np.int64)
         chosen[codes[candidates[::-1]]] = rows[candidates[::-1]]  # the first row among ties
         found = chosen >= 0
-        result += [np.where(found, org[np.maximum(chosen, 0)], -1), np.where(found, values[np.maximum(chosen, 0)], np.nan)]
+        result += [
+            np.where(found, org[np.maximum(chosen, 0)], -1),
+            np.where(found, values[np.maximum(chosen, 0)], np.nan),
+        ]
         v = v.copy()
         v[chosen[found]] = -np.inf
     return tuple(result)
@@ -501,13 +535,27 @@ def _result(ctx: _Context, keys: dict[str, np.ndarray], **columns: np.ndarray | 
     n = len(keys["m"])
     data: dict[str, np.ndarray] = dict(keys)
     defaults = {
-        "tb": 0, "stat": _STAT["value"], "param": NO_PARAM, "value": np.nan, "lower": np.nan, "upper": np.nan,
-        "num": np.nan, "den": np.nan, "coverage": 0, "events": np.nan, "org1": -1, "share1": np.nan,
-        "org2": -1, "share2": np.nan, "prov": False,
+        "tb": 0,
+        "stat": _STAT["value"],
+        "param": NO_PARAM,
+        "value": np.nan,
+        "lower": np.nan,
+        "upper": np.nan,
+        "num": np.nan,
+        "den": np.nan,
+        "coverage": 0,
+        "events": np.nan,
+        "org1": -1,
+        "share1": np.nan,
+        "org2": -1,
+        "share2": np.nan,
+        "prov": False,
     }
     for name, default in defaults.items():
         value = columns.get(name, default)
-        data[name] = np.broadcast_to(np.asarray(value), (n,)).copy() if np.ndim(value) == 0 else np.asarray(value)
+        data[name] = (
+            np.broadcast_to(np.asarray(value), (n,)).copy() if np.ndim(value) == 0 else np.asarray(value)
+        )
     return pd.DataFrame(data)
 
 
@@ -560,16 +608,28 @@ def _aggregate_values(ctx: _Context, table: pd.DataFrame, how: str) -> pd.DataFr
             share1 = np.where(many & (total > 0), size1 / total, np.nan)
             share2 = np.where(many & (total > 0), size2 / total, np.nan)
         return _result(
-            ctx, keys, value=value, coverage=coverage, prov=prov,
-            org1=np.where(many, org1, -1), share1=share1, org2=np.where(many, org2, -1), share2=share2,
+            ctx,
+            keys,
+            value=value,
+            coverage=coverage,
+            prov=prov,
+            org1=np.where(many, org1, -1),
+            share1=share1,
+            org2=np.where(many, org2, -1),
+            share2=share2,
         )
     if how == "share_of_reporters":
         yes = _sum(codes, groups, np.where(has, v, 0.0))
         with np.errstate(divide="ignore", invalid="ignore"):
             value = np.where(coverage > 0, yes / coverage, np.nan)
         return _result(
-            ctx, keys, value=value, num=np.where(coverage > 0, yes, np.nan),
-            den=np.where(coverage > 0, coverage, np.nan), coverage=coverage, prov=prov,
+            ctx,
+            keys,
+            value=value,
+            num=np.where(coverage > 0, yes, np.nan),
+            den=np.where(coverage > 0, coverage, np.nan),
+            coverage=coverage,
+            prov=prov,
         )
     if how == "latest":
         # several organisations reporting the same stock (e.g. countries connected to ICSE):
@@ -636,9 +696,17 @@ def _aggregate_distributions(
     with np.errstate(divide="ignore", invalid="ignore"):
         parts.append(
             _result(
-                ctx, bucket_key, tb=tb, stat=_STAT["events"], value=n, events=n, coverage=units[g],
-                prov=merged["prov"].to_numpy(), org1=np.where(many, org1, -1),
-                share1=np.where(many & (n > 0), size1 / n, np.nan), org2=np.where(many, org2, -1),
+                ctx,
+                bucket_key,
+                tb=tb,
+                stat=_STAT["events"],
+                value=n,
+                events=n,
+                coverage=units[g],
+                prov=merged["prov"].to_numpy(),
+                org1=np.where(many, org1, -1),
+                share1=np.where(many & (n > 0), size1 / n, np.nan),
+                org2=np.where(many, org2, -1),
                 share2=np.where(many & (n > 0), size2 / n, np.nan),
             )
         )
@@ -651,9 +719,18 @@ def _aggregate_distributions(
     with np.errstate(divide="ignore", invalid="ignore"):
         parts.append(
             _result(
-                ctx, keys, tb=0, stat=_STAT["events"], value=total, events=total, coverage=units, prov=prov,
-                org1=np.where(many_total, t1, -1), share1=np.where(many_total & (total > 0), s1 / total, np.nan),
-                org2=np.where(many_total, t2, -1), share2=np.where(many_total & (total > 0), s2 / total, np.nan),
+                ctx,
+                keys,
+                tb=0,
+                stat=_STAT["events"],
+                value=total,
+                events=total,
+                coverage=units,
+                prov=prov,
+                org1=np.where(many_total, t1, -1),
+                share1=np.where(many_total & (total > 0), s1 / total, np.nan),
+                org2=np.where(many_total, t2, -1),
+                share2=np.where(many_total & (total > 0), s2 / total, np.nan),
             )
         )
 
@@ -685,9 +762,18 @@ def _aggregate_distributions(
             value = np.where(ok, (full_n + part_v) / total, np.nan)
             parts.append(
                 _result(
-                    ctx, keys, stat=_STAT["share_within"], param=float(h), value=value, lower=lower,
-                    upper=upper, num=np.where(exact & ok, full_n, np.nan), den=np.where(ok, total, np.nan),
-                    coverage=units, events=total, prov=prov,
+                    ctx,
+                    keys,
+                    stat=_STAT["share_within"],
+                    param=float(h),
+                    value=value,
+                    lower=lower,
+                    upper=upper,
+                    num=np.where(exact & ok, full_n, np.nan),
+                    den=np.where(ok, total, np.nan),
+                    coverage=units,
+                    events=total,
+                    prov=prov,
                 )
             )
         for q in quantiles:
@@ -700,11 +786,21 @@ def _aggregate_distributions(
             lower[hg] = low_min[hit] / 60.0
             upper[hg] = high_min[hit] / 60.0
             inside = low_min[hit] + (rank[hit] - before[hit]) / sn[hit] * (high_min[hit] - low_min[hit])
-            value[hg] = np.where(np.isfinite(high_min[hit]), inside / 60.0, np.nan)  # open bucket: bounds only
+            value[hg] = np.where(
+                np.isfinite(high_min[hit]), inside / 60.0, np.nan
+            )  # open bucket: bounds only
             parts.append(
                 _result(
-                    ctx, keys, stat=_STAT["percentile"], param=float(q), value=value, lower=lower, upper=upper,
-                    coverage=units, events=total, prov=prov,
+                    ctx,
+                    keys,
+                    stat=_STAT["percentile"],
+                    param=float(q),
+                    value=value,
+                    lower=lower,
+                    upper=upper,
+                    coverage=units,
+                    events=total,
+                    prov=prov,
                 )
             )
     return pd.concat(parts, ignore_index=True)
@@ -719,7 +815,9 @@ def _values_table(frame: pd.DataFrame, m: Iterable[int]) -> pd.DataFrame:
     return rows[["m", "p", "o", "d", "v", "prov"]].reset_index(drop=True)
 
 
-def _ratio_table(ctx: _Context, per_org: dict[int, pd.DataFrame], frame: pd.DataFrame, m: int) -> pd.DataFrame:
+def _ratio_table(
+    ctx: _Context, per_org: dict[int, pd.DataFrame], frame: pd.DataFrame, m: int
+) -> pd.DataFrame:
     """An organisation's numerator and denominator for each key where it reported both."""
     spec = ctx.spec(m)
     index = {code: i for i, code in enumerate(ctx.metrics)}
@@ -735,12 +833,18 @@ def _ratio_table(ctx: _Context, per_org: dict[int, pd.DataFrame], frame: pd.Data
     parts = parts[(ctx.dim_nontotal[parts["d"].to_numpy()] & ~allowed) == 0]
     parts = parts[~np.isnan(parts["num"].to_numpy()) & ~np.isnan(parts["den"].to_numpy())]
     with np.errstate(divide="ignore", invalid="ignore"):
-        parts = parts.assign(m=m, prov=parts["pn"] | parts["pd"], v=np.where(parts["den"] > 0, parts["num"] / parts["den"], np.nan))
+        parts = parts.assign(
+            m=m,
+            prov=parts["pn"] | parts["pd"],
+            v=np.where(parts["den"] > 0, parts["num"] / parts["den"], np.nan),
+        )
     direct = _anti_join(own, parts, ["p", "o", "d"]).assign(num=np.nan, den=np.nan)
     return _only_frequencies(ctx, pd.concat([parts[columns], direct[columns]], ignore_index=True))
 
 
-def _weighted_table(ctx: _Context, per_org: dict[int, pd.DataFrame], frame: pd.DataFrame, m: int) -> pd.DataFrame:
+def _weighted_table(
+    ctx: _Context, per_org: dict[int, pd.DataFrame], frame: pd.DataFrame, m: int
+) -> pd.DataFrame:
     """An organisation's mean, weight and mean x weight; coarser periods recomputed from them."""
     spec = ctx.spec(m)
     index = {code: i for i, code in enumerate(ctx.metrics)}
@@ -862,9 +966,9 @@ def compute_indicators(
     # a ratio is computed wherever both its parts were reported, even if nobody reported the
     # ratio itself; the parts and weights referred to get a code even when absent
     for spec in catalogue.metrics.values():
-        if spec.combination == "ratio_of_sums" and spec.code not in ctx.metrics:
-            if spec.numerator in ctx.metrics and spec.denominator in ctx.metrics:
-                ctx.metrics.append(spec.code)
+        parts = spec.numerator in ctx.metrics and spec.denominator in ctx.metrics
+        if spec.combination == "ratio_of_sums" and spec.code not in ctx.metrics and parts:
+            ctx.metrics.append(spec.code)
     by_rule: dict[str, list[int]] = {}
     for m in range(len(ctx.metrics)):
         by_rule.setdefault(ctx.spec(m).combination, []).append(m)
@@ -904,9 +1008,9 @@ def compute_indicators(
     members = by_rule.get("distribution", [])
     if members:
         dist = frame[np.isin(frame["m"].to_numpy(), members)].reset_index(drop=True)
-        rollup = [m for m in members if ctx.spec(m).period_rollup == "sum"]
-        rolled = _rollup_distributions(ctx, dist[np.isin(dist["m"].to_numpy(), rollup)])
-        dist = pd.concat([rolled, dist[~np.isin(dist["m"].to_numpy(), rollup)]], ignore_index=True)
+        summed = [m for m in members if ctx.spec(m).period_rollup == "sum"]
+        rolled = _rollup_distributions(ctx, dist[np.isin(dist["m"].to_numpy(), summed)])
+        dist = pd.concat([rolled, dist[~np.isin(dist["m"].to_numpy(), summed)]], ignore_index=True)
         dist = _only_frequencies(ctx, dist)
         results += [_aggregate_distributions(ctx, dist, hours, quantiles), _reporters(ctx, dist)]
 

@@ -185,7 +185,9 @@ def test_weighted_mean_and_its_yearly_recomputation(catalogue: Catalogue) -> Non
     assert q1["value"] == pytest.approx((10 * 100 + 40 * 300) / 400)
     assert (q1["numerator"], q1["denominator"]) == pytest.approx((13000, 400))
     # the year: each organisation's quarterly means weighted by its quarterly weights
-    ch1_year = one(frame, metric="ch_mean_hours_to_takedown", period="2024", level="organisation", entity="ch1")
+    ch1_year = one(
+        frame, metric="ch_mean_hours_to_takedown", period="2024", level="organisation", entity="ch1"
+    )
     assert ch1_year["value"] == pytest.approx(sum(10 * q * 100 for q in range(1, 5)) / 400)
     year = one(frame, **key, period="2024")
     assert year["value"] == pytest.approx(sum((10 * q * 100 + 40 * q * 300) for q in range(1, 5)) / 1600)
@@ -197,11 +199,15 @@ def test_share_of_reporters_for_capabilities(catalogue: Catalogue) -> None:
             row("co_capability_hash_matching", "2024-Q4", 1, "a"),
             row("co_capability_hash_matching", "2024-Q4", 0, "b"),
             row("co_capability_hash_matching", "2024-Q4", 1, "c"),
-            row("co_capability_hash_matching", "2024-Q4", None, "h"),  # not available: not a reporter of a value
+            row(
+                "co_capability_hash_matching", "2024-Q4", None, "h"
+            ),  # not available: not a reporter of a value
         ).assign(stakeholder_type="company"),
         catalogue,
     )
-    alliance = one(frame, metric="co_capability_hash_matching", period="2024-Q4", level="alliance", entity=ALLIANCE)
+    alliance = one(
+        frame, metric="co_capability_hash_matching", period="2024-Q4", level="alliance", entity=ALLIANCE
+    )
     assert alliance["value"] == pytest.approx(2 / 3)
     assert (alliance["numerator"], alliance["denominator"], alliance["coverage"]) == (2, 3, 3)
     fr = one(frame, metric="co_capability_hash_matching", period="2024-Q4", level="country", entity="FR")
@@ -216,7 +222,9 @@ def test_latest_takes_the_largest_report_never_the_sum(catalogue: Catalogue) -> 
         ),
         catalogue,
     )
-    alliance = one(frame, metric="le_countries_connected_icse", period="2024-Q4", level="alliance", entity=ALLIANCE)
+    alliance = one(
+        frame, metric="le_countries_connected_icse", period="2024-Q4", level="alliance", entity=ALLIANCE
+    )
     assert alliance["value"] == 64 and alliance["coverage"] == 2
     # no country recorded: no country-level figure
     assert not (frame["level"] == "country").any()
@@ -241,7 +249,10 @@ def test_sum_rollups_need_every_sub_period(catalogue: Catalogue) -> None:
     # an aggregate of a kind combines the organisations' figures of that kind only
     year = one(frame, metric="co_items_actioned", level="alliance", entity=ALLIANCE, period="2024")
     assert year["value"] == 78 and year["coverage"] == 1
-    assert one(frame, metric="co_items_actioned", level="alliance", entity=ALLIANCE, period="2024-Q1")["value"] == 9
+    assert (
+        one(frame, metric="co_items_actioned", level="alliance", entity=ALLIANCE, period="2024-Q1")["value"]
+        == 9
+    )
 
 
 def test_a_year_rolls_up_from_quarters_or_halves_and_a_native_figure_wins(catalogue: Catalogue) -> None:
@@ -277,7 +288,10 @@ def test_last_rollup_takes_the_last_sub_period(catalogue: Catalogue) -> None:
 def test_ratio_rollup_recomputes_from_rolled_up_parts(catalogue: Catalogue) -> None:
     rows = []
     for m, (num, den) in enumerate(((1, 10), (9, 10), (0, 80)), start=1):
-        rows += [row("co_items_detected_proactively", f"2024-{m:02d}", num), row("co_items_actioned", f"2024-{m:02d}", den)]
+        rows += [
+            row("co_items_detected_proactively", f"2024-{m:02d}", num),
+            row("co_items_actioned", f"2024-{m:02d}", den),
+        ]
     frame = compute_indicators(obs(*rows), catalogue)
     q1 = one(frame, metric="co_proactive_share", period="2024-Q1", level="organisation", entity="a")
     assert q1["value"] == pytest.approx(10 / 100)  # not the mean of 0.1, 0.9 and 0
@@ -292,7 +306,10 @@ def test_refused_rollups(catalogue: Catalogue) -> None:
     month_year = with_metric(catalogue, "co_items_actioned", frequencies=("month", "year"))
     frame = compute_indicators(obs(*rows), month_year)
     assert set(frame["period_kind"]) == {"month", "year"}
-    assert one(frame, metric="co_items_actioned", period="2024", level="alliance", entity=ALLIANCE)["value"] == 12
+    assert (
+        one(frame, metric="co_items_actioned", period="2024", level="alliance", entity=ALLIANCE)["value"]
+        == 12
+    )
 
 
 def test_year_on_year_change(catalogue: Catalogue) -> None:
@@ -324,20 +341,27 @@ def test_provisional_and_newest_submission(catalogue: Catalogue) -> None:
     )
     alliance = one(frame, metric="co_items_actioned", period="2024-01", level="alliance", entity=ALLIANCE)
     assert alliance["value"] == 14 and bool(alliance["provisional"])
-    assert not bool(one(frame, metric="co_items_actioned", period="2024-01", level="country", entity="DE")["provisional"])
+    assert not bool(
+        one(frame, metric="co_items_actioned", period="2024-01", level="country", entity="DE")["provisional"]
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Distributions
 
 
-def dist(org: str, period: str, buckets: dict[str, int], metric: str = "co_takedown_time") -> list[dict[str, Any]]:
+def dist(
+    org: str, period: str, buckets: dict[str, int], metric: str = "co_takedown_time"
+) -> list[dict[str, Any]]:
     return [row(metric, period, n, org, time_bucket=code) for code, n in buckets.items()]
 
 
 def test_distribution_buckets_shares_and_percentiles_by_hand(catalogue: Catalogue) -> None:
     frame = compute_indicators(
-        obs(*dist("a", "2024-01", {"0-1d": 6, "1d-7d": 3, "7d+": 1}), *dist("b", "2024-01", {"0-1d": 4, "1d-7d": 6, "7d+": 0})),
+        obs(
+            *dist("a", "2024-01", {"0-1d": 6, "1d-7d": 3, "7d+": 1}),
+            *dist("b", "2024-01", {"0-1d": 4, "1d-7d": 6, "7d+": 0}),
+        ),
         catalogue,
         share_within_hours=(24, 48),
         percentiles=(0.5, 0.9),
@@ -378,14 +402,25 @@ def test_censored_cases_stay_in_the_denominator(catalogue: Catalogue) -> None:
 
 def test_percentile_in_the_open_last_bucket_has_no_upper_bound(catalogue: Catalogue) -> None:
     frame = compute_indicators(obs(*dist("a", "2024-01", {"0-1d": 1, "1d-7d": 1, "7d+": 8})), catalogue)
-    p90 = one(frame, metric="co_takedown_time", period="2024-01", level="organisation", entity="a", statistic="percentile", param=0.9)
+    p90 = one(
+        frame,
+        metric="co_takedown_time",
+        period="2024-01",
+        level="organisation",
+        entity="a",
+        statistic="percentile",
+        param=0.9,
+    )
     assert math.isnan(p90["value"]) and (p90["lower"], p90["upper"]) == (168, math.inf)
 
 
 def test_coarse_and_fine_schemes_merge_on_their_common_edges(catalogue: Catalogue) -> None:
     fine = {code: 1 for code in catalogue.buckets.codes}  # 20 timed buckets and 1 not_actioned
     frame = compute_indicators(
-        obs(*dist("a", "2024-01", fine), *dist("b", "2024-01", {"0-1d": 5, "1d-7d": 2, "7d+": 1, "not_actioned": 1})),
+        obs(
+            *dist("a", "2024-01", fine),
+            *dist("b", "2024-01", {"0-1d": 5, "1d-7d": 2, "7d+": 1, "not_actioned": 1}),
+        ),
         catalogue,
         share_within_hours=(1, 24),
     )
@@ -401,7 +436,9 @@ def test_coarse_and_fine_schemes_merge_on_their_common_edges(catalogue: Catalogu
     hour = {"metric": "co_takedown_time", "period": "2024-01", "statistic": "share_within", "param": 1}
     assert one(frame, **hour, level="organisation", entity="a")["numerator"] == 5
     merged_hour = one(frame, **hour, level="alliance", entity=ALLIANCE)
-    assert math.isnan(merged_hour["numerator"]) and merged_hour["lower"] == 0 and merged_hour["upper"] == 15 / 30
+    assert (
+        math.isnan(merged_hour["numerator"]) and merged_hour["lower"] == 0 and merged_hour["upper"] == 15 / 30
+    )
     day = one(frame, **{**hour, "param": 24}, level="alliance", entity=ALLIANCE)
     assert (day["numerator"], day["denominator"]) == (15, 30)
 
@@ -430,14 +467,18 @@ EDGES_MIN = None
     censored=st.integers(min_value=0, max_value=20),
     q=st.sampled_from([0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0]),
 )
-def test_percentile_bounds_contain_the_true_value(catalogue: Catalogue, times: list[float], censored: int, q: float) -> None:
+def test_percentile_bounds_contain_the_true_value(
+    catalogue: Catalogue, times: list[float], censored: int, q: float
+) -> None:
     scheme = catalogue.buckets
     counts: dict[str, int] = defaultdict(int)
     for minutes in times:
         counts[scheme.bucket_for(minutes).code] += 1
     counts["not_actioned"] += censored
     full = {code: counts.get(code, 0) for code in scheme.codes}
-    frame = compute_indicators(obs(*dist("a", "2024-01", full)), catalogue, percentiles=(q,), share_within_hours=(24,))
+    frame = compute_indicators(
+        obs(*dist("a", "2024-01", full)), catalogue, percentiles=(q,), share_within_hours=(24,)
+    )
     got = one(frame, metric="co_takedown_time", level="organisation", statistic="percentile", param=q)
     ordered = sorted(times) + [math.inf] * censored
     true_minutes = ordered[math.ceil(q * len(ordered)) - 1]
@@ -458,7 +499,9 @@ def test_share_within_is_exact_on_every_edge(catalogue: Catalogue, times: list[f
     hours = tuple(edge / 60 for edge in scheme.edges_minutes)
     frame = compute_indicators(obs(*dist("a", "2024-01", counts)), catalogue, share_within_hours=hours)
     for edge in scheme.edges_minutes:
-        got = one(frame, metric="co_takedown_time", level="organisation", statistic="share_within", param=edge / 60)
+        got = one(
+            frame, metric="co_takedown_time", level="organisation", statistic="share_within", param=edge / 60
+        )
         within = sum(1 for t in times if t < edge)
         assert got["numerator"] == within and got["denominator"] == len(times)
         assert got["value"] == pytest.approx(within / len(times)) and got["lower"] == got["upper"]
@@ -480,14 +523,23 @@ observation_rows = st.lists(
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=observation_rows)
-def test_sums_and_ratios_match_brute_force_loops(catalogue: Catalogue, rows: list[tuple[str, str, str, str, int | None]]) -> None:
-    data = [row(metric, period, value, org, notice_source=source) for org, metric, period, source, value in rows]
+def test_sums_and_ratios_match_brute_force_loops(
+    catalogue: Catalogue, rows: list[tuple[str, str, str, str, int | None]]
+) -> None:
+    data = [
+        row(metric, period, value, org, notice_source=source) for org, metric, period, source, value in rows
+    ]
     for entry in data:  # a hotline reporting a company metric is fine for the engine
         entry["stakeholder_type"] = "company"
     frame = compute_indicators(obs(*data), catalogue)
 
     def entities(org: str) -> list[tuple[str, str]]:
-        return [("organisation", org), ("stakeholder_type", "company"), ("country", ORGS[org][1]), ("alliance", ALLIANCE)]
+        return [
+            ("organisation", org),
+            ("stakeholder_type", "company"),
+            ("country", ORGS[org][1]),
+            ("alliance", ALLIANCE),
+        ]
 
     sums: dict[tuple[str, ...], list[float]] = defaultdict(list)
     for org, metric, period, source, value in rows:
@@ -506,10 +558,16 @@ def test_sums_and_ratios_match_brute_force_loops(catalogue: Catalogue, rows: lis
         if period == "2024-01" and all(v is not None for v in months):
             for level, entity in entities(org):
                 quarter[(metric, level, entity, source)].append(sum(v for v in months if v is not None))
-    quarter_rows = frame[(frame["period"] == "2024-Q1") & (frame["statistic"] == "value") & frame["metric"].isin(["co_items_actioned", "co_items_detected_proactively"])]
+    quarter_rows = frame[
+        (frame["period"] == "2024-Q1")
+        & (frame["statistic"] == "value")
+        & frame["metric"].isin(["co_items_actioned", "co_items_detected_proactively"])
+    ]
     assert len(quarter_rows) == len(quarter)
     for (metric, level, entity, source), parts in quarter.items():
-        assert one(frame, metric=metric, period="2024-Q1", level=level, entity=entity, notice_source=source)["value"] == sum(parts)
+        assert one(frame, metric=metric, period="2024-Q1", level=level, entity=entity, notice_source=source)[
+            "value"
+        ] == sum(parts)
     # the ratio: sums over the organisations that reported both parts with a value
     for period in ("2024-01", "2024-02", "2024-03", "2025-01"):
         for org_level in ("alliance",):
@@ -525,7 +583,9 @@ def test_sums_and_ratios_match_brute_force_loops(catalogue: Catalogue, rows: lis
                 assert (got["numerator"], got["denominator"], got["coverage"]) == (num, den, n)
                 assert (math.isnan(got["value"]) and den == 0) or got["value"] == pytest.approx(num / den)
             else:
-                assert not has(frame, metric="co_proactive_share", period=period, level=org_level, entity=ALLIANCE)
+                assert not has(
+                    frame, metric="co_proactive_share", period=period, level=org_level, entity=ALLIANCE
+                )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -536,18 +596,29 @@ def test_sums_and_ratios_match_brute_force_loops(catalogue: Catalogue, rows: lis
     ("rows", "message"),
     [
         ([row("co_nonsense", "2024-01", 1)], "unknown metric code(s) not in the catalogue: co_nonsense"),
-        ([row("co_items_actioned", "2024-01", 1, period_kind="quarter")], "period 2024-01 is a month but its period_kind says 'quarter'"),
+        (
+            [row("co_items_actioned", "2024-01", 1, period_kind="quarter")],
+            "period 2024-01 is a month but its period_kind says 'quarter'",
+        ),
         ([row("co_items_actioned", "2024-01", -3)], "metric 'co_items_actioned' has a negative value"),
-        ([row("co_capability_hash_matching", "2024-01", 1)], "metric 'co_capability_hash_matching' is reported by quarter, half_year, year, not by month"),
+        (
+            [row("co_capability_hash_matching", "2024-01", 1)],
+            "metric 'co_capability_hash_matching' is reported by quarter, half_year, year, not by month",
+        ),
         ([row("co_capability_hash_matching", "2024-Q1", 0.5)], "is a capability: its values are 0 or 1"),
         ([row("co_proactive_share", "2024-01", 1.5)], "is a share"),
         ([row("co_takedown_time", "2024-01", 1)], "is a distribution: every row needs a time_bucket"),
         ([row("co_takedown_time", "2024-01", 1, time_bucket="3h-9h")], "time bucket '3h-9h' is not a bucket"),
-        ([row("co_takedown_time", "2024-01", None, time_bucket="0-1d")], "a distribution bucket needs a count"),
+        (
+            [row("co_takedown_time", "2024-01", None, time_bucket="0-1d")],
+            "a distribution bucket needs a count",
+        ),
         ([row("co_items_actioned", "2024-01", 1, time_bucket="0-1d")], "is not a distribution"),
     ],
 )
-def test_bad_observations_are_refused_with_a_clear_error(catalogue: Catalogue, rows: list[dict[str, Any]], message: str) -> None:
+def test_bad_observations_are_refused_with_a_clear_error(
+    catalogue: Catalogue, rows: list[dict[str, Any]], message: str
+) -> None:
     with pytest.raises(IndicatorError) as error:
         compute_indicators(obs(*rows), catalogue)
     assert message in str(error.value)
@@ -571,16 +642,25 @@ def test_indicators_from_stored_submissions(session: Session, catalogue: Catalog
     today = datetime(2026, 3, 1, tzinfo=UTC)
     orgs = {}
     for code, country in (("acme-social", "FR"), ("bolt-video", "DE")):
-        orgs[code] = add_organisation(session, OrganisationIn(code=code, name=code.title(), stakeholder_type="company", country=country))
+        orgs[code] = add_organisation(
+            session, OrganisationIn(code=code, name=code.title(), stakeholder_type="company", country=country)
+        )
     session.commit()
     for code, actioned, buckets in (
         ("acme-social", 120, {"0-1d": 8, "1d-7d": 1, "7d+": 1, "not_actioned": 0}),
         ("bolt-video", 80, {c: 1 for c in catalogue.buckets.codes}),
     ):
         q1 = parse_period("2025-Q1")
-        rows = [ObservationIn("co_items_actioned", q1, actioned), ObservationIn("co_items_detected_proactively", q1, actioned / 2)]
-        rows += [ObservationIn("co_takedown_time", q1, n, dims={"time_bucket": b}) for b, n in buckets.items()]
-        store_submission(session, catalogue, orgs[code], rows, channel="cli", scope="2025-Q1", actor="test", today=today)
+        rows = [
+            ObservationIn("co_items_actioned", q1, actioned),
+            ObservationIn("co_items_detected_proactively", q1, actioned / 2),
+        ]
+        rows += [
+            ObservationIn("co_takedown_time", q1, n, dims={"time_bucket": b}) for b, n in buckets.items()
+        ]
+        store_submission(
+            session, catalogue, orgs[code], rows, channel="cli", scope="2025-Q1", actor="test", today=today
+        )
     session.commit()
     observations = load_observations(session, select(col(Submission.id)))
     frame = compute_indicators(observations, catalogue)
@@ -588,6 +668,13 @@ def test_indicators_from_stored_submissions(session: Session, catalogue: Catalog
     assert one(frame, metric="co_items_actioned", **key)["value"] == 200
     assert one(frame, metric="co_proactive_share", **key)["value"] == pytest.approx(0.5)
     assert one(frame, metric="co_takedown_time", statistic="events", **key)["value"] == 10 + 21
-    assert one(frame, metric="co_takedown_time", statistic="events", time_bucket="0-1d", **key)["value"] == 8 + 10
-    assert one(frame, metric="co_takedown_time", statistic="share_within", param=24, **key)["value"] == pytest.approx(18 / 31)
-    assert one(frame, metric="co_items_actioned", period="2025-Q1", level="country", entity="DE")["value"] == 80
+    assert (
+        one(frame, metric="co_takedown_time", statistic="events", time_bucket="0-1d", **key)["value"]
+        == 8 + 10
+    )
+    assert one(frame, metric="co_takedown_time", statistic="share_within", param=24, **key)[
+        "value"
+    ] == pytest.approx(18 / 31)
+    assert (
+        one(frame, metric="co_items_actioned", period="2025-Q1", level="country", entity="DE")["value"] == 80
+    )
