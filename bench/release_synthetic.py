@@ -157,7 +157,7 @@ def _organisations(rng: np.random.Generator, organisations: int, countries: list
     rows = []
     for stype, count in counts.items():
         for i in range(count):
-            country = countries[(i * 7 + len(rows)) % len(countries)] if stype != "intergovernmental" else ""
+            country = countries[len(rows) % len(countries)] if stype != "intergovernmental" else ""
             rows.append(
                 {
                     "organisation": f"{stype.replace('_', '-')[:10]}-{i:03d}",

@@ -531,7 +531,10 @@ def _top_two(codes: np.ndarray, groups: int, org: np.ndarray, values: np.ndarray
     return tuple(result)
 
 
-def _result(ctx: _Context, keys: dict[str, np.ndarray], **columns: np.ndarray | float | int) -> pd.DataFrame:
+Figures = dict[str, np.ndarray]  # coded figures, column by column (a DataFrame per piece costs copies)
+
+
+def _result(ctx: _Context, keys: dict[str, np.ndarray], **columns: np.ndarray | float | int) -> Figures:
     n = len(keys["m"])
     data: dict[str, np.ndarray] = dict(keys)
     defaults = {
@@ -553,13 +556,15 @@ def _result(ctx: _Context, keys: dict[str, np.ndarray], **columns: np.ndarray | 
     }
     for name, default in defaults.items():
         value = columns.get(name, default)
-        data[name] = (
-            np.broadcast_to(np.asarray(value), (n,)).copy() if np.ndim(value) == 0 else np.asarray(value)
-        )
-    return pd.DataFrame(data)
+        data[name] = np.full(n, value) if np.ndim(value) == 0 else np.asarray(value)
+    return data
 
 
-def _aggregate_values(ctx: _Context, table: pd.DataFrame, how: str) -> pd.DataFrame:
+def _concat(pieces: Sequence[Figures]) -> Figures:
+    return {name: np.concatenate([piece[name] for piece in pieces]) for name in pieces[0]}
+
+
+def _aggregate_values(ctx: _Context, table: pd.DataFrame, how: str) -> Figures:
     """Scalar figures (sum, ratio_of_sums, mean_weighted, share_of_reporters, latest) per level.
 
     ``table`` holds one row per organisation and key with ``v`` (and ``num``/``den`` for
@@ -641,7 +646,7 @@ def _aggregate_values(ctx: _Context, table: pd.DataFrame, how: str) -> pd.DataFr
     raise IndicatorError(f"unknown combination rule {how!r}")
 
 
-def _reporters(ctx: _Context, table: pd.DataFrame) -> pd.DataFrame:
+def _reporters(ctx: _Context, table: pd.DataFrame) -> Figures:
     """How many organisations reported each metric in each period, at each level."""
     if table.empty:
         return _result(ctx, {c: np.zeros(0, np.int64) for c in ("m", "p", "e", "d")})
@@ -667,7 +672,7 @@ def _total_key(ctx: _Context) -> int:
 
 def _aggregate_distributions(
     ctx: _Context, table: pd.DataFrame, hours: Sequence[float], quantiles: Sequence[float]
-) -> pd.DataFrame:
+) -> Figures:
     """Events per bucket and in total, shares within ``hours`` and ``quantiles``, per level."""
     if table.empty:
         return _result(ctx, {c: np.zeros(0, np.int64) for c in ("m", "p", "e", "d")})
@@ -803,7 +808,7 @@ def _aggregate_distributions(
                     prov=prov,
                 )
             )
-    return pd.concat(parts, ignore_index=True)
+    return _concat(parts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -869,14 +874,12 @@ def _weighted_table(
 # Year on year, decoding
 
 
-def _yoy(ctx: _Context, table: pd.DataFrame) -> np.ndarray:
+def _yoy(ctx: _Context, table: Figures) -> np.ndarray:
     """value / value of the same key one year earlier - 1 (NaN without one, or when it was 0)."""
-    if table.empty:
-        return np.zeros(0)
-    param_codes, _ = pd.factorize(table["param"].to_numpy())
-    p = table["p"].to_numpy()
+    param_codes, _ = pd.factorize(table["param"])
+    p = table["p"]
     prev = ctx.periods.previous_year(p)
-    rest = _combine(*(table[c].to_numpy() for c in ("m", "e", "d", "tb", "stat")), param_codes)
+    rest = _combine(*(table[c] for c in ("m", "e", "d", "tb", "stat")), param_codes)
     if int(rest.max()) >= 2**62 // ctx.periods.size:
         rest = pd.factorize(rest)[0].astype(np.int64)
     here = rest * ctx.periods.size + p
@@ -885,7 +888,7 @@ def _yoy(ctx: _Context, table: pd.DataFrame) -> np.ndarray:
     ordered = here[order]
     at = np.minimum(np.searchsorted(ordered, before), len(ordered) - 1)
     found = (ordered[at] == before) & (prev >= 0)
-    value = table["value"].to_numpy()
+    value = table["value"]
     previous = np.where(found, value[order[at]], np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(found & (previous != 0) & np.isfinite(previous), value / previous - 1, np.nan)
@@ -893,16 +896,16 @@ def _yoy(ctx: _Context, table: pd.DataFrame) -> np.ndarray:
 
 def _strings(names: Sequence[str], codes: np.ndarray) -> pd.Series:
     """``names[codes]`` as a string column, built by Arrow (no Python string per row)."""
-    taken = pa.array(list(names), type=pa.string()).take(pa.array(np.asarray(codes, dtype=np.int64)))
+    taken = pa.array(list(names), type=pa.large_string()).take(pa.array(np.asarray(codes, dtype=np.int64)))
     return pd.Series(pd.arrays.ArrowStringArray(taken), copy=False)
 
 
-def _decode(ctx: _Context, table: pd.DataFrame) -> pd.DataFrame:
-    p, e, d = table["p"].to_numpy(), table["e"].to_numpy(), table["d"].to_numpy()
+def _decode(ctx: _Context, table: Figures) -> pd.DataFrame:
+    p, e, d = table["p"], table["e"], table["d"]
     periods = ctx.periods.table()
     spec_unit = [ctx.spec(i).unit for i in range(len(ctx.metrics))]
     spec_class = [ctx.spec(i).disclosure_class for i in range(len(ctx.metrics))]
-    m = table["m"].to_numpy()
+    m = table["m"]
     out: dict[str, object] = {
         "metric": _strings(ctx.metrics, m),
         "period": _strings(list(periods["code"]), p),
@@ -913,27 +916,27 @@ def _decode(ctx: _Context, table: pd.DataFrame) -> pd.DataFrame:
     for name in KEY_DIMENSIONS:
         codes, names = pd.factorize(ctx.dims[name].to_numpy(dtype=object))
         out[name] = _strings([str(x) for x in names], codes[d])
-    out["time_bucket"] = _strings(ctx.labels, table["tb"].to_numpy())
-    out["statistic"] = _strings(list(STATISTICS), table["stat"].to_numpy())
+    out["time_bucket"] = _strings(ctx.labels, table["tb"])
+    out["statistic"] = _strings(list(STATISTICS), table["stat"])
     org_names = ["", *(str(x) for x in ctx.orgs)]
     out.update(
         {
-            "param": table["param"].to_numpy(dtype=float),
-            "value": table["value"].to_numpy(dtype=float),
-            "lower": table["lower"].to_numpy(dtype=float),
-            "upper": table["upper"].to_numpy(dtype=float),
-            "numerator": table["num"].to_numpy(dtype=float),
-            "denominator": table["den"].to_numpy(dtype=float),
-            "coverage": table["coverage"].to_numpy(dtype=np.int64),
-            "event_count": table["events"].to_numpy(dtype=float),
-            "largest_org": _strings(org_names, table["org1"].to_numpy() + 1),
-            "largest_share": table["share1"].to_numpy(dtype=float),
-            "second_org": _strings(org_names, table["org2"].to_numpy() + 1),
-            "second_share": table["share2"].to_numpy(dtype=float),
-            "yoy_change": table["yoy"].to_numpy(dtype=float),
+            "param": table["param"].astype(float, copy=False),
+            "value": table["value"].astype(float, copy=False),
+            "lower": table["lower"].astype(float, copy=False),
+            "upper": table["upper"].astype(float, copy=False),
+            "numerator": table["num"].astype(float, copy=False),
+            "denominator": table["den"].astype(float, copy=False),
+            "coverage": table["coverage"].astype(np.int64, copy=False),
+            "event_count": table["events"].astype(float, copy=False),
+            "largest_org": _strings(org_names, table["org1"] + 1),
+            "largest_share": table["share1"].astype(float, copy=False),
+            "second_org": _strings(org_names, table["org2"] + 1),
+            "second_share": table["share2"].astype(float, copy=False),
+            "yoy_change": table["yoy"].astype(float, copy=False),
             "unit": _strings(spec_unit, m),
             "disclosure_class": _strings(spec_class, m),
-            "provisional": table["prov"].to_numpy(dtype=bool),
+            "provisional": table["prov"].astype(bool, copy=False),
         }
     )
     return conform(pd.DataFrame(out))
@@ -977,7 +980,7 @@ def compute_indicators(
             if ref and ref not in ctx.metrics:
                 ctx.metrics.append(ref)
     per_org: dict[int, pd.DataFrame] = {}
-    results: list[pd.DataFrame] = []
+    results: list[Figures] = []
     empty = frame.iloc[:0][["m", "p", "o", "d", "v", "prov"]]
 
     for rule in ("sum", "share_of_reporters", "latest"):
@@ -1014,8 +1017,9 @@ def compute_indicators(
         dist = _only_frequencies(ctx, dist)
         results += [_aggregate_distributions(ctx, dist, hours, quantiles), _reporters(ctx, dist)]
 
-    table = pd.concat([r for r in results if not r.empty], ignore_index=True) if results else None
-    if table is None or table.empty:
+    pieces = [r for r in results if len(r["m"])]
+    if not pieces:
         return empty_indicator_frame()
-    table["yoy"] = _yoy(ctx, table)
-    return _decode(ctx, table)
+    figures = _concat(pieces)
+    figures["yoy"] = _yoy(ctx, figures)
+    return _decode(ctx, figures)
