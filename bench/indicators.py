@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     frame = observations(args.seed, args.years, args.organisations, args.countries)
     print(
         f"synthetic alliance: {len(frame):,} observations, {frame['organisation'].nunique()} reporting "
-        f"organisations, {args.years} years, {frame['org_country'].nunique()} countries "
+        f"organisations, {args.years} years, {frame.loc[frame['org_country'] != '', 'org_country'].nunique()} countries "
         f"({time.perf_counter() - started:.1f} s to generate or read)",
         flush=True,
     )

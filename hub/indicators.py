@@ -40,6 +40,7 @@ KEY_DIMENSIONS = tuple(d for d in DIMENSIONS if d != "time_bucket")
 _KIND_INDEX = {kind: i for i, kind in enumerate(PERIOD_KINDS)}  # month 0 .. year 3
 _OFFSET = (0, 12, 16, 18)  # position of a kind's first period inside a year's 19 periods
 _PER_YEAR = 19
+_KIND_AT = np.repeat(np.arange(4), (12, 4, 2, 1))  # kind index of each of a year's 19 periods
 _CHILDREN = {1: 3, 2: 2, 3: 2}  # sub-periods one step finer: quarter=3 months, half=2 quarters, year=2 halves
 _STAT = {name: i for i, name in enumerate(STATISTICS)}
 _ORG, _STYPE, _COUNTRY, _ALL = range(4)
@@ -79,8 +80,7 @@ class _Periods:
         return pd.DataFrame(rows, columns=["code", "kind", "year", "number"])
 
     def kind(self, p: np.ndarray) -> np.ndarray:
-        offset = p % _PER_YEAR
-        return np.searchsorted(np.array(_OFFSET), offset, side="right") - 1
+        return _KIND_AT[p % _PER_YEAR]
 
     def number(self, p: np.ndarray) -> np.ndarray:
         return p % _PER_YEAR - np.array(_OFFSET)[self.kind(p)] + 1
