@@ -189,8 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"duckdb sums, ratios, bucket merges: {duck_seconds:6.2f} s wall {duck_cpu:6.2f} s CPU  "
           f"{sum(len(b) for b in baseline.values()):,} figures")  # fmt: skip
-    print(f"agree on {compared:,} figures; ratio engine/duckdb {ratio:.2f}x; goal engine <= {GOAL_SECONDS:.0f} s: "
-          f"{'met' if engine_seconds <= GOAL_SECONDS else 'NOT met'}")  # fmt: skip
+    verdict = "met" if engine_seconds <= GOAL_SECONDS else "not met in wall time"
+    if engine_seconds > GOAL_SECONDS and engine_cpu <= GOAL_SECONDS:
+        verdict += f" (met in CPU time: the machine is shared, load {os.getloadavg()[0]:.1f})"
+    print(f"agree on {compared:,} figures; ratio engine/duckdb {ratio:.2f}x wall, "
+          f"{engine_cpu / duck_cpu:.2f}x CPU; goal engine <= {GOAL_SECONDS:.0f} s: {verdict}")  # fmt: skip
     return 0
 
 

@@ -678,3 +678,21 @@ def test_indicators_from_stored_submissions(session: Session, catalogue: Catalog
     assert (
         one(frame, metric="co_items_actioned", period="2025-Q1", level="country", entity="DE")["value"] == 80
     )
+
+
+def test_synthetic_alliance_agrees_with_duckdb(catalogue: Catalogue) -> None:
+    """The benchmark's own check on a small synthetic alliance: every sum, ratio of sums and
+    merged distribution bucket DuckDB computes (months at every level, every native period at
+    organisation level) is the engine's figure, coverage included."""
+    from bench.indicators import check, duckdb_figures
+    from bench.release_synthetic import synthetic_alliance
+
+    observations, organisations = synthetic_alliance(seed=7, years=2, organisations=30, countries=6)
+    assert set(organisations["stakeholder_type"]) == {
+        "company", "hotline", "law_enforcement", "clearinghouse", "ngo", "government", "intergovernmental"
+    }  # fmt: skip
+    assert {"0-1d", "7d+", "not_actioned", "1m-5m"} <= set(observations["time_bucket"])
+    frame = compute_indicators(observations, catalogue)
+    assert check(frame, duckdb_figures(observations, catalogue), catalogue) > 1000
+    people = frame[(frame["disclosure_class"] == "people") & (frame["statistic"] == "value")]
+    assert (people["value"] < 10).any()  # small counts of people exist for disclosure control
