@@ -696,3 +696,51 @@ def test_synthetic_alliance_agrees_with_duckdb(catalogue: Catalogue) -> None:
     assert check(frame, duckdb_figures(observations, catalogue), catalogue) > 1000
     people = frame[(frame["disclosure_class"] == "people") & (frame["statistic"] == "value")]
     assert (people["value"] < 10).any()  # small counts of people exist for disclosure control
+
+
+def _label(minutes: int) -> str:
+    if minutes == 0:
+        return "0"
+    for size, suffix in ((1440, "d"), (60, "h"), (1, "m")):
+        if minutes % size == 0:
+            return f"{minutes // size}{suffix}"
+    raise AssertionError
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_merging_any_schemes_matches_brute_force(catalogue: Catalogue, data: st.DataObject) -> None:
+    """Each organisation uses its own subset of the ttd-v1 edges; the alliance's buckets are the
+    common edges and each count lands in the one merged bucket holding its organisation's bucket."""
+    all_edges = list(catalogue.buckets.edges_minutes)
+    schemes = {}
+    rows = []
+    for org in data.draw(
+        st.lists(st.sampled_from(["a", "b", "c", "h"]), min_size=1, max_size=4, unique=True)
+    ):
+        edges = sorted(data.draw(st.sets(st.sampled_from(all_edges), max_size=6)))
+        bounds = [0, *edges]
+        counts = data.draw(st.lists(st.integers(0, 50), min_size=len(bounds) + 1, max_size=len(bounds) + 1))
+        buckets = {}
+        for i, low in enumerate(bounds):
+            code = f"{_label(low)}-{_label(bounds[i + 1])}" if i + 1 < len(bounds) else f"{_label(low)}+"
+            buckets[code] = counts[i]
+        buckets["not_actioned"] = counts[-1]
+        schemes[org] = (bounds, counts)
+        rows += dist(org, "2024-01", buckets)
+    frame = compute_indicators(obs(*rows), catalogue)
+    common = sorted(set.intersection(*(set(bounds) for bounds, _ in schemes.values())))
+    expected: dict[str, int] = defaultdict(int)
+    for bounds, counts in schemes.values():
+        for i, low in enumerate(bounds):
+            start = max(edge for edge in common if edge <= low)
+            after = [edge for edge in common if edge > start]
+            code = f"{_label(start)}-{_label(after[0])}" if after else f"{_label(start)}+"
+            expected[code] += counts[i]
+        expected["not_actioned"] += counts[-1]
+    got = frame[
+        (frame["level"] == "alliance") & (frame["statistic"] == "events") & (frame["time_bucket"] != TOTAL)
+    ]
+    assert dict(zip(got["time_bucket"], got["value"], strict=True)) == dict(expected)
+    total = one(frame, metric="co_takedown_time", level="alliance", entity=ALLIANCE, statistic="events")
+    assert total["value"] == sum(expected.values()) and total["coverage"] == len(schemes)
