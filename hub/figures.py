@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import Select, select
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import Select, or_, select
 from sqlmodel import Session, col
 
 from hub.models import MetricDefinition, Observation, Organisation, Period, Submission
@@ -136,41 +139,96 @@ def _frame(session: Session, query: Select[*tuple[Any, ...]]) -> pd.DataFrame:
     )
 
 
+# Joins the dimension columns into one text column in SQL (split again by Arrow): a tenth of
+# the Python objects per row, which is where reading a million observations spends its time.
+_SEPARATOR = "\x1f"  # a control character: never in a dimension code (the firewall refuses them)
+
+
 def load_observations(session: Session, submission_ids: Select[Any]) -> pd.DataFrame:
     """Every observation of the submissions ``submission_ids`` selects, as a typed frame.
 
     The caller decides which submissions count (for a release: the newest approved version
-    of every scope), so this reader never guesses; one query, no ORM objects.
+    of every scope), so this reader never guesses. The observations come as ids and numbers
+    with their breakdown in one column; metrics, periods and submissions (a few thousand
+    rows) are read apart and joined in memory.
     """
-    dimensions: list[Any] = [col(getattr(Observation, name)).label(name) for name in DIMENSIONS]
-    query = (
+    breakdown: Any = col(getattr(Observation, DIMENSIONS[0]))
+    for name in DIMENSIONS[1:]:
+        breakdown = breakdown + _SEPARATOR + col(getattr(Observation, name))
+    observations = _frame(
+        session,
         select(
-            col(MetricDefinition.code).label("metric"),
-            col(Period.code).label("period"),
-            col(Period.kind).label("period_kind"),
+            col(Observation.submission_id).label("submission_id"),
+            col(Observation.metric_id).label("metric_id"),
+            col(Observation.period_id).label("period_id"),
+            col(Observation.value).label("value"),
+            or_(col(Observation.is_provisional), col(Observation.is_estimated)).label("provisional"),
+            breakdown.label("breakdown"),
+        ).where(col(Observation.submission_id).in_(submission_ids)),
+    )
+    submissions = _frame(
+        session,
+        select(
+            col(Submission.id).label("submission_id"),
             col(Organisation.code).label("organisation"),
             col(Organisation.stakeholder_type).label("stakeholder_type"),
             col(Organisation.country).label("org_country"),
-            *dimensions,
-            col(Observation.value).label("value"),
-            col(Observation.is_provisional).label("is_provisional"),
-            col(Observation.is_estimated).label("is_estimated"),
-            col(Submission.id).label("submission_id"),
             col(Submission.version).label("version"),
             col(Submission.supersede_reason).label("supersede_reason"),
             col(Submission.channel).label("channel"),
         )
-        .join(MetricDefinition, col(MetricDefinition.id) == col(Observation.metric_id))
-        .join(Period, col(Period.id) == col(Observation.period_id))
-        .join(Submission, col(Submission.id) == col(Observation.submission_id))
         .join(Organisation, col(Organisation.id) == col(Submission.organisation_id))
-        .where(col(Observation.submission_id).in_(submission_ids))
+        .where(col(Submission.id).in_(submission_ids)),
+    ).set_index("submission_id")
+    periods = _frame(
+        session,
+        select(
+            col(Period.id).label("id"),
+            col(Period.code).label("period"),
+            col(Period.kind).label("period_kind"),
+        ),
+    ).set_index("id")
+    metrics = _frame(
+        session, select(col(MetricDefinition.id).label("id"), col(MetricDefinition.code).label("metric"))
     )
-    frame = _frame(session, query)
-    frame["provisional"] = frame.pop("is_provisional").astype(bool) | frame.pop("is_estimated").astype(bool)
+    metrics = metrics.set_index("id")
+
+    def lookup(table: pd.DataFrame, key: str, column: str) -> Any:
+        positions = table.index.get_indexer(observations[key].astype("int64"))
+        return table[column].to_numpy(dtype=object)[positions] if len(positions) else []
+
+    count = len(observations)
+    parts = (
+        pc.split_pattern(pa.array(observations["breakdown"].tolist(), pa.string()), _SEPARATOR).flatten()
+        if count
+        else pa.array([], pa.string())
+    )
+    frame = pd.DataFrame(
+        {
+            "metric": lookup(metrics, "metric_id", "metric"),
+            "period": lookup(periods, "period_id", "period"),
+            "period_kind": lookup(periods, "period_id", "period_kind"),
+            "organisation": lookup(submissions, "submission_id", "organisation"),
+            "stakeholder_type": lookup(submissions, "submission_id", "stakeholder_type"),
+            "org_country": lookup(submissions, "submission_id", "org_country"),
+            **{
+                name: pd.array(
+                    pc.take(parts, np.arange(i, count * len(DIMENSIONS), len(DIMENSIONS))),
+                    dtype="string",
+                )
+                for i, name in enumerate(DIMENSIONS)
+            },
+            "value": pd.to_numeric(observations["value"], errors="coerce"),
+            "provisional": observations["provisional"].astype(bool),
+            "submission_id": observations["submission_id"],
+            "version": lookup(submissions, "submission_id", "version"),
+            "supersede_reason": lookup(submissions, "submission_id", "supersede_reason"),
+            "channel": lookup(submissions, "submission_id", "channel"),
+        },
+        index=pd.RangeIndex(count),
+    )
     frame["org_country"] = frame["org_country"].fillna("")
     frame["supersede_reason"] = frame["supersede_reason"].fillna("")
-    frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
     return frame.loc[:, list(OBSERVATION_COLUMNS)].astype(OBSERVATION_TYPES)
 
 
