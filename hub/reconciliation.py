@@ -39,6 +39,7 @@ Role = Literal["sender", "receiver"]
 ROLES: tuple[Role, Role] = ("sender", "receiver")
 # Where a side's rows name an end of the flow, besides a dimension of the metric.
 ORGANISATION, ORG_COUNTRY = "organisation", "org_country"
+COUNTERPART = "counterpart"  # the dimension that names an organisation (values: organisations)
 # The sender column of a flow keyed on the receiver only: every sender taken together.
 ALL_SENDERS = TOTAL
 
@@ -404,10 +405,12 @@ def _side(
             rows = rows[rows[role] != ""]
         allowed = flow.types(role)
         if allowed:
-            if source in (ORGANISATION, ORG_COUNTRY):
+            if source in (ORGANISATION, ORG_COUNTRY):  # the reporting organisation's type
                 kinds = rows["stakeholder_type"]
-            else:
+            elif source == COUNTERPART:
                 kinds = rows[role].map(stakeholder_type_of)
+            else:  # a country has no stakeholder type
+                continue
             rows = rows[kinds.isin(allowed).fillna(False).astype(bool)]
     keys: list[str] = [role for role in ROLES if role in flow.key]
     rows = rows[
