@@ -30,7 +30,7 @@ from hub.catalogue import CODE_PATTERN, Catalogue, MetricSpec, _pydantic_problem
 from hub.datafiles import StrictModel, read_yaml
 from hub.errors import CatalogueError
 from hub.figures import OBSERVATION_COLUMNS
-from hub.periods import parse_period
+from hub.periods import PeriodRef, parse_period
 from hub.vocab import DIMENSIONS, TOTAL
 
 FLOWS_FILE = Path("reconciliation") / "flows.yaml"
@@ -127,7 +127,9 @@ class Side(StrictModel):
     """One end's count of a flow: the metric it reports and how its rows name both ends."""
 
     metric: str
-    filters: dict[str, str] = Field(default_factory=dict)
+    # dimension -> value, or a list of values taken in order of preference: per organisation,
+    # period and pair, rows of the first value present (provider_report, else the total)
+    filters: dict[str, str | tuple[str, ...]] = Field(default_factory=dict)
     sender_from: str | None = None
     receiver_from: str | None = None
 
@@ -197,11 +199,17 @@ def _check_side(flow: Flow, label: str, side: Side, catalogue: Catalogue, where:
             )
             continue
         spec = catalogue.dimensions[dimension]
-        if spec.values == "list" and value != TOTAL and value not in spec.allowed:
+        values = value if isinstance(value, tuple) else (value,)
+        if not values or len(set(values)) != len(values):
             problems.append(
-                f"{at}: filter {dimension}={value!r} is not a value of the dimension "
-                f"(expected one of {', '.join(spec.allowed)})"
+                f"{at}: filter {dimension}: a list of alternatives must be non-empty, each value once"
             )
+        for one in values:
+            if spec.values == "list" and one != TOTAL and one not in spec.allowed:
+                problems.append(
+                    f"{at}: filter {dimension}={one!r} is not a value of the dimension "
+                    f"(expected one of {', '.join(spec.allowed)})"
+                )
     sources: list[str] = []
     for role in ROLES:
         source = side.source(role)
@@ -302,24 +310,51 @@ def _one_figure_per_cell(rows: pd.DataFrame) -> pd.DataFrame:
     most figures of the metric for that organisation and period (the primary publication),
     then the newest. Cells reported with different values are flagged for the secretariat.
     """
-    cell = ["metric", "period", "period_kind", "organisation", *DIMENSIONS]
+    cell = ["metric", "_p", "organisation", *DIMENSIONS]
     duplicated = rows.duplicated(cell, keep=False)
     if not duplicated.any():
         return rows.assign(sources_differ=False)
-    size = rows.groupby(
-        ["metric", "period", "period_kind", "organisation", "submission_id"], observed=True, sort=False
-    )["value"].transform("size")
+    size = rows.groupby(["metric", "_p", "organisation", "submission_id"], observed=True, sort=False)[
+        "value"
+    ].transform("size")
     ranked = rows.assign(_size=size).sort_values(["_size", "submission_id"], ascending=False, kind="stable")
     differ = ranked.groupby(cell, observed=True, sort=False, dropna=False)["value"].transform("nunique") > 1
     ranked = ranked.assign(sources_differ=differ.to_numpy())
     return ranked.drop_duplicates(cell).drop(columns="_size").sort_index()
 
 
-def _parents(periods: pd.Series, kind: str) -> pd.Series:
-    """The ``kind`` period containing each period code (parsed once per distinct code)."""
-    codes = periods.unique()
-    parent = {code: parse_period(str(code)).parent(kind).code for code in codes}
-    return periods.map(parent).astype("string")
+# Periods are handled as integers inside: (first month since year 0) x 4 + the kind's index,
+# so a parent period is arithmetic and joins are on integers; codes come back at the end.
+_KIND_INDEX = {"month": 0, "quarter": 1, "half_year": 2, "year": 3}
+_KIND_OF = {index: kind for kind, index in _KIND_INDEX.items()}
+
+
+def _period_ids(periods: pd.Series) -> np.ndarray:
+    """The integer id of each period code (a categorical: each distinct code parsed once)."""
+    categorical = periods.astype("category")
+    ids = []
+    for code in categorical.cat.categories:
+        ref = parse_period(str(code))
+        ids.append((ref.year * 12 + ref.first_month - 1) * 4 + _KIND_INDEX[ref.kind])
+    lookup = np.asarray(ids, dtype="int64")
+    return lookup[categorical.cat.codes.to_numpy()] if len(lookup) else np.zeros(len(periods), dtype="int64")
+
+
+def _parent_ids(ids: pd.Series, kind: str) -> pd.Series:
+    start = ids // 4
+    return (start - start % _MONTHS[kind]) * 4 + _KIND_INDEX[kind]
+
+
+def _period_codes(ids: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Period code and kind of each id."""
+    codes, kinds = {}, {}
+    for value in ids.unique():
+        start, kind = divmod(int(value), 4)
+        year, month0 = divmod(start, 12)
+        name = _KIND_OF[kind]
+        codes[value] = PeriodRef(year, name, month0 // _MONTHS[name] + 1).code
+        kinds[value] = name
+    return ids.map(codes).astype("string"), ids.map(kinds).astype("string")
 
 
 def _roll_up(
@@ -330,34 +365,35 @@ def _roll_up(
     For each organisation and target period one source is chosen: the figures the
     organisation reported for the target period itself if it reported the metric for it;
     else the sum over the coarsest finer kind it reported completely (``reported``: its
-    distinct organisation, period, period_kind; every month of a quarter, say), so a quarter
-    is never made from two months nor from a mixture of kinds.
+    distinct organisation and period; every month of a quarter, say), so a quarter is never
+    made from two months nor from a mixture of kinds.
     """
     if not targets or rows.empty:
         return rows.assign(rolled_up=False)
-    direct = reported[reported["period_kind"].isin(targets)].assign(_rank=0)
-    sources = [direct[["organisation", "period", "period_kind", "_rank"]]]
+    target_index = [_KIND_INDEX[t] for t in targets]
+    reported_kind = reported["_p"] % 4
+    direct = reported[reported_kind.isin(target_index)].assign(_rank=0)
+    sources = [direct[["organisation", "_p", "_rank"]]]
     sums = []
+    row_kind = rows["_p"] % 4
     for target in targets:
         for kind in ("half_year", "quarter", "month"):
             if _MONTHS[kind] >= _MONTHS[target]:
                 continue
-            seen = reported[reported["period_kind"] == kind]
+            seen = reported[reported_kind == _KIND_INDEX[kind]]
             if seen.empty:
                 continue
             rank = _MONTHS[target] // _MONTHS[kind]
-            seen = seen.assign(parent=_parents(seen["period"], target))
-            counts = seen.groupby(["organisation", "parent"], observed=True)["period"].nunique()
-            complete = counts[counts == rank].reset_index()[["organisation", "parent"]]
-            sources.append(
-                complete.rename(columns={"parent": "period"}).assign(period_kind=target, _rank=rank)
-            )
-            finer = rows[rows["period_kind"] == kind]
+            parent = _parent_ids(seen["_p"], target)
+            counts = seen.groupby([seen["organisation"], parent.rename("_p")], observed=True).size()
+            complete = counts[counts == rank].reset_index()[["organisation", "_p"]]
+            sources.append(complete.assign(_rank=rank))
+            finer = rows[row_kind == _KIND_INDEX[kind]]
             if finer.empty:
                 continue
-            finer = finer.assign(parent=_parents(finer["period"], target))
             summed = (
-                finer.groupby(["organisation", "parent", *keys], observed=True, sort=False)
+                finer.assign(_p=_parent_ids(finer["_p"], target))
+                .groupby(["organisation", "_p", *keys], observed=True, sort=False)
                 .agg(
                     value=("value", "sum"),
                     provisional=("provisional", "any"),
@@ -365,39 +401,73 @@ def _roll_up(
                     stakeholder_type=("stakeholder_type", "first"),
                 )
                 .reset_index()
-                .rename(columns={"parent": "period"})
             )
-            sums.append(summed.assign(period_kind=target, rolled_up=True, _rank=rank))
-    cell = ["organisation", "period", "period_kind"]
+            sums.append(summed.assign(rolled_up=True, _rank=rank))
+    cell = ["organisation", "_p"]
     chosen = pd.concat(sources, ignore_index=True).sort_values("_rank", kind="stable").drop_duplicates(cell)
-    at_target = rows["period_kind"].isin(targets)
+    at_target = row_kind.isin(target_index)
     candidates = pd.concat([rows[at_target].assign(rolled_up=False, _rank=0), *sums], ignore_index=True)
     candidates = candidates.merge(chosen, on=[*cell, "_rank"], how="inner").drop(columns="_rank")
     return pd.concat([rows[~at_target].assign(rolled_up=False), candidates], ignore_index=True)
 
 
+_CODE_COLUMNS = ["metric", "organisation", "stakeholder_type", "org_country", *DIMENSIONS]
+
+
+def _metric_rows(
+    observations: pd.DataFrame, metrics: set[str]
+) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    """Per metric: its rows with a value, one per cell, and who reported it for which period.
+
+    Codes become categoricals and periods integers once, so the filters, groupings and joins
+    that follow work on integers rather than strings (several times faster on a large frame).
+    """
+    wanted = observations["metric"].isin(list(metrics)) & observations["value"].notna()
+    rows = observations.loc[wanted, [*_CODE_COLUMNS, "period", "value", "provisional", "submission_id"]]
+    rows = rows.astype(dict.fromkeys(_CODE_COLUMNS, "category"))
+    rows = rows.assign(_p=_period_ids(rows["period"])).drop(columns="period")
+    out = {}
+    for metric, part in rows.groupby("metric", observed=True, sort=False):
+        part = _one_figure_per_cell(part)
+        reported = part[["organisation", "_p"]].drop_duplicates()
+        out[str(metric)] = (part, reported)
+    return out
+
+
 def _side(
-    observations: pd.DataFrame,
+    by_metric: dict[str, tuple[pd.DataFrame, pd.DataFrame]],
     flow: Flow,
     side: Side,
     stakeholder_type_of: pd.Series,
 ) -> pd.DataFrame:
-    """One side's counts per period and pair: period, period_kind, key roles, count, reporters..."""
-    rows = observations[observations["metric"] == side.metric]
-    rows = rows[rows["value"].notna()]
-    rows = _one_figure_per_cell(rows)
-    reported = rows[["organisation", "period", "period_kind"]].drop_duplicates()
+    """One side's counts per period and pair: _p, key roles, count, reporters, flags."""
+    keys: list[str] = [role for role in ROLES if role in flow.key]
+    if side.metric not in by_metric:
+        return pd.DataFrame(
+            columns=["_p", *keys, "count", "reporters", "rolled_up", "provisional", "sources_differ"]
+        )
+    rows, reported = by_metric[side.metric]
     roles = [role for role in ROLES if side.source(role) is not None]
     role_dims = {str(side.source(role)) for role in roles} - {ORGANISATION, ORG_COUNTRY}
     keep = pd.Series(True, index=rows.index)
+    preference = pd.Series(0.0, index=rows.index)
     for dimension in DIMENSIONS:
-        if dimension in side.filters:
-            keep &= rows[dimension] == side.filters[dimension]
+        wanted = side.filters.get(dimension)
+        if isinstance(wanted, tuple):  # alternatives, the first one present preferred
+            keep &= rows[dimension].isin(wanted)
+            rank = {value: float(i) for i, value in enumerate(wanted)}
+            preference = preference * len(wanted) + rows[dimension].map(rank).astype("float64").fillna(0.0)
+        elif wanted is not None:
+            keep &= rows[dimension] == wanted
         elif dimension in role_dims:
             keep &= rows[dimension] != TOTAL
         else:
             keep &= rows[dimension] == TOTAL
-    rows = rows[keep]
+    rows, preference = rows[keep], preference[keep]
+    if (preference > 0).any():
+        cell = ["organisation", "_p", *sorted(role_dims)]
+        best = preference.groupby([rows[c] for c in cell], observed=True).transform("min")
+        rows = rows[preference == best]
     for role in roles:
         source = str(side.source(role))
         rows = rows.assign(**{role: rows[source]})
@@ -412,22 +482,10 @@ def _side(
             else:  # a country has no stakeholder type
                 continue
             rows = rows[kinds.isin(allowed).fillna(False).astype(bool)]
-    keys: list[str] = [role for role in ROLES if role in flow.key]
-    rows = rows[
-        [
-            "organisation",
-            "stakeholder_type",
-            "period",
-            "period_kind",
-            *keys,
-            "value",
-            "provisional",
-            "sources_differ",
-        ]
-    ]
+    rows = rows[["organisation", "stakeholder_type", "_p", *keys, "value", "provisional", "sources_differ"]]
     rows = _roll_up(rows, reported, flow.roll_up_to, keys)
     return (
-        rows.groupby(["period", "period_kind", *keys], observed=True, sort=False)
+        rows.groupby(["_p", *keys], observed=True, sort=False)
         .agg(
             count=("value", "sum"),
             reporters=("organisation", "nunique"),
@@ -452,8 +510,11 @@ def status_of(sender: pd.Series, receiver: pd.Series, allowed: pd.Series) -> pd.
 
 def _compare(flow: Flow, sent: pd.DataFrame, received: pd.DataFrame) -> pd.DataFrame:
     keys = [role for role in ROLES if role in flow.key]
-    on = ["period", "period_kind", *keys]
-    both = sent.merge(received, on=on, how="outer", suffixes=("_s", "_r"))
+    for role in keys:  # the two sides' codes come from different columns: plain strings to join
+        sent[role] = sent[role].astype("string")
+        received[role] = received[role].astype("string")
+    both = sent.merge(received, on=["_p", *keys], how="outer", suffixes=("_s", "_r"))
+    both["period"], both["period_kind"] = _period_codes(both["_p"])
     if "sender" not in flow.key:
         both["sender"] = ALL_SENDERS
     s, r = both["count_s"].astype("float64"), both["count_r"].astype("float64")
@@ -509,10 +570,19 @@ def reconcile(
         organisations["stakeholder_type"].to_numpy(), index=organisations["organisation"].to_numpy()
     )
     stakeholder_type_of = stakeholder_type_of[~stakeholder_type_of.index.duplicated()]
+    flows = list(flows)
+    by_metric = _metric_rows(
+        observations, {f.sender_side.metric for f in flows} | {f.receiver_side.metric for f in flows}
+    )
     parts = []
     for flow in flows:
-        sent = _side(observations, flow, flow.sender_side, stakeholder_type_of)
-        received = _side(observations, flow, flow.receiver_side, stakeholder_type_of)
+        sent = _side(by_metric, flow, flow.sender_side, stakeholder_type_of)
+        received = _side(by_metric, flow, flow.receiver_side, stakeholder_type_of)
+        # A period kind only one side reports in cannot be compared (no monthly rows against a
+        # clearinghouse that reports quarters): roll_up_to brings the finer side up instead.
+        kinds = set(sent["_p"] % 4) & set(received["_p"] % 4)
+        sent = sent[(sent["_p"] % 4).isin(kinds)].copy()
+        received = received[(received["_p"] % 4).isin(kinds)].copy()
         if sent.empty and received.empty:
             continue
         parts.append(_compare(flow, sent, received))

@@ -157,7 +157,7 @@ def test_the_flow_file_names_the_three_flows_of_the_issue(flows: dict[str, Flow]
     reports = flows["company_reports_to_clearinghouses"]
     assert reports.sender_side.metric == "co_reports_to_authority"
     assert reports.receiver_side.metric == "ch_reports_received"
-    assert reports.receiver_side.filters == {"notice_source": "provider_report"}
+    assert reports.receiver_side.filters == {"notice_source": ("provider_report", "_T")}
     assert reports.tolerance.relative == 0.05 and reports.tolerance.absolute == 10
 
 
@@ -243,6 +243,7 @@ def test_not_available_counts_as_missing_and_only_totals_are_compared(flows: dic
             sent("2023", "co_b", "ch_x", 10, country="ZZ"),
             received("2023", "ch_x", "co_b", 30),
             received("2023", "ch_x", "co_b", 999, jurisdiction="domestic"),
+            row("ch_reports_received", "2023", "ch_x", 31, counterpart="co_b"),  # provider_report preferred
             row("ch_reports_received", "2023", "ch_x", 7, counterpart="co_b", notice_source="public_report"),
             row("co_reports_to_authority", "2023", "co_b", 12),  # no counterpart: not a pair
         ],
@@ -252,6 +253,21 @@ def test_not_available_counts_as_missing_and_only_totals_are_compared(flows: dic
     b = pair(result, "co_b", "ch_x", "2023")
     assert (b["sender_count"], b["receiver_count"], b["status"]) == (30, 30, "match")
     assert len(result) == 2
+
+
+def test_a_filter_with_alternatives_takes_the_first_present(flows: dict[str, Flow]) -> None:
+    flow = flows["company_reports_to_clearinghouses"]  # notice_source: [provider_report, _T]
+    by_counterpart_only = row("ch_reports_received", "2023", "ch_y", 40, counterpart="co_a")  # _T
+    both = [
+        row("ch_reports_received", "2023", "ch_x", 41, counterpart="co_a"),
+        received("2023", "ch_x", "co_a", 40),
+    ]
+    result = run(
+        [by_counterpart_only, *both, sent("2023", "co_a", "ch_x", 40), sent("2023", "co_a", "ch_y", 40)], flow
+    )
+    # ch_y gives only the total over notice sources: used; ch_x gives both: provider_report, once
+    assert pair(result, "co_a", "ch_y", "2023")["receiver_count"] == 40
+    assert pair(result, "co_a", "ch_x", "2023")["receiver_count"] == 40
 
 
 def test_the_other_end_must_be_of_the_flow_s_stakeholder_type(flows: dict[str, Flow]) -> None:
@@ -343,13 +359,24 @@ def test_a_figure_given_in_two_submissions_is_counted_once(flows: dict[str, Flow
 
 
 def test_period_kinds_are_never_mixed(flows: dict[str, Flow]) -> None:
-    flow = flows["company_reports_to_clearinghouses"].model_copy(update={"roll_up_to": ()})
-    quarters = [received(f"2023-Q{q}", "ch_x", "co_a", 25) for q in range(1, 5)]
-    result = run([sent("2023", "co_a", "ch_x", 100), *quarters], flow)
-    assert set(result["status"]) == {"sender_missing", "receiver_missing"}
-    year = pair(result, "co_a", "ch_x", "2023")
-    assert year["status"] == "receiver_missing" and year["period_kind"] == "year"
-    assert (result["period_kind"] == "quarter").sum() == 4
+    flow = flows["company_reports_to_clearinghouses"]
+    no_roll_up = flow.model_copy(update={"roll_up_to": ()})
+    rows = [
+        sent("2023", "co_a", "ch_x", 100),  # the company counts the year
+        *[received(f"2023-Q{q}", "ch_x", "co_a", 25) for q in range(1, 5)],  # the clearinghouse quarters
+        sent("2023-Q1", "co_b", "ch_x", 7),
+        received("2023-Q1", "ch_x", "co_b", 7),
+    ]
+    result = run(rows, no_roll_up)
+    # only quarters are compared (the kind both ends report in); the year is never set
+    # against the quarters, and no year row claims the clearinghouse's count is missing
+    assert set(result["period_kind"]) == {"quarter"}
+    assert set(result.loc[result["sender"] == "co_a", "status"]) == {"sender_missing"}
+    assert pair(result, "co_b", "ch_x", "2023-Q1")["status"] == "match"
+    # asking for a roll-up to years compares the year with the sum of the four quarters
+    year = pair(run(rows, flow), "co_a", "ch_x", "2023")
+    assert (year["sender_count"], year["receiver_count"], year["rolled_up"]) == (100, 100, True)
+    assert not run(rows[:5], no_roll_up).shape[0]  # one end counts years, the other quarters only
 
 
 def test_roll_up_uses_complete_sets_only(flows: dict[str, Flow]) -> None:
@@ -376,8 +403,8 @@ def test_roll_up_uses_complete_sets_only(flows: dict[str, Flow]) -> None:
         "sender_missing",
     )
     assert pair(result, "co_b", "ch_x", "2023-Q3")["sender_count"] == 30
-    # months themselves are kept, and have no counterpart at the clearinghouse
-    assert pair(result, "co_a", "ch_x", "2023-05")["status"] == "receiver_missing"
+    # the clearinghouse counts no months, so months are not compared at all
+    assert "month" not in set(result["period_kind"])
 
 
 def test_a_reported_period_wins_over_a_roll_up(flows: dict[str, Flow]) -> None:
@@ -441,6 +468,7 @@ def test_history_follows_a_pair_over_periods(flows: dict[str, Flow]) -> None:
         sent("2023", "co_b", "ch_x", 50),
         received("2023", "ch_x", "co_b", 50),
         sent("2023-Q1", "co_a", "ch_x", 1),  # another period kind: another history
+        received("2023-Q1", "ch_x", "co_c", 1),
     ]
     history = reconciliation_history(run(rows, flow.model_copy(update={"roll_up_to": ()})))
     a = history[(history["sender"] == "co_a") & (history["period_kind"] == "year")].iloc[0]
@@ -496,7 +524,10 @@ def _by_hand(
         else:
             receiver_side[(r["period"], r["counterpart"], r["organisation"])] += r["value"]
     expected = {}
+    both_kinds = {kind_of(k[0]) for k in sender_side} & {kind_of(k[0]) for k in receiver_side}
     for key in set(sender_side) | set(receiver_side):
+        if kind_of(key[0]) not in both_kinds:  # a kind one end never reports in: not compared
+            continue
         s, r = sender_side.get(key), receiver_side.get(key)
         if s is None:
             status = "sender_missing"
