@@ -589,6 +589,71 @@ def test_reconcile_agrees_with_a_computation_by_hand(
             assert s.total_received == sum(v[1] for v in compared)
 
 
+@st.composite
+def monthly_and_quarterly_rows(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Companies count months (some missing), clearinghouses quarters (some missing)."""
+    rows = []
+    for company, clearinghouse in itertools.product(COMPANIES, CLEARINGHOUSES):
+        for month in range(1, 13):
+            if draw(st.integers(0, 9)) < 8:
+                rows.append(sent(f"2023-{month:02d}", company, clearinghouse, draw(st.integers(0, 500))))
+        for quarter in range(1, 5):
+            if draw(st.integers(0, 9)) < 8:
+                rows.append(received(f"2023-Q{quarter}", clearinghouse, company, draw(st.integers(0, 1500))))
+    return rows
+
+
+def _rolled_up_by_hand(
+    rows: list[dict[str, Any]],
+) -> dict[tuple[str, str, str], tuple[float | None, float | None]]:
+    """Quarter and year counts of each pair: a sum only where the organisation reported the
+    metric in every month (quarter) of the period."""
+    months_of: dict[str, set[int]] = defaultdict(set)
+    quarters_of: dict[str, set[int]] = defaultdict(set)
+    sender_side: dict[tuple[str, str, str], float] = defaultdict(float)
+    receiver_side: dict[tuple[str, str, str], float] = defaultdict(float)
+    for r in rows:
+        if r["metric"] == "co_reports_to_authority":
+            months_of[r["organisation"]].add(int(r["period"][5:]))
+        else:
+            quarters_of[r["organisation"]].add(int(r["period"][6:]))
+    for r in rows:
+        if r["metric"] == "co_reports_to_authority":
+            month = int(r["period"][5:])
+            quarter = (month - 1) // 3 + 1
+            if set(range(3 * quarter - 2, 3 * quarter + 1)) <= months_of[r["organisation"]]:
+                sender_side[(f"2023-Q{quarter}", r["organisation"], r["counterpart"])] += r["value"]
+            if len(months_of[r["organisation"]]) == 12:
+                sender_side[("2023", r["organisation"], r["counterpart"])] += r["value"]
+        else:
+            receiver_side[(r["period"], r["counterpart"], r["organisation"])] += r["value"]
+            if len(quarters_of[r["organisation"]]) == 4:
+                receiver_side[("2023", r["counterpart"], r["organisation"])] += r["value"]
+    both_kinds = {kind_of(k[0]) for k in sender_side} & {kind_of(k[0]) for k in receiver_side}
+    return {
+        key: (sender_side.get(key), receiver_side.get(key))
+        for key in set(sender_side) | set(receiver_side)
+        if kind_of(key[0]) in both_kinds
+    }
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=monthly_and_quarterly_rows())
+def test_roll_up_agrees_with_a_computation_by_hand(
+    flows: dict[str, Flow], rows: list[dict[str, Any]]
+) -> None:
+    result = run(rows, flows["company_reports_to_clearinghouses"])  # roll_up_to: quarter, year
+    got = {
+        (r.period, r.sender, r.receiver): (
+            None if math.isnan(r.sender_count) else r.sender_count,
+            None if math.isnan(r.receiver_count) else r.receiver_count,
+        )
+        for r in result.itertuples()
+    }
+    assert got == _rolled_up_by_hand(rows)
+    assert result.loc[result["period_kind"] == "year", "rolled_up"].all()
+
+
 # ----------------------------------------------------------------------------- real public data
 
 
@@ -689,6 +754,7 @@ def test_a_good_flow_file_loads(tmp_path: Path, catalogue: Catalogue) -> None:
             {"receiver_side__filters": {"notice_source": "carrier_pigeon"}},
             "filter notice_source='carrier_pigeon' is not a value of the dimension",
         ),
+        ({"receiver_side__filters": {"notice_source": []}}, "a list of alternatives must be non-empty"),
         (
             {"receiver_side__sender_from": "planet"},
             "receiver_side: sender_from names unknown dimension 'planet'",
