@@ -124,14 +124,19 @@ _MONTHS = {"month": 1, "quarter": 3, "half_year": 6, "year": 12}
 
 
 class Side(StrictModel):
-    """One end's count of a flow: the metric it reports and how its rows name both ends."""
+    """One end's count of a flow: the metric(s) it reports and how its rows name both ends."""
 
-    metric: str
+    # one metric, or several whose counts add up (hotlines' and clearinghouses' notices)
+    metric: str | tuple[str, ...]
     # dimension -> value, or a list of values taken in order of preference: per organisation,
     # period and pair, rows of the first value present (provider_report, else the total)
     filters: dict[str, str | tuple[str, ...]] = Field(default_factory=dict)
     sender_from: str | None = None
     receiver_from: str | None = None
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return self.metric if isinstance(self.metric, tuple) else (self.metric,)
 
     def source(self, role: Role) -> str | None:
         return self.sender_from if role == "sender" else self.receiver_from
@@ -155,6 +160,7 @@ class Flow(StrictModel):
     receiver_side: Side
     tolerance: Tolerance
     roll_up_to: tuple[str, ...] = ()
+    compare_at: tuple[str, ...] = ()  # period kinds compared; () = every kind both ends report in
 
     def types(self, role: Role) -> tuple[str, ...]:
         return self.sender_types if role == "sender" else self.receiver_types
@@ -173,20 +179,32 @@ def _source_kind(source: str, metric: MetricSpec, catalogue: Catalogue) -> str |
 
 
 def _check_side(flow: Flow, label: str, side: Side, catalogue: Catalogue, where: str) -> list[str]:
-    problems: list[str] = []
     at = f"{where}: {label}"
-    metric = catalogue.metrics.get(side.metric)
-    if metric is None:
-        return [f"{at}: unknown metric {side.metric!r} (not in the catalogue)"]
+    if not side.metrics or len(set(side.metrics)) != len(side.metrics):
+        return [f"{at}: metric: a list of metrics must be non-empty, each metric once"]
+    problems: list[str] = []
+    for code in side.metrics:
+        metric = catalogue.metrics.get(code)
+        if metric is None:
+            problems.append(f"{at}: unknown metric {code!r} (not in the catalogue)")
+        else:
+            problems.extend(_check_side_metric(flow, at, side, metric, catalogue))
+    return problems
+
+
+def _check_side_metric(
+    flow: Flow, at: str, side: Side, metric: MetricSpec, catalogue: Catalogue
+) -> list[str]:
+    problems: list[str] = []
     if metric.unit != "count" or metric.combination != "sum":
         problems.append(
-            f"{at}: metric {side.metric!r} is a {metric.unit} combined as {metric.combination}; "
+            f"{at}: metric {metric.code!r} is a {metric.unit} combined as {metric.combination}; "
             "only counts combined as a sum can be reconciled"
         )
     for target in flow.roll_up_to:
         if metric.period_rollup != "sum":
             problems.append(
-                f"{at}: metric {side.metric!r} does not roll up by sum, so roll_up_to {target!r} is refused"
+                f"{at}: metric {metric.code!r} does not roll up by sum, so roll_up_to {target!r} is refused"
             )
     for dimension, value in side.filters.items():
         if dimension not in catalogue.dimensions:
@@ -194,7 +212,7 @@ def _check_side(flow: Flow, label: str, side: Side, catalogue: Catalogue, where:
             continue
         if dimension not in metric.dimensions:
             problems.append(
-                f"{at}: metric {side.metric!r} has no dimension {dimension!r} "
+                f"{at}: metric {metric.code!r} has no dimension {dimension!r} "
                 f"(it has {', '.join(metric.dimensions) or 'none'})"
             )
             continue
@@ -251,6 +269,11 @@ def _check_flow(flow: Flow, catalogue: Catalogue, where: str) -> list[str]:
     for kind in flow.roll_up_to:
         if kind not in vocab.PERIOD_KINDS or kind == "month":
             problems.append(f"{where}: roll_up_to {kind!r} is not a period kind above month")
+    for kind in flow.compare_at:
+        if kind not in vocab.PERIOD_KINDS:
+            problems.append(
+                f"{where}: compare_at {kind!r} is not a period kind ({', '.join(vocab.PERIOD_KINDS)})"
+            )
     sides = (("sender_side", flow.sender_side), ("receiver_side", flow.receiver_side))
     for label, side in sides:
         problems.extend(_check_side(flow, label, side, catalogue, where))
@@ -258,8 +281,9 @@ def _check_flow(flow: Flow, catalogue: Catalogue, where: str) -> list[str]:
         return problems
     for role in flow.key:
         kinds = {
-            _source_kind(str(side.source(role)), catalogue.metrics[side.metric], catalogue)
+            _source_kind(str(side.source(role)), catalogue.metrics[code], catalogue)
             for _, side in sides
+            for code in side.metrics
         }
         if len(kinds) > 1:
             problems.append(
@@ -442,11 +466,32 @@ def _side(
 ) -> pd.DataFrame:
     """One side's counts per period and pair: _p, key roles, count, reporters, flags."""
     keys: list[str] = [role for role in ROLES if role in flow.key]
-    if side.metric not in by_metric:
+    present = [code for code in side.metrics if code in by_metric]
+    if not present:
         return pd.DataFrame(
             columns=["_p", *keys, "count", "reporters", "rolled_up", "provisional", "sources_differ"]
         )
-    rows, reported = by_metric[side.metric]
+    rows = pd.concat(
+        [_side_rows(by_metric[code][0], flow, side, stakeholder_type_of) for code in present],
+        ignore_index=True,
+    )
+    reported = pd.concat([by_metric[code][1] for code in present], ignore_index=True).drop_duplicates()
+    rows = _roll_up(rows, reported, flow.roll_up_to, keys)
+    return (
+        rows.groupby(["_p", *keys], observed=True, sort=False)
+        .agg(
+            count=("value", "sum"),
+            reporters=("organisation", "nunique"),
+            rolled_up=("rolled_up", "any"),
+            provisional=("provisional", "any"),
+            sources_differ=("sources_differ", "any"),
+        )
+        .reset_index()
+    )
+
+
+def _side_rows(rows: pd.DataFrame, flow: Flow, side: Side, stakeholder_type_of: pd.Series) -> pd.DataFrame:
+    """The rows of one metric that count the flow on this side, with the key roles as columns."""
     roles = [role for role in ROLES if side.source(role) is not None]
     role_dims = {str(side.source(role)) for role in roles} - {ORGANISATION, ORG_COUNTRY}
     keep = pd.Series(True, index=rows.index)
@@ -482,19 +527,8 @@ def _side(
             else:  # a country has no stakeholder type
                 continue
             rows = rows[kinds.isin(allowed).fillna(False).astype(bool)]
-    rows = rows[["organisation", "stakeholder_type", "_p", *keys, "value", "provisional", "sources_differ"]]
-    rows = _roll_up(rows, reported, flow.roll_up_to, keys)
-    return (
-        rows.groupby(["_p", *keys], observed=True, sort=False)
-        .agg(
-            count=("value", "sum"),
-            reporters=("organisation", "nunique"),
-            rolled_up=("rolled_up", "any"),
-            provisional=("provisional", "any"),
-            sources_differ=("sources_differ", "any"),
-        )
-        .reset_index()
-    )
+    keys: list[str] = [role for role in ROLES if role in flow.key]
+    return rows[["organisation", "stakeholder_type", "_p", *keys, "value", "provisional", "sources_differ"]]
 
 
 def status_of(sender: pd.Series, receiver: pd.Series, allowed: pd.Series) -> pd.Series:
@@ -572,7 +606,8 @@ def reconcile(
     stakeholder_type_of = stakeholder_type_of[~stakeholder_type_of.index.duplicated()]
     flows = list(flows)
     by_metric = _metric_rows(
-        observations, {f.sender_side.metric for f in flows} | {f.receiver_side.metric for f in flows}
+        observations,
+        {code for f in flows for side in (f.sender_side, f.receiver_side) for code in side.metrics},
     )
     parts = []
     for flow in flows:
@@ -581,6 +616,8 @@ def reconcile(
         # A period kind only one side reports in cannot be compared (no monthly rows against a
         # clearinghouse that reports quarters): roll_up_to brings the finer side up instead.
         kinds = set(sent["_p"] % 4) & set(received["_p"] % 4)
+        if flow.compare_at:
+            kinds &= {_KIND_INDEX[kind] for kind in flow.compare_at}
         sent = sent[(sent["_p"] % 4).isin(kinds)].copy()
         received = received[(received["_p"] % 4).isin(kinds)].copy()
         if sent.empty and received.empty:

@@ -159,6 +159,10 @@ def test_the_flow_file_names_the_three_flows_of_the_issue(flows: dict[str, Flow]
     assert reports.receiver_side.metric == "ch_reports_received"
     assert reports.receiver_side.filters == {"notice_source": ("provider_report", "_T")}
     assert reports.tolerance.relative == 0.05 and reports.tolerance.absolute == 10
+    assert flows["hotline_notices_to_companies"].sender_side.metrics == (
+        "ht_notices_sent",
+        "ch_hosted_notices_sent",
+    )
 
 
 # ----------------------------------------------------------------------------- statuses by hand
@@ -288,24 +292,40 @@ def test_hotline_notices_are_added_up_over_hotlines(flows: dict[str, Flow]) -> N
     flow = flows["hotline_notices_to_companies"]
     result = run(
         [
-            row("ht_notices_sent", "2024-03", "ht_1", 30, counterpart="co_a"),
-            row("ht_notices_sent", "2024-03", "ht_2", 25, counterpart="co_a"),
-            row("ht_notices_sent", "2024-03", "ht_2", 9, counterpart="ht_1"),  # to a partner hotline
-            row("ht_notices_sent", "2024-03", "ht_2", 64),  # the hotline's total
-            row("ht_notices_sent", "2024-03", "ht_2", 40, country="NL"),
-            row("co_notices_received", "2024-03", "co_a", 70, notice_source="hotline"),
-            row("co_notices_received", "2024-03", "co_a", 500, notice_source="user_report"),
-            row("co_notices_received", "2024-03", "co_a", 570),
-            row("co_notices_received", "2024-03", "co_b", 3, notice_source="hotline"),
+            row("ht_notices_sent", "2024-Q1", "ht_1", 30, counterpart="co_a"),
+            row("ht_notices_sent", "2024-Q1", "ht_2", 25, counterpart="co_a"),
+            row("ch_hosted_notices_sent", "2024-Q1", "ch_x", 6, counterpart="co_a"),  # NCMEC-like notices
+            row("ch_hosted_notices_sent", "2024-Q1", "ch_x", 60),  # its total over providers
+            row("ht_notices_sent", "2024-Q1", "ht_2", 9, counterpart="ht_1"),  # to a partner hotline
+            row("ht_notices_sent", "2024-Q1", "ht_2", 64),  # the hotline's total
+            row("ht_notices_sent", "2024-Q1", "ht_2", 40, country="NL"),
+            row("co_notices_received", "2024-Q1", "co_a", 76, notice_source="hotline"),
+            row("co_notices_received", "2024-Q1", "co_a", 500, notice_source="user_report"),
+            row("co_notices_received", "2024-Q1", "co_a", 576),
+            row("co_notices_received", "2024-Q1", "co_b", 3, notice_source="hotline"),
         ],
         flow,
     )
-    a = pair(result, "_T", "co_a", "2024-03")
-    # 30 + 25 sent, 70 received: gap 15 > max(0.05 x 70 = 3.5, 10)
-    assert (a["sender_count"], a["receiver_count"], a["gap"], a["status"]) == (55, 70, 15, "discrepancy")
-    assert (a["sender_reporters"], a["receiver_reporters"]) == (2, 1)
-    assert pair(result, "_T", "co_b", "2024-03")["status"] == "sender_missing"
+    a = pair(result, "_T", "co_a", "2024-Q1")
+    # 30 + 25 + 6 sent, 76 received: gap 15 > max(0.05 x 76 = 3.8, 10)
+    assert (a["sender_count"], a["receiver_count"], a["gap"], a["status"]) == (61, 76, 15, "discrepancy")
+    assert (a["sender_reporters"], a["receiver_reporters"]) == (3, 1)
+    assert pair(result, "_T", "co_b", "2024-Q1")["status"] == "sender_missing"
     assert len(result) == 2
+
+
+def test_compare_at_leaves_months_out(flows: dict[str, Flow]) -> None:
+    flow = flows["hotline_notices_to_companies"]  # compare_at: quarter, half_year, year
+    months = [row("ht_notices_sent", f"2024-{m:02d}", "ht_1", 10, counterpart="co_a") for m in (1, 2, 3)]
+    months += [
+        row("co_notices_received", f"2024-{m:02d}", "co_a", 10, notice_source="hotline") for m in (1, 2, 3)
+    ]
+    result = run(months, flow)
+    assert result[["period", "sender_count", "receiver_count", "status"]].values.tolist() == [
+        ["2024-Q1", 30, 30, "match"]
+    ]
+    everything = run(months, flow.model_copy(update={"compare_at": ()}))
+    assert sorted(everything["period"]) == ["2024-01", "2024-02", "2024-03", "2024-Q1"]
 
 
 def test_referrals_per_agency_and_per_country(flows: dict[str, Flow]) -> None:
@@ -770,6 +790,12 @@ def test_a_good_flow_file_loads(tmp_path: Path, catalogue: Catalogue) -> None:
         ),
         ({"key": ["sender"]}, "key must include the receiver"),
         ({"roll_up_to": ["decade"]}, "roll_up_to 'decade' is not a period kind above month"),
+        ({"compare_at": ["week"]}, "compare_at 'week' is not a period kind"),
+        ({"sender_side__metric": []}, "a list of metrics must be non-empty, each metric once"),
+        (
+            {"sender_side__metric": ["co_reports_to_authority", "co_reports_to_nobody"]},
+            "sender_side: unknown metric 'co_reports_to_nobody'",
+        ),
         ({"receiver_side__sender_from": "country"}, "the two sides name the sender differently"),
         ({"tolerance": {"relative": 0.05}}, "field 'tolerance.absolute': Field required"),
         ({"colour": "red"}, "field 'colour': Extra inputs are not permitted"),
