@@ -24,12 +24,16 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from pydantic import Field, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col
 
 from hub import vocab
 from hub.catalogue import CODE_PATTERN, Catalogue, MetricSpec, _pydantic_problems
 from hub.datafiles import StrictModel, read_yaml
 from hub.errors import CatalogueError
-from hub.figures import OBSERVATION_COLUMNS
+from hub.figures import OBSERVATION_COLUMNS, load_organisations
+from hub.models import Organisation
 from hub.periods import PeriodRef, parse_period
 from hub.vocab import DIMENSIONS, TOTAL
 
@@ -65,6 +69,7 @@ RECONCILIATION_TYPES: dict[str, str] = {
     "rolled_up": "bool",  # a count was summed from finer periods (roll_up_to)
     "provisional": "bool",  # a count rests on a provisional or estimated observation
     "sources_differ": "bool",  # an organisation gave the same figure twice with different values
+    "group_total": "bool",  # receiver_count includes organisations below the sender (its group)
     "public": "bool",  # always False: pair rows name organisations (secretariat only)
 }
 RECONCILIATION_COLUMNS = tuple(RECONCILIATION_TYPES)
@@ -161,6 +166,9 @@ class Flow(StrictModel):
     tolerance: Tolerance
     roll_up_to: tuple[str, ...] = ()
     compare_at: tuple[str, ...] = ()  # period kinds compared; () = every kind both ends report in
+    # The sender counts for its whole group (Amazon with Amazon Photos and Twitch): the receiver's
+    # counts for organisations below the sender in the group tree are added to the sender's pair.
+    sender_counts_group: bool = False
 
     def types(self, role: Role) -> tuple[str, ...]:
         return self.sender_types if role == "sender" else self.receiver_types
@@ -542,11 +550,67 @@ def status_of(sender: pd.Series, receiver: pd.Series, allowed: pd.Series) -> pd.
     return pd.Series(status, index=sender.index, dtype="string")
 
 
-def _compare(flow: Flow, sent: pd.DataFrame, received: pd.DataFrame) -> pd.DataFrame:
+def _ancestors(organisations: pd.DataFrame) -> pd.DataFrame:
+    """(organisation, ancestor) for every organisation above another in the group tree."""
+    if "parent" not in organisations.columns:
+        return pd.DataFrame(
+            {"organisation": pd.Series(dtype="string"), "ancestor": pd.Series(dtype="string")}
+        )
+    parent = {
+        str(code): str(up)
+        for code, up in zip(organisations["organisation"], organisations["parent"], strict=True)
+        if isinstance(up, str) and up
+    }
+    pairs = []
+    for code in parent:
+        seen, up = {code}, parent.get(code)
+        while up is not None and up not in seen:  # a cycle in bad data stops the walk
+            pairs.append((code, up))
+            seen.add(up)
+            up = parent.get(up)
+    return pd.DataFrame(pairs, columns=["organisation", "ancestor"]).astype("string")
+
+
+def _with_groups(sent: pd.DataFrame, received: pd.DataFrame, ancestors: pd.DataFrame) -> pd.DataFrame:
+    """The receiver's counts with those of each sender's group added to the sender's pair.
+
+    As hub.queries.sources_disagree does for the public comparison: a group's own count covers
+    the organisations below it, so the receiver's counts for them are added to the group's pair,
+    but only where the group itself reported a count for that receiver and period (no pair is
+    made up for a group that is silent).
+    """
+    received = received.assign(group_total=False)
+    if ancestors.empty or received.empty or sent.empty:
+        return received
+    up = received.merge(ancestors, left_on="sender", right_on="organisation", how="inner")
+    up = up.drop(columns=["sender", "organisation"]).rename(columns={"ancestor": "sender"})
+    up = up.merge(sent[["_p", "sender", "receiver"]], on=["_p", "sender", "receiver"], how="inner")
+    if up.empty:
+        return received
+    every = pd.concat([received, up.assign(group_total=True)], ignore_index=True)
+    return (
+        every.groupby(["_p", "sender", "receiver"], observed=True, sort=False)
+        .agg(
+            count=("count", "sum"),
+            reporters=("reporters", "max"),
+            rolled_up=("rolled_up", "any"),
+            provisional=("provisional", "any"),
+            sources_differ=("sources_differ", "any"),
+            group_total=("group_total", "any"),
+        )
+        .reset_index()
+    )
+
+
+def _compare(flow: Flow, sent: pd.DataFrame, received: pd.DataFrame, ancestors: pd.DataFrame) -> pd.DataFrame:
     keys = [role for role in ROLES if role in flow.key]
     for role in keys:  # the two sides' codes come from different columns: plain strings to join
         sent[role] = sent[role].astype("string")
         received[role] = received[role].astype("string")
+    if flow.sender_counts_group and "sender" in keys:
+        received = _with_groups(sent, received, ancestors)
+    else:
+        received = received.assign(group_total=False)
     both = sent.merge(received, on=["_p", *keys], how="outer", suffixes=("_s", "_r"))
     both["period"], both["period_kind"] = _period_codes(both["_p"])
     if "sender" not in flow.key:
@@ -575,6 +639,7 @@ def _compare(flow: Flow, sent: pd.DataFrame, received: pd.DataFrame) -> pd.DataF
         out[name] = both[f"{name}_s"].fillna(False).astype(bool) | both[f"{name}_r"].fillna(False).astype(
             bool
         )
+    out["group_total"] = both["group_total"].fillna(False).astype(bool)
     out["public"] = False
     return out
 
@@ -590,7 +655,8 @@ def reconcile(
 
     ``observations`` has the columns of hub.figures.OBSERVATION_COLUMNS (load_observations);
     the caller decides which submissions count. ``organisations`` (load_organisations) gives
-    the stakeholder type of a counterpart. Only like is compared with like: a pair's counts
+    the stakeholder type of a counterpart, and with a ``parent`` column (organisation_parents)
+    the group tree for flows whose sender counts for its group; without it no group is added. Only like is compared with like: a pair's counts
     are for the same period code and kind; finer periods enter a coarser kind only where the
     flow asks (roll_up_to) and only from complete sets, flagged ``rolled_up``. Rows are
     secretariat-only (``public`` False): they name organisations.
@@ -604,6 +670,7 @@ def reconcile(
         organisations["stakeholder_type"].to_numpy(), index=organisations["organisation"].to_numpy()
     )
     stakeholder_type_of = stakeholder_type_of[~stakeholder_type_of.index.duplicated()]
+    ancestors = _ancestors(organisations)
     flows = list(flows)
     by_metric = _metric_rows(
         observations,
@@ -622,12 +689,24 @@ def reconcile(
         received = received[(received["_p"] % 4).isin(kinds)].copy()
         if sent.empty and received.empty:
             continue
-        parts.append(_compare(flow, sent, received))
+        parts.append(_compare(flow, sent, received, ancestors))
     if not parts:
         return empty_reconciliation()
     out = pd.concat(parts, ignore_index=True)
     out = out.loc[:, list(RECONCILIATION_COLUMNS)].astype(RECONCILIATION_TYPES)
     return out.sort_values(PAIR_KEY, kind="stable").reset_index(drop=True)
+
+
+def organisation_parents(session: Session) -> pd.DataFrame:
+    """load_organisations plus ``parent``: the code of the organisation above each one ("" if none)."""
+    parent = aliased(Organisation)
+    query = select(col(Organisation.code), col(parent.code)).outerjoin(
+        parent, col(parent.id) == col(Organisation.parent_id)
+    )
+    parents = {code: up or "" for code, up in session.execute(query).all()}
+    frame = load_organisations(session)
+    frame["parent"] = frame["organisation"].map(parents).fillna("").astype("string")
+    return frame
 
 
 # ----------------------------------------------------------------------------- release summary

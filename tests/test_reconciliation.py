@@ -29,6 +29,7 @@ from hub.reconciliation import (
     SUMMARY_COLUMNS,
     Flow,
     load_flows,
+    organisation_parents,
     reconcile,
     reconciliation_history,
     reconciliation_summary,
@@ -55,8 +56,8 @@ ORGS = {
 }
 
 
-def organisations() -> pd.DataFrame:
-    return pd.DataFrame(
+def organisations(parents: dict[str, str] | None = None) -> pd.DataFrame:
+    frame = pd.DataFrame(
         {
             "organisation": list(ORGS),
             "stakeholder_type": [kind for kind, _ in ORGS.values()],
@@ -65,6 +66,9 @@ def organisations() -> pd.DataFrame:
             "consents_to_be_named": False,
         }
     )
+    if parents is not None:
+        frame["parent"] = [parents.get(code, "") for code in ORGS]
+    return frame
 
 
 def kind_of(period: str) -> str:
@@ -123,8 +127,8 @@ def received(period: str, clearinghouse: str, company: str, value: float, **kw: 
     )
 
 
-def run(rows: list[dict[str, Any]], *chosen: Flow) -> pd.DataFrame:
-    return reconcile(frame(rows), chosen, organisations=organisations())
+def run(rows: list[dict[str, Any]], *chosen: Flow, parents: dict[str, str] | None = None) -> pd.DataFrame:
+    return reconcile(frame(rows), chosen, organisations=organisations(parents))
 
 
 def pair(result: pd.DataFrame, sender: str, receiver: str, period: str) -> pd.Series:
@@ -376,6 +380,46 @@ def test_a_figure_given_in_two_submissions_is_counted_once(flows: dict[str, Flow
     assert (a["receiver_count"], a["status"], a["sources_differ"]) == (100, "match", True)
     b = pair(result, "co_b", "ch_x", "2023")
     assert (b["sender_count"], b["sources_differ"]) == (10, False)
+
+
+def test_a_group_s_count_covers_the_organisations_below_it(flows: dict[str, Flow]) -> None:
+    flow = flows["company_reports_to_clearinghouses"]  # sender_counts_group: true
+    rows = [
+        sent("2023", "co_a", "ch_x", 100),  # co_a counts for its group: itself and co_b
+        received("2023", "ch_x", "co_a", 60),
+        received("2023", "ch_x", "co_b", 40),
+        received("2023", "ch_x", "co_c", 5),  # co_c is below co_d, which reports nothing
+        sent("2022", "co_a", "ch_x", 50),
+        received("2022", "ch_x", "co_b", 45),  # the clearinghouse lists only co_b in 2022
+    ]
+    parents = {"co_b": "co_a", "co_c": "co_d"}
+    result = run(rows, flow, parents=parents)
+    a = pair(result, "co_a", "ch_x", "2023")
+    assert (a["sender_count"], a["receiver_count"], a["status"], a["group_total"]) == (
+        100,
+        100,
+        "match",
+        True,
+    )
+    a22 = pair(result, "co_a", "ch_x", "2022")  # 50 vs 45 (all of it co_b's): within 10
+    assert (a22["receiver_count"], a22["status"], a22["group_total"]) == (45, "within_tolerance", True)
+    # the subsidiaries keep their own rows; no pair is made up for the silent co_d
+    assert pair(result, "co_b", "ch_x", "2023")["status"] == "sender_missing"
+    assert pair(result, "co_c", "ch_x", "2023")["receiver_count"] == 5
+    assert "co_d" not in set(result["sender"])
+    # without the group tree (no parent column) nothing is added
+    plain = pair(run(rows, flow), "co_a", "ch_x", "2023")
+    assert (plain["receiver_count"], plain["group_total"]) == (60, False)
+    # and a flow that does not count groups ignores the tree
+    apart = flow.model_copy(update={"sender_counts_group": False})
+    assert pair(run(rows, apart, parents=parents), "co_a", "ch_x", "2023")["receiver_count"] == 60
+
+
+def test_a_cycle_in_the_group_tree_does_not_hang(flows: dict[str, Flow]) -> None:
+    flow = flows["company_reports_to_clearinghouses"]
+    rows = [sent("2023", "co_a", "ch_x", 10), received("2023", "ch_x", "co_b", 10)]
+    result = run(rows, flow, parents={"co_a": "co_b", "co_b": "co_a"})
+    assert pair(result, "co_a", "ch_x", "2023")["receiver_count"] == 10
 
 
 def test_period_kinds_are_never_mixed(flows: dict[str, Flow]) -> None:
@@ -683,9 +727,8 @@ def test_the_real_discord_2023_gap_from_the_database(
     import_public_data(session, catalogue, settings.public_data_dir, DATA)
     session.commit()
     observations = load_observations(session, select(col(Submission.id)))
-    result = reconcile(
-        observations, [flows["company_reports_to_clearinghouses"]], organisations=load_organisations(session)
-    )
+    reports = flows["company_reports_to_clearinghouses"]
+    result = reconcile(observations, [reports], organisations=organisation_parents(session))
     discord = pair(result, "discord", "ncmec", "2023")
     assert (discord["sender_count"], discord["receiver_count"]) == (164_478, 339_412)
     assert discord["gap"] == 339_412 - 164_478 == 174_934
@@ -700,9 +743,16 @@ def test_the_real_discord_2023_gap_from_the_database(
     ]
     # Discord's own quarterly disclosures are by category: never added to the yearly count
     assert not (result["period_kind"] == "quarter").any()
+    # Amazon counts for its group; NCMEC lists Amazon 197, Amazon Photos 25,497 and Twitch
+    # 6,665 apart (its comparable count for Amazon, 32,359, is their sum)
+    amazon = pair(result, "amazon", "ncmec", "2023")
+    assert (amazon["sender_count"], amazon["receiver_count"]) == (31_281, 197 + 25_497 + 6_665)
+    assert amazon["group_total"] and amazon["status"] == "within_tolerance"  # 1,078 <= 0.05 x 32,359
+    apart = reconcile(observations, [reports], organisations=load_organisations(session))
+    assert pair(apart, "amazon", "ncmec", "2023")["receiver_count"] == 197  # no tree: Amazon alone
     summary = reconciliation_summary(result)
     y23 = summary[summary["period"] == "2023"].iloc[0]
-    assert y23["pairs_compared"] >= 1 and y23["public"]
+    assert y23["pairs_compared"] >= 2 and y23["public"]
 
 
 # ----------------------------------------------------------------------------- bad flow files
