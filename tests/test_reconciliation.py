@@ -13,6 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -716,6 +717,42 @@ def test_roll_up_agrees_with_a_computation_by_hand(
     }
     assert got == _rolled_up_by_hand(rows)
     assert result.loc[result["period_kind"] == "year", "rolled_up"].all()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    counts=st.lists(
+        st.tuples(st.integers(0, 1000), st.one_of(st.none(), st.integers(0, 1000))), min_size=1, max_size=8
+    )
+)
+def test_history_trend_agrees_with_numpy(
+    flows: dict[str, Flow], counts: list[tuple[int, int | None]]
+) -> None:
+    """gap_trend is numpy's least-squares slope of |relative gap| over the years compared."""
+    flow = flows["company_reports_to_clearinghouses"]
+    rows = []
+    for offset, (s, r) in enumerate(counts):
+        rows.append(sent(str(2010 + offset), "co_a", "ch_x", s))
+        if r is not None:
+            rows.append(received(str(2010 + offset), "ch_x", "co_a", r))
+    rows.append(received("2009", "ch_x", "co_b", 1))  # so that years are compared at all
+    history = reconciliation_history(run(rows, flow))
+    got = history[history["sender"] == "co_a"].iloc[0]
+    points = [
+        (i, abs(r - s) / max(s, r) if max(s, r) else 0.0) for i, (s, r) in enumerate(counts) if r is not None
+    ]
+    assert got["periods_compared"] == len(points)
+    assert got["periods_one_sided"] == len(counts) - len(points)
+    distinct_x = len({x for x, _ in points})
+    if distinct_x < 2:
+        assert math.isnan(got["gap_trend"]) and got["trend"] == "insufficient_data"
+    else:
+        xs, ys = zip(*points, strict=True)
+        slope = float(np.polyfit(xs, ys, 1)[0])
+        assert got["gap_trend"] == pytest.approx(slope, abs=1e-9)
+        expected = "widening" if slope >= 0.01 else "narrowing" if slope <= -0.01 else "stable"
+        if abs(abs(slope) - 0.01) > 1e-9:
+            assert got["trend"] == expected
 
 
 # ----------------------------------------------------------------------------- real public data
