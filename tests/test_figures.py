@@ -1,0 +1,144 @@
+"""hub.figures: the observation and organisation readers every computed table starts from."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+from sqlmodel import Session, col, select
+
+from hub.catalogue import Catalogue
+from hub.figures import (
+    INDICATOR_COLUMNS,
+    OBSERVATION_COLUMNS,
+    OBSERVATION_TYPES,
+    conform,
+    empty_indicator_frame,
+    load_observations,
+    load_organisations,
+)
+from hub.models import Submission
+from hub.organisations import OrganisationIn, add_organisation
+from hub.periods import parse_period
+from hub.store import current_submissions, store_submission
+from hub.validation import ObservationIn
+from hub.vocab import DIMENSIONS, TOTAL
+
+TODAY = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def _store(session: Session, catalogue: Catalogue) -> None:
+    acme = add_organisation(
+        session, OrganisationIn(code="acme-social", name="Acme", stakeholder_type="company", country="FR")
+    )
+    hotline = add_organisation(
+        session, OrganisationIn(code="hot-line", name="Hotline", stakeholder_type="hotline")
+    )
+    q1, march = parse_period("2025-Q1"), parse_period("2025-03")
+    store_submission(
+        session,
+        catalogue,
+        acme,
+        [
+            ObservationIn("co_items_actioned", q1, 120),
+            ObservationIn("co_items_actioned", q1, 7, {"category": "csam", "content_type": "video"}),
+            ObservationIn("co_takedown_time", q1, 3, {"time_bucket": "not_actioned", "country": "NA"}),
+            ObservationIn("co_appeals", q1, None),
+        ],
+        channel="cli",
+        scope="2025-Q1",
+        actor="test",
+        today=TODAY,
+    )
+    store_submission(
+        session,
+        catalogue,
+        acme,
+        [ObservationIn("co_items_actioned", q1, 125)],
+        channel="api",
+        scope="2025-Q1",
+        actor="test",
+        today=TODAY,
+        supersede_reason="recount",
+    )
+    store_submission(
+        session,
+        catalogue,
+        hotline,
+        [ObservationIn("ht_notices_sent", march, 40, is_estimated=True)],
+        channel="upload",
+        scope="2025-03",
+        actor="test",
+        today=TODAY,
+    )
+    session.commit()
+
+
+def test_observations_of_the_chosen_submissions_with_who_reported_them(
+    session: Session, catalogue: Catalogue
+) -> None:
+    _store(session, catalogue)
+    frame = load_observations(session, current_submissions())
+    assert tuple(frame.columns) == OBSERVATION_COLUMNS
+    assert frame.dtypes.astype(str).to_dict() == {
+        k: pd.Series(dtype=v).dtype.name for k, v in OBSERVATION_TYPES.items()
+    }
+    rows = {(r.metric, r.organisation, r.category): r for r in frame.itertuples()}
+    assert len(frame) == 2  # the first version of acme's 2025-Q1 is superseded
+    restated = rows[("co_items_actioned", "acme-social", TOTAL)]
+    assert (restated.value, restated.version, restated.supersede_reason, restated.channel) == (
+        125,
+        2,
+        "recount",
+        "api",
+    )
+    assert (restated.period, restated.period_kind, restated.stakeholder_type, restated.org_country) == (
+        "2025-Q1",
+        "quarter",
+        "company",
+        "FR",
+    )
+    estimated = rows[("ht_notices_sent", "hot-line", TOTAL)]
+    assert estimated.provisional and estimated.org_country == "" and estimated.period_kind == "month"
+
+    everything = load_observations(session, select(col(Submission.id)))
+    assert len(everything) == 6
+    video = everything[everything["content_type"] == "video"].iloc[0]
+    assert (video["category"], video["value"], video["country"]) == ("csam", 7, TOTAL)
+    assert pd.isna(everything[everything["metric"] == "co_appeals"]["value"]).all()  # not available
+    censored = everything[everything["time_bucket"] == "not_actioned"].iloc[0]
+    assert censored["country"] == "NA"  # Namibia, not a missing value
+    assert {d for d in DIMENSIONS if (everything[d] != TOTAL).any()} == {
+        "category",
+        "content_type",
+        "time_bucket",
+        "country",
+    }
+
+
+def test_no_submissions_give_an_empty_typed_frame(session: Session, catalogue: Catalogue) -> None:
+    _store(session, catalogue)
+    frame = load_observations(session, select(col(Submission.id)).where(col(Submission.id) < 0))
+    assert frame.empty and tuple(frame.columns) == OBSERVATION_COLUMNS
+    assert str(frame["value"].dtype) == "float64"
+
+
+def test_organisations_with_their_naming_consent(session: Session, catalogue: Catalogue) -> None:
+    _store(session, catalogue)
+    organisations = load_organisations(session).set_index("organisation")
+    assert organisations.loc["acme-social", "org_country"] == "FR"
+    assert organisations.loc["hot-line", "org_country"] == ""
+    assert not organisations.loc["acme-social", "consents_to_be_named"]
+
+
+def test_conform_fills_optional_columns_and_orders_them() -> None:
+    frame = conform(pd.DataFrame({"metric": ["m"], "value": [1.0], "coverage": [2]}))
+    assert tuple(frame.columns) == INDICATOR_COLUMNS
+    assert (frame.loc[0, "country"], frame.loc[0, "param"], frame.loc[0, "largest_org"]) == (TOTAL, -1.0, "")
+    assert empty_indicator_frame().dtypes.equals(conform(empty_indicator_frame()).dtypes)
+
+
+def test_conform_refuses_what_cannot_be_typed() -> None:
+    with pytest.raises((ValueError, TypeError)):
+        conform(pd.DataFrame({"metric": ["m"], "coverage": ["many"]}))
