@@ -152,7 +152,24 @@ def pending_submissions(
     return sorted(i for i in session.exec(query.order_by(col(Submission.id))) if i is not None)
 
 
+def live_pending(session: Session, *, channels: Sequence[str] | None = None) -> list[int]:
+    """Ids of every validated submission that is the newest live version of its scope
+    (optionally only those that came by ``channels``)."""
+    query = select(col(Submission.id)).where(Submission.status == "validated", _no_newer_live_version())
+    if channels is not None:
+        query = query.where(col(Submission.channel).in_(list(channels)))
+    return sorted(i for i in session.exec(query) if i is not None)
+
+
 # --- decisions ------------------------------------------------------------------------------
+
+
+_CHUNK = 5000  # ids per IN (...) list: SQLite caps the parameters of one statement
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
 
 
 def _decidable(session: Session, submission_ids: Sequence[int], action: str) -> list[Submission]:
@@ -160,10 +177,12 @@ def _decidable(session: Session, submission_ids: Sequence[int], action: str) -> 
     ids = list(dict.fromkeys(submission_ids))
     if not ids:
         raise ApprovalError(f"nothing to {action}: no submission given")
-    found = {s.id: s for s in session.exec(select(Submission).where(col(Submission.id).in_(ids)))}
+    found: dict[int | None, Submission] = {}
+    for chunk in _chunks(ids):
+        found.update((s.id, s) for s in session.exec(select(Submission).where(col(Submission.id).in_(chunk))))
     unknown = [i for i in ids if i not in found]
     if unknown:
-        raise NotFoundError(f"no submission with id {', '.join(map(str, unknown))}")
+        raise NotFoundError(f"no submission with id {', '.join(map(str, unknown[:20]))}")
     problems = [
         f"submission {s.id} is already {s.status}"
         if s.status in ("approved", "rejected")
@@ -172,7 +191,7 @@ def _decidable(session: Session, submission_ids: Sequence[int], action: str) -> 
         if s.status != "validated"
     ]
     if problems:
-        raise ApprovalError(f"cannot {action}: " + "; ".join(problems))
+        raise ApprovalError(f"cannot {action}: " + "; ".join(problems[:20]))
     return [found[i] for i in ids]
 
 
@@ -187,9 +206,10 @@ def approve(
     require_reviewer(actor)
     submissions = _decidable(session, submission_ids, "approve")
     ids = [s.id for s in submissions]
-    live = set(
-        session.exec(select(col(Submission.id)).where(col(Submission.id).in_(ids), _no_newer_live_version()))
-    )
+    live: set[int | None] = set()
+    for chunk in _chunks([i for i in ids if i is not None]):
+        query = select(col(Submission.id)).where(col(Submission.id).in_(chunk), _no_newer_live_version())
+        live.update(session.exec(query))
     stale = [s for s in submissions if s.id not in live]
     if stale:
         raise ApprovalError(
@@ -201,6 +221,7 @@ def approve(
     now = datetime.now(UTC)
     for submission in submissions:
         _decide(session, actor, submission, "approved", None, now, channel)
+    session.flush()
     return [i for i in ids if i is not None]
 
 
@@ -217,6 +238,7 @@ def reject(
     now = datetime.now(UTC)
     for submission in submissions:
         _decide(session, actor, submission, "rejected", text, now, channel)
+    session.flush()
     return [s.id for s in submissions if s.id is not None]
 
 
@@ -247,7 +269,6 @@ def _decide(
         object_id=submission.id,
         details=details,
     )
-    session.flush()
 
 
 def approve_period(
