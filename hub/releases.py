@@ -28,7 +28,7 @@ from hub import audit
 from hub.approval import approved_submissions, require_reviewer
 from hub.catalogue import Catalogue
 from hub.errors import HubError, NotFoundError
-from hub.figures import KEY_COLUMNS, load_observations
+from hub.figures import KEY_COLUMNS, NO_PARAM, load_observations
 from hub.models import Release, ReleaseNotice, ReleaseTable, User
 from hub.periods import parse_period
 from hub.vocab import DIMENSIONS, TOTAL
@@ -51,7 +51,7 @@ DEFAULT_VALUE_COLUMNS: dict[str, str] = {"coverage": "organisations"}
 PROVENANCE = ("submission_id", "version", "supersede_reason")
 REVISION_COLUMNS: dict[str, str] = {
     "table": "string",
-    "key": "string",  # col=value|... over the table's key, dimensions at "_T" (total) left out
+    "key": "string",  # col=value|... over the table's key; "_T" (total), "" and param -1.0 left out
     "metric": "string",
     "period": "string",
     "change": "string",  # changed | added | removed | suppressed | unsuppressed | table_added | table_removed
@@ -179,9 +179,12 @@ def coverage_table(observations: pd.DataFrame) -> pd.DataFrame:
 # --- the revisions log --------------------------------------------------------------------
 
 
+_NOT_KEY = {TOTAL, "", str(NO_PARAM)}  # totals, empty and "no parameter" are left out of a key's text
+
+
 def _key_text(frame: pd.DataFrame, key: tuple[str, ...]) -> pd.Series:
     parts = [
-        frame[name].astype("string").map(lambda v, n=name: "" if v == TOTAL or pd.isna(v) else f"{n}={v}")
+        frame[name].astype("string").map(lambda v, n=name: "" if pd.isna(v) or v in _NOT_KEY else f"{n}={v}")
         for name in key
     ]
     if not parts:
