@@ -300,6 +300,30 @@ def _observation_reasons(rows: pd.DataFrame) -> tuple[list[str], list[str]]:
     return reasons, details
 
 
+def _explain_removals(changes: pd.DataFrame, current: pd.DataFrame) -> None:
+    """A figure that disappeared because its organisation restated that period without it is
+    a restatement (with its reason), not merely removed data."""
+    needed = {"organisation", "period", "submission_id", "version", "supersede_reason"}
+    if not needed <= set(current.columns) or not {"organisation", "period"} <= set(changes.columns):
+        return
+    restated = current[(current["version"] > 1) & (current["supersede_reason"].fillna("") != "")]
+    reasons = {
+        (str(org), str(period)): (int(sid), str(why))
+        for org, period, sid, why in zip(
+            restated["organisation"],
+            restated["period"],
+            restated["submission_id"],
+            restated["supersede_reason"],
+            strict=True,
+        )
+    }
+    for index in changes.index[changes["change"] == "removed"]:
+        found = reasons.get((str(changes.at[index, "organisation"]), str(changes.at[index, "period"])))
+        if found is not None and found[0] != changes.at[index, "submission_id_old"]:
+            changes.at[index, "reason"] = "restatement"
+            changes.at[index, "detail"] = found[1]
+
+
 def _sources(obs_changes: pd.DataFrame) -> dict[tuple[str, str], list[_Source]]:
     """Observation changes indexed by (metric, period or any period containing it)."""
     index: dict[tuple[str, str], list[_Source]] = defaultdict(list)
@@ -411,6 +435,7 @@ def revisions(
     for name in with_provenance:
         frame = changes[name]
         frame["reason"], frame["detail"] = _observation_reasons(frame)
+        _explain_removals(frame, current[name])
         if {"metric", "period"} <= set(frame.columns):
             for k, v in _sources(frame).items():
                 sources[k].extend(v)

@@ -625,3 +625,26 @@ def test_cli_builds_publishes_shows_and_diffs(
     withdrawn = _run(cli_env, "release", "withdraw", "1", "--reason", "wrong", "--as", "sec-ann")
     assert withdrawn.returncode == 0, withdrawn.stderr
     assert _run(cli_env, "release", "build", "--title", "x", "--as", "nobody").returncode == 1
+
+
+def test_a_figure_dropped_by_a_restatement_is_explained_by_it() -> None:
+    before = _obs(
+        [("a", "2025-01", 10, 1, 1, ""), ("a", "2025-01", 3, 1, 1, ""), ("b", "2025-01", 20, 2, 1, "")]
+    )
+    before.loc[1, "metric"] = "m2"
+    after = _obs([("a", "2025-01", 10, 4, 2, "m2 was not ours to report")])
+    log = revisions(
+        {"observations": before},
+        {"observations": after},
+        {"observations": ("organisation", "metric", "period")},
+    )
+    got = {r["key"]: (r["change"], r["old_value"], r["reason"], r["detail"]) for r in log.to_dict("records")}
+    assert got == {
+        "organisation=a|metric=m2|period=2025-01": (
+            "removed",
+            3.0,
+            "restatement",
+            "m2 was not ours to report",
+        ),
+        "organisation=b|metric=m|period=2025-01": ("removed", 20.0, "removed_data", ""),
+    }  # a's m: same value from the restated version, not listed
