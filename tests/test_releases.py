@@ -11,12 +11,15 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 import pytest
+from alembic import command
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
 
+from hub import migrate
 from hub.approval import ApprovalError, approve, reject
 from hub.auth import create_user
 from hub.catalogue import Catalogue
@@ -648,3 +651,17 @@ def test_a_figure_dropped_by_a_restatement_is_explained_by_it() -> None:
         ),
         "organisation=b|metric=m|period=2025-01": ("removed", 20.0, "removed_data", ""),
     }  # a's m: same value from the restated version, not listed
+
+
+def test_the_schema_is_at_revision_0005_and_matches_the_models(engine: Engine) -> None:
+    config = migrate.alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.check(config)  # raises if the models drifted from the migrations
+    assert migrate.current_revision(engine) == migrate.head_revision() == "0005"
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004")  # drops the triggers, tables and columns again
+    assert migrate.current_revision(engine) == "0004"
+    migrate.upgrade(engine)
+    assert migrate.current_revision(engine) == "0005"
