@@ -510,6 +510,8 @@ def build_release(
     all_keys = {**DEFAULT_KEYS, **(keys or {})}
     tables = compose(session, catalogue)
     _check_tables(tables, all_keys)
+    if all(frame.empty for frame in tables.values()):
+        raise ReleaseError("there is nothing to release: no approved figures (hub approve) yet")
     previous = latest_published_release(session)
     earlier = read_release(session, previous.number) if previous is not None else None
     log = (

@@ -665,3 +665,10 @@ def test_the_schema_is_at_revision_0005_and_matches_the_models(engine: Engine) -
     assert migrate.current_revision(engine) == "0004"
     migrate.upgrade(engine)
     assert migrate.current_revision(engine) == "0005"
+
+
+def test_nothing_approved_nothing_to_release(session: Session, catalogue: Catalogue) -> None:
+    sec, org = _user(session), _org(session, "acme-social")
+    _store(session, catalogue, org, "2025-Q1", {"": 1})  # validated, not approved
+    with pytest.raises(ReleaseError, match="nothing to release"):
+        build_release(session, catalogue=catalogue, title="Empty", built_by=sec)
