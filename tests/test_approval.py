@@ -493,3 +493,16 @@ def test_cli_approves_rejects_lists_and_locks(
     assert unlock.returncode == 0, unlock.stderr
     unknown = _run(cli_env, "approve", "424242", "--as", "sec-ann")
     assert unknown.returncode == 1 and "no submission with id 424242" in unknown.stderr
+
+
+def test_a_period_with_pending_submissions_locks_only_when_allowed(
+    session: Session, catalogue: Catalogue
+) -> None:
+    org, sec = _org(session), _user(session)
+    _store(session, catalogue, org, "2025-Q1")
+    with pytest.raises(ApprovalError, match="decide them first"):
+        lock_period(session, sec, "2025-Q1")
+    lock_period(session, sec, "2025-Q1", allow_pending=True)
+    session.commit()
+    event = session.exec(select(AuditEvent).where(AuditEvent.action == "period.lock")).one()
+    assert event.details == {"pending": 1} and event.object_id == "2025-Q1"
