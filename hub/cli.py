@@ -233,6 +233,7 @@ def demo(
 ) -> None:
     """Migrate, load the synthetic alliance and the public data, then serve the hub."""
     from hub.demo import load_demo_alliance
+    from hub.demo.secretariat import SECRETARIAT_USERNAME, approve_demo_data
     from ingest.public_data import import_public_data
 
     settings = _settings()
@@ -246,6 +247,8 @@ def demo(
         typer.echo(import_public_data(session, catalogue, folder, settings.data_dir).summary())
     with session_scope(engine) as session:
         typer.echo(load_demo_alliance(session, catalogue, seed=settings.demo_seed).summary())
+    with session_scope(engine) as session:  # the demo's secretariat approves what arrived (hub.approval)
+        typer.echo(f"approved {approve_demo_data(session)} submission(s) as {SECRETARIAT_USERNAME}")
     typer.echo(f"demo data ready in {time.perf_counter() - started:.1f} s")
     if serve:
         _serve(settings, port or settings.port)
@@ -341,6 +344,12 @@ app.add_typer(retention_app, name="retention")
 from ingest.templates import template_command  # noqa: E402
 
 app.command("template")(template_command)
+
+
+# [approval, releases]: hub approve|reject, hub period, hub submissions, hub release (hub/release_cli.py)
+from hub.release_cli import register as _register_releases  # noqa: E402
+
+_register_releases(app)
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -217,7 +218,16 @@ class Submission(SQLModel, table=True):
         CheckConstraint("row_count >= 0", name="ck_sub_rows"),
         UniqueConstraint("organisation_id", "scope", "version", name="uq_sub_scope_version"),
         CheckConstraint("length(scope) BETWEEN 1 AND 64", name="ck_sub_scope_len"),
+        CheckConstraint(
+            "status <> 'rejected' OR (review_reason IS NOT NULL AND reviewed_at IS NOT NULL)",
+            name="ck_sub_rejected_has_reason",
+        ),
+        CheckConstraint(
+            "status <> 'approved' OR (reviewed_at IS NOT NULL AND reviewed_by_id IS NOT NULL)",
+            name="ck_sub_approved_has_reviewer",
+        ),
         Index("ix_sub_org_checksum", "organisation_id", "checksum"),
+        Index("ix_sub_status", "status"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -245,6 +255,10 @@ class Submission(SQLModel, table=True):
     original_path: str | None = Field(default=None, sa_type=String(500), nullable=True)
     original_expires_at: datetime | None = _ts(nullable=True)
     original_deleted_at: datetime | None = _ts(nullable=True)
+    # the secretariat's decision (hub.approval): who approved or rejected, when, and why (rejections)
+    reviewed_by_id: int | None = _fk("hub_user.id", nullable=True, index=False)
+    reviewed_at: datetime | None = _ts(nullable=True)
+    review_reason: str | None = Field(default=None, sa_type=String(500), nullable=True)
 
 
 def _dimension_field() -> Any:
@@ -310,8 +324,22 @@ class Target(SQLModel, table=True):
     parameters: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
+class PeriodLock(SQLModel, table=True):
+    """A period the secretariat has locked after approval (hub.approval): a submission for it,
+    or for a period inside it, is then accepted only as a restatement with a reason.
+    Unlocking deletes the row; the audit trail keeps both events."""
+
+    __tablename__ = "period_lock"
+    __table_args__ = (UniqueConstraint("period_id", name="uq_period_lock_period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    period_id: int = _fk("period.id", index=False)
+    locked_at: datetime = _ts()
+    locked_by_id: int = _fk("hub_user.id", index=False)
+
+
 class Release(SQLModel, table=True):
-    """An immutable, numbered snapshot of everything published (built by a later issue)."""
+    """An immutable, numbered snapshot of everything published (hub.releases)."""
 
     __tablename__ = "release"
     __table_args__ = (
@@ -320,6 +348,10 @@ class Release(SQLModel, table=True):
         CheckConstraint(
             "status NOT IN ('published', 'withdrawn') OR published_at IS NOT NULL",
             name="ck_release_published_at",
+        ),
+        CheckConstraint(
+            "status <> 'withdrawn' OR (withdrawn_at IS NOT NULL AND withdrawn_reason IS NOT NULL)",
+            name="ck_release_withdrawn",
         ),
     )
 
@@ -335,6 +367,42 @@ class Release(SQLModel, table=True):
     published_at: datetime | None = _ts(nullable=True)
     built_by_id: int | None = _fk("hub_user.id", nullable=True)
     published_by_id: int | None = _fk("hub_user.id", nullable=True)
+    withdrawn_at: datetime | None = _ts(nullable=True)
+    withdrawn_by_id: int | None = _fk("hub_user.id", nullable=True, index=False)
+    withdrawn_reason: str | None = Field(default=None, sa_type=String(500), nullable=True)
+
+
+class ReleaseTable(SQLModel, table=True):
+    """One published table of a release, stored whole as Parquet bytes (typed, compact, and
+    what exports hand out); ``checksum`` is the SHA-256 of those bytes."""
+
+    __tablename__ = "release_table"
+    __table_args__ = (
+        UniqueConstraint("release_id", "name", name="uq_release_table_name"),
+        CheckConstraint("length(checksum) = 64", name="ck_release_table_checksum"),
+        CheckConstraint("row_count >= 0", name="ck_release_table_rows"),
+        CheckConstraint("length(name) BETWEEN 1 AND 64", name="ck_release_table_name"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    release_id: int = _fk("release.id", index=False)
+    name: str = Field(sa_type=String(64))
+    row_count: int
+    checksum: str = Field(sa_type=String(64))
+    content: bytes = Field(sa_type=LargeBinary, nullable=False)
+
+
+class ReleaseNotice(SQLModel, table=True):
+    """A correction notice attached to a release (published or not); notices are only added."""
+
+    __tablename__ = "release_notice"
+    __table_args__ = (CheckConstraint("length(text) BETWEEN 1 AND 2000", name="ck_release_notice_text"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    release_id: int = _fk("release.id")
+    text: str = Field(sa_type=Text)
+    created_at: datetime = _ts()
+    created_by_id: int = _fk("hub_user.id", index=False)
 
 
 class AuditEvent(SQLModel, table=True):

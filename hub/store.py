@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from hub import audit
+from hub.approval import refuse_locked_periods
 from hub.catalogue import Catalogue, sync_metric_definitions
 from hub.errors import HubError
 from hub.models import MetricDefinition, Observation, Organisation, Period, Submission
@@ -262,6 +263,8 @@ def store_submission(
             f"{organisation.code} already reported {scope!r} (version {latest.version}); "
             "a restatement needs a reason"
         )
+    if latest is None:  # a locked period takes only restatements (hub.approval)
+        refuse_locked_periods(session, (row.period for row in rows))
     submission = Submission(
         organisation_id=organisation.id,
         channel=channel,

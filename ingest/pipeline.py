@@ -39,6 +39,7 @@ import pyarrow.csv as pacsv
 from sqlmodel import Session, select
 
 from hub import audit
+from hub.approval import PeriodLocked
 from hub.catalogue import Catalogue
 from hub.errors import NotFoundError
 from hub.models import Organisation, Submission
@@ -337,6 +338,9 @@ def _store(
             "scope.restated_concurrently",
             f"another submission stored different figures for {scope} a moment ago: check it and retry",
         )
+        return IngestResult(report, None, False, 0)
+    except PeriodLocked as exc:
+        report.add(0, "period", "period.locked", str(exc))
         return IngestResult(report, None, False, 0)
     except RestatementNeedsReason:
         report.add(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
+from hub.approval import PeriodLocked
 from hub.catalogue import Catalogue
 from hub.demo.calendar import load_demo_calendar
 from hub.demo.generate import DEFAULT_CONFIG, GeneratedAlliance, generate_alliance
@@ -132,7 +133,7 @@ def load_demo_alliance(
                 today=now,
                 org_codes=org_codes,
             )
-        except SubmissionRejected:
+        except (SubmissionRejected, PeriodLocked):
             raise
         except HubError as exc:
             raise HubError(
