@@ -164,13 +164,18 @@ def release_build(
     from hub.approval import acting_user
     from hub.catalogue import load_catalogue
     from hub.db import session_scope
-    from hub.releases import build_release
+    from hub.publication import build_protected_release
 
     settings, engine = _engine()
     catalogue = load_catalogue(settings.data_dir)
     with session_scope(engine) as session:
-        release = build_release(
-            session, catalogue=catalogue, title=title, built_by=acting_user(session, as_user), notes=notes
+        release = build_protected_release(
+            session,
+            catalogue=catalogue,
+            data_dir=settings.data_dir,
+            title=title,
+            built_by=acting_user(session, as_user),
+            notes=notes,
         )
         number, checksum = release.number, release.content_checksum
     typer.echo(f"built release {number} ({checksum})")

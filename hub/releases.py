@@ -136,9 +136,10 @@ def read_release(session: Session, number: int, *, with_revisions: bool = False)
 # --- the default composer -----------------------------------------------------------------
 
 
-def default_compose(session: Session, catalogue: Catalogue) -> Tables:
-    """The tables a release holds until the indicator engine and disclosure control are merged:
-    ``observations`` (the approved figures, with provenance) and ``coverage``.
+def unprotected_compose(session: Session, catalogue: Catalogue) -> Tables:
+    """``observations`` (every approved figure, with provenance) and ``coverage``, WITHOUT
+    disclosure control: for tests of the release mechanics and for the secretariat's own checks,
+    never for a release that is published (`hub release build` uses hub.publication).
 
     Where an organisation reported the same figure in two scopes (a file for a quarter and one
     for a month inside it), the most recently stored submission's figure is kept.
@@ -489,7 +490,7 @@ def build_release(
     catalogue: Catalogue,
     title: str,
     built_by: User,
-    compose: Composer = default_compose,
+    compose: Composer,
     keys: Mapping[str, tuple[str, ...]] | None = None,
     value_columns: Mapping[str, str] | None = None,
     notes: str | None = None,
@@ -498,8 +499,8 @@ def build_release(
     """Build the next release (status ``built``) from what ``compose`` returns.
 
     ``compose(session, catalogue)`` returns the named published tables, built from approved
-    data only (:func:`hub.approval.approved_submissions`; :func:`default_compose` until the
-    indicator engine and disclosure control are plugged in). ``keys`` names the columns that
+    data only (:func:`hub.approval.approved_submissions`); hub.publication.release_composer
+    gives the protected tables a release publishes. ``keys`` names the columns that
     identify a row of each table (:data:`DEFAULT_KEYS` for the known ones). The revisions log
     is computed against the latest published release and stored as the table ``revisions``.
     """

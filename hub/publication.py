@@ -1,0 +1,205 @@
+"""What a release publishes: approved data turned into protected tables.
+
+The one composer `hub release build` uses (hub.releases.build_release takes it as
+``compose``). In order: the approved observations (newest approved version of every scope),
+the indicator engine, disclosure control (with the previous published release, so nothing it
+published can be used to undo a suppression), then everything else is derived from the
+protected table only: target progress reads the published indicator cells (a hidden cell is
+missing, never used), the observations table holds only what the protected organisation-level
+cells show, and the reconciliation summary hides totals resting on too few pairs.
+
+Tables: ``indicators``, ``observations``, ``targets``, ``reconciliation``, ``coverage``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlmodel import Session
+
+from hub.approval import approved_submissions
+from hub.catalogue import Catalogue
+from hub.disclosure import load_policy, protect, public_view
+from hub.figures import KEY_COLUMNS, load_observations, load_organisations
+from hub.indicators import DEFAULT_SHARE_WITHIN_HOURS, compute_indicators
+from hub.models import Release, User
+from hub.progress import assess_targets
+from hub.reconciliation import load_flows, organisation_parents, reconcile, reconciliation_summary
+from hub.releases import (
+    OBSERVATION_KEY,
+    Tables,
+    build_release,
+    coverage_table,
+    latest_published_release,
+    read_release_table,
+)
+from hub.targets import ShareThresholdTarget, TargetSpec, load_targets
+from hub.vocab import DIMENSIONS
+
+log = logging.getLogger(__name__)
+
+# A reconciliation total over fewer compared pairs than this is hidden: with one pair it is
+# that pair's own two counts (an organisation's figure), with two each side could subtract.
+MIN_RECONCILIATION_PAIRS = 3
+RESTATED = "restated by the organisation"  # what a release says of a restatement's reason
+# The keys of the tables the release stores besides hub.releases.DEFAULT_KEYS.
+TABLE_KEYS: dict[str, tuple[str, ...]] = {
+    "targets": ("code",),
+    "reconciliation": ("flow", "period", "period_kind"),
+}
+VALUE_COLUMNS: dict[str, str] = {"targets": "latest_value", "reconciliation": "total_received"}
+
+
+def named_organisations(organisations: pd.DataFrame) -> set[str]:
+    """Organisations whose own figures may be shown: those that consented to be named, and
+    organisations known only from their own publications (their figures are public already)."""
+    named = organisations["consents_to_be_named"].astype(bool) | (organisations["status"] == "external")
+    return set(organisations.loc[named, "organisation"].astype(str))
+
+
+def share_thresholds(targets: list[TargetSpec]) -> tuple[float, ...]:
+    """The published thresholds plus every threshold a target is judged on."""
+    extra = {float(t.parameters.threshold_hours) for t in targets if isinstance(t, ShareThresholdTarget)}
+    return tuple(sorted({*DEFAULT_SHARE_WITHIN_HOURS, *extra}))
+
+
+def public_observations(observations: pd.DataFrame, protected: pd.DataFrame) -> pd.DataFrame:
+    """The approved observations of named organisations, as the protected organisation-level
+    cells show them: a value hidden there (a small count of people, or a cell hidden so that it
+    cannot be derived) is hidden here too, with the same reason; the organisation's own words
+    for a restatement are replaced by a fixed phrase (free text is never published)."""
+    cells = protected[
+        (protected["level"] == "organisation") & protected["statistic"].isin(["value", "events"])
+    ]
+    cells = cells[cells["suppression_reason"] != "not_named"]
+    flags = cells.loc[
+        :, ["entity", "metric", "period", *DIMENSIONS, "suppressed", "suppression_reason", "display"]
+    ]
+    flags = flags.rename(columns={"entity": "organisation"}).drop_duplicates(list(OBSERVATION_KEY))
+    kept = (
+        observations.sort_values("submission_id", kind="stable")
+        .drop_duplicates(list(OBSERVATION_KEY), keep="last")
+        .merge(flags, on=list(OBSERVATION_KEY), how="inner")
+    )
+    hidden = kept["suppressed"].to_numpy(dtype=bool)
+    kept["value"] = kept["value"].mask(hidden)
+    kept["supersede_reason"] = np.where(kept["supersede_reason"].fillna("") != "", RESTATED, "")
+    kept["supersede_reason"] = kept["supersede_reason"].astype("string")
+    return kept.sort_values(list(OBSERVATION_KEY), kind="stable").reset_index(drop=True)
+
+
+def public_reconciliation(summary: pd.DataFrame, min_pairs: int = MIN_RECONCILIATION_PAIRS) -> pd.DataFrame:
+    """The reconciliation summary with totals hidden where fewer than ``min_pairs`` pairs were
+    compared (the counts of pairs and their statuses stay: they name no figure)."""
+    out = summary.copy()
+    thin = (out["pairs_compared"] > 0) & (out["pairs_compared"] < min_pairs)
+    for column in ("total_sent", "total_received", "gap", "relative_gap"):
+        out[column] = out[column].mask(thin)
+    out["suppressed"] = thin.astype(bool)
+    out["suppression_reason"] = np.where(thin, "too_few_pairs", "")
+    out["suppression_reason"] = out["suppression_reason"].astype("string")
+    return out
+
+
+def _previous_indicators(session: Session) -> pd.DataFrame | None:
+    previous = latest_published_release(session)
+    if previous is None:
+        return None
+    try:
+        return read_release_table(session, previous.number, "indicators")
+    except Exception:  # a release built before indicators were published holds no such table
+        log.info("release %s has no indicators table", previous.number)
+        return None
+
+
+@dataclass(frozen=True)
+class Protected:
+    """The approved data and the indicator table with disclosure control applied (internal:
+    ``protected`` still holds hidden values and contributor names; only its public view goes
+    out)."""
+
+    observations: pd.DataFrame
+    organisations: pd.DataFrame
+    targets: list[TargetSpec]
+    protected: pd.DataFrame
+
+
+def protect_approved(session: Session, catalogue: Catalogue, *, data_dir: Path) -> Protected:
+    """Indicators of the approved data, protected against every earlier published release."""
+    started = time.perf_counter()
+    observations = load_observations(session, approved_submissions())
+    organisations = load_organisations(session)
+    targets = load_targets(data_dir, catalogue)
+    indicators = compute_indicators(observations, catalogue, share_within_hours=share_thresholds(targets))
+    computed = time.perf_counter()
+    protected = protect(
+        indicators,
+        load_policy(data_dir),
+        named_organisations=named_organisations(organisations),
+        previous=_previous_indicators(session),
+        organisations=organisations,
+    )
+    log.info(
+        "%d approved observations: %d indicator cells in %.1f s, %d hidden by disclosure control in %.1f s",
+        len(observations),
+        len(protected),
+        computed - started,
+        int(protected["suppressed"].sum()),
+        time.perf_counter() - computed,
+    )
+    return Protected(observations, organisations, targets, protected)
+
+
+def compose_release(session: Session, catalogue: Catalogue, *, data_dir: Path) -> Tables:
+    """The protected tables of the next release, from approved data only."""
+    state = protect_approved(session, catalogue, data_dir=data_dir)
+    public = public_view(state.protected)
+    reconciled = reconcile(
+        state.observations, load_flows(data_dir, catalogue), organisations=organisation_parents(session)
+    )
+    return {
+        "indicators": public.sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True),
+        "observations": public_observations(state.observations, state.protected),
+        "targets": assess_targets(state.targets, public),
+        "reconciliation": public_reconciliation(reconciliation_summary(reconciled)),
+        "coverage": coverage_table(state.observations),
+    }
+
+
+def release_composer(data_dir: Path) -> Callable[[Session, Catalogue], Tables]:
+    """:func:`compose_release` for ``data_dir``, in the shape hub.releases.build_release takes."""
+
+    def compose(session: Session, catalogue: Catalogue) -> Tables:
+        return compose_release(session, catalogue, data_dir=data_dir)
+
+    return compose
+
+
+def build_protected_release(
+    session: Session,
+    *,
+    catalogue: Catalogue,
+    data_dir: Path,
+    title: str,
+    built_by: User,
+    notes: str | None = None,
+    channel: str = "cli",
+) -> Release:
+    """Build the next release of the protected tables (what `hub release build` runs)."""
+    return build_release(
+        session,
+        catalogue=catalogue,
+        title=title,
+        built_by=built_by,
+        compose=release_composer(data_dir),
+        keys=TABLE_KEYS,
+        value_columns=VALUE_COLUMNS,
+        notes=notes,
+        channel=channel,
+    )

@@ -1,0 +1,253 @@
+"""A release as `hub release build` makes it: approved data, indicators, disclosure control,
+targets, reconciliation, on a real database; and nothing in it that may not be public."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlmodel import Session
+
+from hub.approval import approve
+from hub.auth import create_user
+from hub.catalogue import Catalogue
+from hub.disclosure import build_constraints, load_policy, public_view
+from hub.disclosure_audit import audit
+from hub.models import Organisation, User
+from hub.organisations import OrganisationIn, add_organisation
+from hub.periods import parse_period
+from hub.publication import (
+    MIN_RECONCILIATION_PAIRS,
+    RESTATED,
+    build_protected_release,
+    protect_approved,
+    public_reconciliation,
+)
+from hub.releases import REVISIONS, publish_release, read_release
+from hub.settings import REPO_ROOT
+from hub.store import store_submission
+from hub.targets import load_targets
+from hub.validation import ObservationIn
+
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+DATA = REPO_ROOT / "data"
+ANONYMOUS = ("quiet-police", "quiet-video", "quiet-chat")  # have not consented to be named
+
+
+def _org(session: Session, code: str, kind: str, country: str, named: bool) -> Organisation:
+    return add_organisation(
+        session,
+        OrganisationIn(
+            code=code,
+            name=code.replace("-", " ").title(),
+            stakeholder_type=kind,
+            country=country,
+            consents_to_be_named=named,
+        ),
+    )
+
+
+def _submit(
+    session: Session,
+    catalogue: Catalogue,
+    org: Organisation,
+    scope: str,
+    rows: list[tuple[str, str, float, dict[str, str]]],
+    reason: str | None = None,
+) -> int:
+    observations = [
+        ObservationIn(metric, parse_period(period), value, dims) for metric, period, value, dims in rows
+    ]
+    result = store_submission(
+        session,
+        catalogue,
+        org,
+        observations,
+        channel="cli",
+        scope=scope,
+        actor="t",
+        supersede_reason=reason,
+        today=NOW,
+    )
+    return result.submission_id
+
+
+@pytest.fixture
+def alliance(session: Session, catalogue: Catalogue) -> dict[str, object]:
+    """Two police forces (one anonymous, with a small count of victims), three companies (two
+    anonymous), approved for 2024 and 2025."""
+    sec = create_user(session, "sec-ann", "Sec Ann", "secretariat", None, "correct horse battery staple")
+    police_a = _org(session, "quiet-police", "law_enforcement", "FR", named=False)
+    police_b = _org(session, "open-police", "law_enforcement", "DE", named=True)
+    named_co = _org(session, "open-social", "company", "IE", named=True)
+    anon_co = _org(session, "quiet-video", "company", "IE", named=False)
+    anon_co2 = _org(session, "quiet-chat", "company", "FR", named=False)
+    session.commit()
+    ids = []
+    for year, small in (("2024", 12), ("2025", 4)):
+        ids.append(
+            _submit(
+                session,
+                catalogue,
+                police_a,
+                year,
+                [
+                    ("le_victims_identified", year, small, {}),
+                    ("le_victims_identified", year, small, {"country": "FR"}),
+                    ("le_cases_opened", year, 300, {}),
+                ],
+            )
+        )
+        ids.append(
+            _submit(
+                session,
+                catalogue,
+                police_b,
+                year,
+                [
+                    ("le_victims_identified", year, 40, {}),
+                    ("le_victims_identified", year, 40, {"country": "DE"}),
+                ],
+            )
+        )
+        for org, actioned in ((named_co, 5000), (anon_co, 700), (anon_co2, 650)):
+            ids.append(
+                _submit(
+                    session,
+                    catalogue,
+                    org,
+                    year,
+                    [
+                        ("co_items_actioned", year, actioned, {}),
+                        ("co_items_detected_proactively", year, actioned / 2, {}),
+                    ],
+                )
+            )
+    session.commit()
+    approve(session, sec, ids)
+    session.commit()
+    return {"sec": sec, "police_a": police_a, "named_co": named_co}
+
+
+def _strings(tables: dict[str, pd.DataFrame]) -> set[str]:
+    """Every text value of every table, column names included."""
+    found: set[str] = set()
+    for frame in tables.values():
+        found.update(str(c) for c in frame.columns)
+        for column in frame.columns:
+            if frame[column].dtype == object or str(frame[column].dtype).startswith("string"):
+                found.update(str(v) for v in frame[column].dropna().unique())
+    return found
+
+
+def test_a_release_publishes_only_protected_figures(
+    session: Session, catalogue: Catalogue, alliance: dict[str, object]
+) -> None:
+    sec = alliance["sec"]
+    assert isinstance(sec, User)
+    release = build_protected_release(session, catalogue=catalogue, data_dir=DATA, title="2025", built_by=sec)
+    session.commit()
+    tables = read_release(session, release.number)
+    assert set(tables) == {"indicators", "observations", "targets", "reconciliation", "coverage"}
+
+    # no anonymous organisation is named anywhere, and no contributor shares are published
+    leaked = _strings(tables) & set(ANONYMOUS)
+    assert not leaked
+    assert not {"largest_org", "second_org", "largest_share", "second_share"} & set(
+        tables["indicators"].columns
+    )
+
+    indicators = tables["indicators"]
+    victims = indicators[
+        (indicators["metric"] == "le_victims_identified")
+        & (indicators["statistic"] == "value")
+        & (indicators["country"] == "_T")
+    ]
+    # the anonymous force's 4 victims in 2025 are nowhere: not at FR level, and not as the
+    # alliance total minus the named force's 40 (the alliance total is hidden too)
+    fr = victims[
+        (victims["level"] == "country") & (victims["entity"] == "FR") & (victims["period"] == "2025")
+    ]
+    assert fr["suppressed"].all() and fr["value"].isna().all() and set(fr["display"]) <= {"<10", "x"}
+    total = victims[(victims["level"] == "alliance") & (victims["period"] == "2025")]
+    assert total["suppressed"].all() and total["value"].isna().all()
+    for frame in tables.values():
+        for column in frame.select_dtypes("number").columns:
+            assert not (frame[column] == 4).any() or column in ("coverage", "organisations", "pairs"), column
+    named = victims[(victims["level"] == "organisation") & (victims["entity"] == "open-police")]
+    assert set(named["value"]) == {40.0}
+
+    # observations: named organisations only, their figures as the protected cells show them
+    observations = tables["observations"]
+    assert set(observations["organisation"]) == {"open-police", "open-social"}
+    assert set(observations.loc[observations["metric"] == "co_items_actioned", "value"]) == {5000.0}
+
+    # every target is assessed, on published cells only
+    targets = tables["targets"]
+    assert set(targets["code"]) == {t.code for t in load_targets(DATA, catalogue)}
+
+
+def test_the_published_table_survives_the_linear_programming_audit(
+    session: Session, catalogue: Catalogue, alliance: dict[str, object]
+) -> None:
+    state = protect_approved(session, catalogue, data_dir=DATA)
+    policy = load_policy(DATA)
+    result = audit(
+        public_view(state.protected),
+        build_constraints(state.protected, policy, organisations=state.organisations),
+        policy,
+    )
+    assert result.checked > 0
+    assert not result.failures
+
+
+def test_a_restatement_shows_in_the_next_release_with_its_reason_but_not_its_words(
+    session: Session, catalogue: Catalogue, alliance: dict[str, object]
+) -> None:
+    sec, named_co = alliance["sec"], alliance["named_co"]
+    assert isinstance(sec, User) and isinstance(named_co, Organisation)
+    first = build_protected_release(session, catalogue=catalogue, data_dir=DATA, title="First", built_by=sec)
+    publish_release(session, first.number, sec)
+    session.commit()
+    restated = _submit(
+        session,
+        catalogue,
+        named_co,
+        "2025",
+        [("co_items_actioned", "2025", 5200, {}), ("co_items_detected_proactively", "2025", 2500, {})],
+        reason="deduplicated after an audit by J. Smith",
+    )
+    approve(session, sec, [restated])
+    session.commit()
+    second = build_protected_release(
+        session, catalogue=catalogue, data_dir=DATA, title="Second", built_by=sec
+    )
+    session.commit()
+    tables = read_release(session, second.number, with_revisions=True)
+    log = tables[REVISIONS]
+    own = log[(log["metric"] == "co_items_actioned") & log["key"].str.contains("open-social")]
+    assert not own.empty
+    assert set(own["reason"]) == {"restatement"}
+    assert (own["old_value"] == 5000).any() and (own["new_value"] == 5200).any()
+    assert not any("Smith" in text for text in _strings(tables))
+    assert RESTATED in set(tables["observations"]["supersede_reason"])
+
+
+def test_reconciliation_totals_resting_on_few_pairs_are_hidden() -> None:
+    summary = pd.DataFrame(
+        {
+            "flow": ["f", "f"],
+            "period": ["2025", "2024"],
+            "period_kind": ["year", "year"],
+            "pairs_compared": [MIN_RECONCILIATION_PAIRS - 1, MIN_RECONCILIATION_PAIRS],
+            "total_sent": [100.0, 300.0],
+            "total_received": [90.0, 310.0],
+            "gap": [-10.0, 10.0],
+            "relative_gap": [-0.1, 0.03],
+        }
+    )
+    out = public_reconciliation(summary)
+    assert out["suppressed"].tolist() == [True, False]
+    assert np.isnan(out.loc[0, "total_sent"]) and out.loc[1, "total_sent"] == 300
