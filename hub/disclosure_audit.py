@@ -15,7 +15,7 @@ can be a little narrower than the one found (limit stated in docs/disclosure.md)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -95,23 +95,25 @@ class AuditResult:
         return self.failures.empty
 
 
-def feasible_ranges(
-    constraints: Constraints, known_values: np.ndarray, targets: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Smallest and largest value of each target cell given the constraints.
+@dataclass
+class _System:
+    """The linear system of one connected component: unknown cells and their equations."""
 
-    ``known_values``: per cell, the value a reader knows (NaN = unknown, any value >= 0).
-    Returns (lower, upper, component): upper is inf when unbounded; targets in no equation
-    get [0, inf). Unknown cells are grouped into connected components (cells linked by an
-    equation) so each linear programme only holds the cells that matter.
-    """
+    cells: np.ndarray  # positions of the unknown cells (the LP's variables, in order)
+    local: pd.Series  # cell position -> variable index
+    a_eq: Any
+    b_eq: np.ndarray
+    a_ub: Any
+    b_ub: np.ndarray
+
+
+def _systems(constraints: Constraints, known_values: np.ndarray, targets: np.ndarray) -> dict[int, _System]:
+    """One system per connected component holding a target: unknown cells linked by an
+    equation belong together; everything known is moved to the right-hand side."""
     n_cells = len(known_values)
     n_eq = constraints.equations
-    lower = np.zeros(len(targets))
-    upper = np.full(len(targets), np.inf)
-    component_of_target = np.full(len(targets), -1, dtype=np.int64)
     if len(targets) == 0 or n_eq == 0:
-        return lower, upper, component_of_target
+        return {}
     unknown = np.isnan(known_values)
     term_unknown = unknown[constraints.cell]
     graph = sparse.coo_matrix(
@@ -125,67 +127,166 @@ def feasible_ranges(
     known_filled = np.where(unknown, 0.0, known_values)
     term_known_part = np.where(term_unknown, 0.0, constraints.coef * known_filled[constraints.cell])
     constant = np.bincount(constraints.eq, weights=term_known_part, minlength=n_eq)
-    eq_label = labels[n_cells:]
     has_unknown = np.bincount(constraints.eq, weights=term_unknown.astype(float), minlength=n_eq) > 0
-    target_labels = labels[targets]
     in_equation = np.zeros(n_cells, dtype=bool)
     in_equation[constraints.cell[term_unknown]] = True
-    for label in np.unique(target_labels[in_equation[targets]]):
-        eq_ids = np.flatnonzero((eq_label == label) & has_unknown)
-        var_cells = np.flatnonzero((labels[:n_cells] == label) & unknown)
+    wanted = np.unique(labels[targets[in_equation[targets]]])
+    # Terms grouped by component once, instead of a scan of every term per component.
+    term_label = labels[n_cells + constraints.eq]
+    order = np.argsort(term_label, kind="stable")
+    bounds = np.searchsorted(term_label[order], np.stack([wanted, wanted + 1]))
+    cell_label = labels[:n_cells]
+    systems: dict[int, _System] = {}
+    for position, label in enumerate(wanted):
+        terms = order[bounds[0, position] : bounds[1, position]]
+        terms = terms[term_unknown[terms] & has_unknown[constraints.eq[terms]]]
+        eq_ids = np.unique(constraints.eq[terms])
+        var_cells = np.unique(constraints.cell[terms])
+        var_cells = var_cells[(cell_label[var_cells] == label) & unknown[var_cells]]
         local = pd.Series(np.arange(len(var_cells)), index=var_cells)
-        term_mask = np.isin(constraints.eq, eq_ids) & term_unknown
         row_of = pd.Series(np.arange(len(eq_ids)), index=eq_ids)
-        rows = row_of.loc[constraints.eq[term_mask]].to_numpy()
-        cols = local.loc[constraints.cell[term_mask]].to_numpy()
+        rows = row_of.loc[constraints.eq[terms]].to_numpy()
+        cols = local.loc[constraints.cell[terms]].to_numpy()
         matrix = sparse.csr_matrix(
-            (constraints.coef[term_mask], (rows, cols)), shape=(len(eq_ids), len(var_cells))
+            (constraints.coef[terms], (rows, cols)), shape=(len(eq_ids), len(var_cells))
         )
         is_equal = constraints.equality[eq_ids]
         rhs = -constant[eq_ids]
-        a_eq, b_eq = matrix[is_equal], rhs[is_equal]
-        a_ub, b_ub = -matrix[~is_equal], -rhs[~is_equal]
+        a_eq: Any = matrix[is_equal]
+        a_ub: Any = -matrix[~is_equal]
         if matrix.shape[0] * matrix.shape[1] <= 40_000:  # small: dense is parsed faster
             a_eq, a_ub = a_eq.toarray(), a_ub.toarray()
-        for index in np.flatnonzero(target_labels == label):
-            objective = np.zeros(len(var_cells))
-            objective[local.loc[targets[index]]] = 1.0
-            bounds: list[float] = []
-            for sign in (1.0, -1.0):
-                solved = linprog(
-                    sign * objective,
-                    A_ub=a_ub if a_ub.shape[0] else None,
-                    b_ub=b_ub if a_ub.shape[0] else None,
-                    A_eq=a_eq if a_eq.shape[0] else None,
-                    b_eq=b_eq if a_eq.shape[0] else None,
-                    bounds=(0, None),
-                    method="highs",
-                )
-                if solved.status == 3:  # unbounded: only the maximum can be (cells are >= 0)
-                    bounds.append(-sign * np.inf)
-                elif solved.status == 0:
-                    bounds.append(sign * float(solved.fun))
-                else:
-                    raise RuntimeError(f"disclosure audit: linear programme failed ({solved.message})")
-            lower[index], upper[index] = max(bounds[0], 0.0), bounds[1]
-            component_of_target[index] = label
-    return lower, upper, component_of_target
+        systems[int(label)] = _System(var_cells, local, a_eq, rhs[is_equal], a_ub, -rhs[~is_equal])
+    return systems
+
+
+def _solve(objective: np.ndarray, system: _System, extra_ub: Any = None, bounds: Any = (0, None)) -> Any:
+    """linprog (HiGHS) on ``system``, with optional extra columns (auxiliary variables)."""
+    a_eq, a_ub, b_ub = system.a_eq, system.a_ub, system.b_ub
+    n_extra = len(objective) - len(system.cells)
+    if n_extra:
+        pad = np.zeros((a_eq.shape[0], n_extra))
+        a_eq = np.hstack([_dense(a_eq), pad])
+        a_ub = np.vstack([np.hstack([_dense(a_ub), np.zeros((a_ub.shape[0], n_extra))]), extra_ub[0]])
+        b_ub = np.concatenate([b_ub, extra_ub[1]])
+    solved = linprog(
+        objective,
+        A_ub=a_ub if a_ub.shape[0] else None,
+        b_ub=b_ub if a_ub.shape[0] else None,
+        A_eq=a_eq if a_eq.shape[0] else None,
+        b_eq=system.b_eq if a_eq.shape[0] else None,
+        bounds=bounds,
+        method="highs",
+    )
+    if solved.status not in (0, 3):
+        raise RuntimeError(f"disclosure audit: linear programme failed ({solved.message})")
+    return solved
+
+
+def _dense(matrix: Any) -> np.ndarray:
+    return matrix.toarray() if sparse.issparse(matrix) else np.asarray(matrix)
+
+
+def feasible_ranges(
+    constraints: Constraints, known_values: np.ndarray, targets: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest and largest value of each target cell given the constraints (two linear
+    programmes per target). ``known_values``: per cell, the value a reader knows (NaN =
+    unknown, any value >= 0). Upper is inf when unbounded; a target in no equation gets
+    [0, inf)."""
+    lower = np.zeros(len(targets))
+    upper = np.full(len(targets), np.inf)
+    systems = _systems(constraints, known_values, targets)
+    for index, target in enumerate(targets):
+        system = next((s for s in systems.values() if target in s.local.index), None)
+        if system is None:
+            continue
+        objective = np.zeros(len(system.cells))
+        objective[system.local.loc[target]] = 1.0
+        low = _solve(objective, system)
+        high = _solve(-objective, system)
+        lower[index] = max(float(low.fun), 0.0)
+        upper[index] = np.inf if high.status == 3 else -float(high.fun)
+    return lower, upper
+
+
+def _push(system: _System, t_var: np.ndarray, need: np.ndarray, weights: np.ndarray, up: bool) -> np.ndarray:
+    """One feasible table pushing the targets towards their requirement; the targets' values.
+
+    up: maximise sum(w * y) with y_t <= x_t and 0 <= y_t <= need_t (capped, so bounded);
+    down: minimise sum(w * x_t)."""
+    n, m = len(system.cells), len(t_var)
+    if not up:
+        objective = np.zeros(n)
+        np.add.at(objective, t_var, weights)
+        return np.asarray(_solve(objective, system).x)[t_var]
+    link = np.zeros((m, n + m))
+    link[np.arange(m), t_var] = -1.0
+    link[np.arange(m), n + np.arange(m)] = 1.0
+    objective = np.concatenate([np.zeros(n), -weights])
+    bounds = [(0.0, None)] * n + [(0.0, max(float(v), 0.0)) for v in need]
+    return np.asarray(_solve(objective, system, (link, np.zeros(m)), bounds).x)[t_var]
+
+
+def unprotected(
+    constraints: Constraints,
+    known_values: np.ndarray,
+    targets: np.ndarray,
+    need_low: np.ndarray,
+    need_high: np.ndarray,
+) -> np.ndarray:
+    """Which targets a reader can confine to a range that does not reach down to
+    ``need_low`` or up to ``need_high``.
+
+    Per component and direction, one programme pushes every target at once; any feasible
+    table it finds is a witness for every target it carries far enough. A target left
+    without a witness gets a programme of its own, which decides it exactly (and may witness
+    others). Far fewer programmes than a minimum and a maximum per cell, same answer.
+    """
+    failing = np.zeros(len(targets), dtype=bool)
+    systems = _systems(constraints, known_values, targets)
+    position_of = pd.Series(np.arange(len(targets)), index=targets)
+    for system in systems.values():
+        mine = system.cells[np.isin(system.cells, targets)]
+        if not len(mine):
+            continue
+        t_index = position_of.loc[mine].to_numpy()
+        t_var = system.local.loc[mine].to_numpy()
+        for up in (True, False):
+            need = need_high[t_index] if up else need_low[t_index]
+
+            def met(x: np.ndarray, need: np.ndarray = need, up: bool = up) -> np.ndarray:
+                return (x >= need - _TOLERANCE) if up else (x <= need + _TOLERANCE)
+
+            satisfied = met(_push(system, t_var, need, np.ones(len(t_var)), up))
+            for k in range(len(t_var)):
+                if satisfied[k]:
+                    continue
+                weights = np.zeros(len(t_var))
+                weights[k] = 1.0
+                reached = met(_push(system, t_var, need, weights, up))
+                failing[t_index[k]] |= not reached[k]
+                satisfied |= reached
+    return failing
 
 
 def required_bounds(
     reasons: np.ndarray, values: np.ndarray, thresholds: np.ndarray, policy: DisclosurePolicy
 ) -> tuple[np.ndarray, np.ndarray]:
     """The range a reader's knowledge must at least span for each sensitive cell: the lower
-    bound may be at most the first, the upper bound must be at least the second."""
+    bound may be at most the first, the upper bound must be at least the second. Both
+    differ from the value, so a cell that passes is never determined exactly."""
     protection = policy.protection
     need_low = values.astype(float).copy()
-    need_high = values.astype(float).copy()
+    need_high = values.astype(float) + 1.0
     primary = reasons == "primary"
     need_low[primary] = values[primary] * (1 - protection.primary_lower_fraction)
-    need_high[primary] = np.maximum(thresholds[primary], values[primary])
+    need_high[primary] = np.maximum(thresholds[primary], values[primary] + 1.0)
     dominance = reasons == "dominance"
     need_low[dominance] = values[dominance] * (1 - protection.dominance_fraction)
-    need_high[dominance] = values[dominance] * (1 + protection.dominance_fraction)
+    need_high[dominance] = np.maximum(
+        values[dominance] * (1 + protection.dominance_fraction), values[dominance] + 1.0
+    )
     return need_low, need_high
 
 
@@ -200,18 +301,15 @@ def check_cells(
     values = cells["value"].to_numpy(dtype=float)[targets]
     reasons = cells["suppression_reason"].to_numpy(dtype=object)[targets]
     thresholds = cells["threshold"].to_numpy(dtype=float)[targets]
-    lower, upper, component = feasible_ranges(constraints, known_values, targets)
     need_low, need_high = required_bounds(reasons, values, thresholds, policy)
-    exact = upper - lower <= _TOLERANCE
-    narrow = (lower > need_low + _TOLERANCE) | (upper < need_high - _TOLERANCE)
-    failing = exact | narrow
+    failing = unprotected(constraints, known_values, targets, need_low, need_high)
+    lower, upper = feasible_ranges(constraints, known_values, targets[failing])
     result = cells.iloc[targets[failing]].loc[:, [*KEY_COLUMNS, "value", "suppression_reason"]].copy()
-    result["lower"] = lower[failing]
-    result["upper"] = upper[failing]
+    result["lower"] = lower
+    result["upper"] = upper
     result["required_lower"] = need_low[failing]
     result["required_upper"] = need_high[failing]
     result["position"] = targets[failing]
-    result["component"] = component[failing]
     return result.reset_index(drop=True)
 
 

@@ -444,7 +444,7 @@ def test_unprotectable_table_is_refused(policy: DisclosurePolicy) -> None:
     earlier = table(rows).assign(suppressed=False, suppression_reason="", display="8")
     earlier = earlier[earlier["country"] == "_T"]
     alone = protect(table(rows), policy, named_organisations=set())
-    assert list(alone["suppression_reason"]) == ["primary", "secondary"]
+    assert list(alone["suppression_reason"]) == ["primary", "primary"]  # both below 10
     with pytest.raises(DisclosureError, match="cannot protect le_victims_identified 2025 alliance ALL"):
         protect(table(rows), policy, named_organisations=set(), previous=earlier)
 
@@ -492,7 +492,7 @@ def test_audit_catches_a_narrow_range(policy: DisclosurePolicy) -> None:
 values_strategy = st.one_of(st.integers(1, 9), st.integers(10, 200), st.just(0))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.integers(1, 5).flatmap(
         lambda r: st.lists(
@@ -511,7 +511,7 @@ def test_random_grids_are_protected(policy: DisclosurePolicy, raw: list[tuple[in
     assert result.ok, result.failures
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(st.lists(values_strategy, min_size=3, max_size=3), min_size=2, max_size=4),
     st.lists(st.sampled_from(["FR", "DE"]), min_size=2, max_size=4),
