@@ -21,7 +21,6 @@ from pydantic import Field, ValidationError, model_validator
 from hub.catalogue import _pydantic_problems, load_catalogue
 from hub.datafiles import StrictModel, read_yaml
 from hub.disclosure_audit import (
-    SENSITIVE_REASONS,
     Constraints,
     check_cells,
     hash_codes,
@@ -34,6 +33,10 @@ from hub.vocab import DIMENSIONS, DISCLOSURE_CLASSES, PERIOD_KINDS, TOTAL
 
 POLICY_FILE = "disclosure.yaml"
 HIDDEN = "x"  # what a reader sees for a cell hidden for any reason but primary
+# Cells protect() proves protected with linear programmes: counts of people. Dominance cells
+# get the heuristic (never the only unknown of an equation); the audit can check them too
+# (hub.disclosure_audit.SENSITIVE_REASONS), at a cost too high for every release build.
+VERIFIED_REASONS = ("primary",)
 
 
 class DisclosureError(HubError):
@@ -302,10 +305,10 @@ def _secure(
     for _ in range(1000):
         _singletons(eqs, reason, known, values)
         known_values = np.where((reason == "") | known, values, np.nan)
-        sensitive = np.isin(reason, SENSITIVE_REASONS) & ~known & in_equation
+        sensitive = np.isin(reason, VERIFIED_REASONS) & ~known & in_equation
         targets = np.flatnonzero(sensitive)
         cells["suppression_reason"] = reason
-        failures = check_cells(eqs, known_values, targets, policy)
+        failures = check_cells(eqs, known_values, targets, policy, ranges=False, exact=False)
         if failures.empty:
             return
         eligible = _eligible(reason, known, values)
@@ -318,7 +321,10 @@ def _secure(
         unknown = np.isnan(known_values)
         linked = np.isin(eqs.eq, eqs.eq[unknown[eqs.cell]]) & eligible[eqs.cell]
         if not linked.any() or not _hide_smallest(eqs.eq[linked], eqs.cell[linked], reason, values):
-            first = failures.iloc[0]
+            exact = check_cells(eqs, known_values, failing, policy)
+            if exact.empty:  # no witness found, but each is protected
+                return
+            first = exact.iloc[0]
             raise DisclosureError(
                 f"cannot protect {first['metric']} {first['period']} {first['level']} {first['entity']}: "
                 f"range [{first['lower']:g}, {first['upper']:g}] after hiding every cell that could help"

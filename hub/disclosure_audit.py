@@ -165,9 +165,16 @@ def _solve(objective: np.ndarray, system: _System, extra_ub: Any = None, bounds:
     a_eq, a_ub, b_ub = system.a_eq, system.a_ub, system.b_ub
     n_extra = len(objective) - len(system.cells)
     if n_extra:
-        pad = np.zeros((a_eq.shape[0], n_extra))
-        a_eq = np.hstack([_dense(a_eq), pad])
-        a_ub = np.vstack([np.hstack([_dense(a_ub), np.zeros((a_ub.shape[0], n_extra))]), extra_ub[0]])
+        a_eq = sparse.hstack(
+            [sparse.csr_matrix(a_eq), sparse.csr_matrix((a_eq.shape[0], n_extra))], format="csr"
+        )
+        a_ub = sparse.vstack(
+            [
+                sparse.hstack([sparse.csr_matrix(a_ub), sparse.csr_matrix((a_ub.shape[0], n_extra))]),
+                sparse.csr_matrix(extra_ub[0]),
+            ],
+            format="csr",
+        )
         b_ub = np.concatenate([b_ub, extra_ub[1]])
     solved = linprog(
         objective,
@@ -181,10 +188,6 @@ def _solve(objective: np.ndarray, system: _System, extra_ub: Any = None, bounds:
     if solved.status not in (0, 3):
         raise RuntimeError(f"disclosure audit: linear programme failed ({solved.message})")
     return solved
-
-
-def _dense(matrix: Any) -> np.ndarray:
-    return matrix.toarray() if sparse.issparse(matrix) else np.asarray(matrix)
 
 
 def feasible_ranges(
@@ -220,9 +223,9 @@ def _push(system: _System, t_var: np.ndarray, need: np.ndarray, weights: np.ndar
         objective = np.zeros(n)
         np.add.at(objective, t_var, weights)
         return np.asarray(_solve(objective, system).x)[t_var]
-    link = np.zeros((m, n + m))
-    link[np.arange(m), t_var] = -1.0
-    link[np.arange(m), n + np.arange(m)] = 1.0
+    rows = np.concatenate([np.arange(m), np.arange(m)])
+    cols = np.concatenate([t_var, n + np.arange(m)])
+    link = sparse.csr_matrix((np.concatenate([-np.ones(m), np.ones(m)]), (rows, cols)), shape=(m, n + m))
     objective = np.concatenate([np.zeros(n), -weights])
     bounds = [(0.0, None)] * n + [(0.0, max(float(v), 0.0)) for v in need]
     return np.asarray(_solve(objective, system, (link, np.zeros(m)), bounds).x)[t_var]
@@ -234,6 +237,8 @@ def unprotected(
     targets: np.ndarray,
     need_low: np.ndarray,
     need_high: np.ndarray,
+    *,
+    exact: bool = True,
 ) -> np.ndarray:
     """Which targets a reader can confine to a range that does not reach down to
     ``need_low`` or up to ``need_high``.
@@ -242,6 +247,8 @@ def unprotected(
     table it finds is a witness for every target it carries far enough. A target left
     without a witness gets a programme of its own, which decides it exactly (and may witness
     others). Far fewer programmes than a minimum and a maximum per cell, same answer.
+    ``exact`` False skips those: a target without a witness counts as failing (safe for
+    choosing suppressions, since every target reported protected has a witness).
     """
     failing = np.zeros(len(targets), dtype=bool)
     systems = _systems(constraints, known_values, targets)
@@ -259,6 +266,14 @@ def unprotected(
                 return (x >= need - _TOLERANCE) if up else (x <= need + _TOLERANCE)
 
             satisfied = met(_push(system, t_var, need, np.ones(len(t_var)), up))
+            while not satisfied.all():  # push the ones still without a witness, together
+                reached = met(_push(system, t_var, need, (~satisfied).astype(float), up))
+                if not (reached & ~satisfied).any():
+                    break
+                satisfied |= reached
+            if not exact:
+                failing[t_index[~satisfied]] = True
+                continue
             for k in range(len(t_var)):
                 if satisfied[k]:
                     continue
@@ -295,15 +310,22 @@ def check_cells(
     known_values: np.ndarray,
     targets: np.ndarray,
     policy: DisclosurePolicy,
+    *,
+    ranges: bool = True,
+    exact: bool = True,
 ) -> pd.DataFrame:
-    """Targets a reader can narrow below the required range, with their feasible range."""
+    """Targets a reader can narrow below the required range, with their feasible range
+    (``ranges``; two more programmes per failing cell, NaN without)."""
     cells = constraints.cells
     values = cells["value"].to_numpy(dtype=float)[targets]
     reasons = cells["suppression_reason"].to_numpy(dtype=object)[targets]
     thresholds = cells["threshold"].to_numpy(dtype=float)[targets]
     need_low, need_high = required_bounds(reasons, values, thresholds, policy)
-    failing = unprotected(constraints, known_values, targets, need_low, need_high)
-    lower, upper = feasible_ranges(constraints, known_values, targets[failing])
+    failing = unprotected(constraints, known_values, targets, need_low, need_high, exact=exact)
+    if ranges:
+        lower, upper = feasible_ranges(constraints, known_values, targets[failing])
+    else:
+        lower = upper = np.full(int(failing.sum()), np.nan)
     result = cells.iloc[targets[failing]].loc[:, [*KEY_COLUMNS, "value", "suppression_reason"]].copy()
     result["lower"] = lower
     result["upper"] = upper
