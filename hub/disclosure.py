@@ -33,10 +33,6 @@ from hub.vocab import DIMENSIONS, DISCLOSURE_CLASSES, PERIOD_KINDS, TOTAL
 
 POLICY_FILE = "disclosure.yaml"
 HIDDEN = "x"  # what a reader sees for a cell hidden for any reason but primary
-# Cells protect() proves protected with linear programmes: counts of people. Dominance cells
-# get the heuristic (never the only unknown of an equation); the audit can check them too
-# (hub.disclosure_audit.SENSITIVE_REASONS), at a cost too high for every release build.
-VERIFIED_REASONS = ("primary",)
 
 
 class DisclosureError(HubError):
@@ -60,6 +56,15 @@ class DominanceRule(StrictModel):
 class ProtectionRule(StrictModel):
     primary_lower_fraction: float = Field(ge=0, le=1)
     dominance_fraction: float = Field(gt=0, le=1)
+    # Reasons protect() proves with linear programmes at build time (the others get the
+    # heuristic only). Primary is mandatory: people are what this protects first.
+    verify: tuple[Literal["primary", "dominance"], ...] = ("primary",)
+
+    @model_validator(mode="after")
+    def _primary_verified(self) -> ProtectionRule:
+        if "primary" not in self.verify:
+            raise ValueError("verify: must include 'primary'")
+        return self
 
 
 class DisclosurePolicy(StrictModel):
@@ -305,7 +310,7 @@ def _secure(
     for _ in range(1000):
         _singletons(eqs, reason, known, values)
         known_values = np.where((reason == "") | known, values, np.nan)
-        sensitive = np.isin(reason, VERIFIED_REASONS) & ~known & in_equation
+        sensitive = np.isin(reason, list(policy.protection.verify)) & ~known & in_equation
         targets = np.flatnonzero(sensitive)
         cells["suppression_reason"] = reason
         failures = check_cells(eqs, known_values, targets, policy, ranges=False, exact=False)

@@ -124,6 +124,8 @@ def _policy_dir(tmp_path: Path, text: str) -> Path:
         (("min_events: 10", "min_events: 0"), "min_events"),
         (("dominance_fraction: 0.1", "dominance_fraction: 0.1\n  extra: 1"), "protection.extra"),
         (("show_zero: true", "show_zero: maybe"), "classes.people.show_zero"),
+        (("verify: [primary]", "verify: [dominance]"), "must include 'primary'"),
+        (("verify: [primary]", "verify: [primary, secondary]"), "protection.verify"),
     ],
 )
 def test_bad_policy_files_name_file_and_field(tmp_path: Path, edit: tuple[str, str], message: str) -> None:
@@ -543,4 +545,49 @@ def test_random_months_and_countries_are_protected(
     rows.append(cell(float(sum(map(sum, grid_values))), period="2025-Q1", period_kind="quarter"))
     out = protect(table(rows), policy, named_organisations=set())
     result = audit(public_view(out), build_constraints(out, policy), policy)
+    assert result.ok, result.failures
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 300), st.floats(0.3, 1.0), st.floats(0.0, 1.0)),
+        min_size=2,
+        max_size=6,
+    )
+)
+def test_random_dominance_cells_are_proved_when_verified(
+    policy: DisclosurePolicy, countries: list[tuple[int, float, float]]
+) -> None:
+    """Country totals of an items metric, some dominated by one or two organisations, with
+    verification of dominance on: the audit finds every dominance cell's range at least 10%
+    either side of its value."""
+    verified = policy.model_copy(
+        update={"protection": policy.protection.model_copy(update={"verify": ("primary", "dominance")})}
+    )
+    base = {"metric": "co_appeals", "disclosure_class": "items", "level": "country", "coverage": 3}
+    rows = []
+    for index, (value, top, rest) in enumerate(countries):
+        second = (1 - top) * rest
+        rows.append(
+            cell(
+                value,
+                entity=f"C{index}",
+                largest_org="a",
+                largest_share=top,
+                second_org="b",
+                second_share=second,
+                **base,
+            )
+        )
+    rows.append(cell(sum(v for v, _, _ in countries), metric="co_appeals", disclosure_class="items"))
+    try:
+        out = protect(table(rows), verified, named_organisations=set())
+    except DisclosureError:
+        # legitimate only when every country is dominated: nothing is left to hide
+        assert all(top + (1 - top) * rest > 0.85 + 1e-9 for _, top, rest in countries)
+        return
+    expected = {f"C{i}" for i, (_, top, rest) in enumerate(countries) if top + (1 - top) * rest > 0.85 + 1e-9}
+    assert set(out.loc[out["suppression_reason"] == "dominance", "entity"]) == expected
+    result = audit(public_view(out), build_constraints(out, verified), verified)
     assert result.ok, result.failures
