@@ -310,9 +310,11 @@ def _secure(
     for _ in range(1000):
         _singletons(eqs, reason, known, values)
         known_values = np.where((reason == "") | known, values, np.nan)
-        sensitive = np.isin(reason, list(policy.protection.verify)) & ~known & in_equation
+        protection = cells["protection"].to_numpy(dtype=object)
+        sensitive = (
+            np.isin(protection, list(policy.protection.verify)) & (reason != "") & ~known & in_equation
+        )
         targets = np.flatnonzero(sensitive)
-        cells["suppression_reason"] = reason
         failures = check_cells(eqs, known_values, targets, policy, ranges=False, exact=False)
         if failures.empty:
             return
@@ -442,11 +444,21 @@ def build_constraints(
     keys = _Keys(frame)
     eqs = _equations(frame, keys, organisations)
     _, threshold = _primary(frame, policy)
-    cells = frame.loc[:, [*KEY_COLUMNS, "value", "disclosure_class", "suppression_reason"]].copy()
-    cells["suppression_reason"] = cells["suppression_reason"].astype(object)
+    reason = frame["suppression_reason"].to_numpy(dtype=object)
+    cells = _cells(frame, reason, _primary(frame, policy)[0], threshold)
     cells["known"] = _known_from(previous, frame)
-    cells["threshold"] = threshold
     return Constraints(cells, eqs.eq, eqs.cell, eqs.coef, eqs.equality)
+
+
+def _cells(frame: pd.DataFrame, reason: np.ndarray, small: np.ndarray, threshold: np.ndarray) -> pd.DataFrame:
+    """The cells of the constraints, with the protection each needs: "primary" for every
+    small count of people (also one hidden as not_named: an organisation's own small count
+    must not be narrowed either), "dominance" for dominance cells, "" for the rest."""
+    cells = frame.loc[:, [*KEY_COLUMNS, "value", "disclosure_class"]].copy()
+    cells["suppression_reason"] = reason
+    cells["protection"] = np.where(small, "primary", np.where(reason == "dominance", "dominance", ""))
+    cells["threshold"] = threshold
+    return cells
 
 
 def protect(
@@ -505,10 +517,7 @@ def protect(
 
     known = _known_from(previous, frame)
     eqs = _equations(frame, keys, organisations)
-    cells = frame.loc[:, [*KEY_COLUMNS, "value"]].copy()
-    cells["suppression_reason"] = reason
-    cells["threshold"] = threshold
-    eqs = Constraints(cells, eqs.eq, eqs.cell, eqs.coef, eqs.equality)
+    eqs = Constraints(_cells(frame, reason, small, threshold), eqs.eq, eqs.cell, eqs.coef, eqs.equality)
     _secure(eqs, reason, known, frame["value"].to_numpy(dtype=float), policy)
     _derived(frame, keys, reason, policy)
     _blank_yoy(frame, keys, reason)

@@ -66,8 +66,9 @@ class Constraints:
     """The linear structure of a protected table.
 
     ``cells``: one row per cell of the protected table (KEY_COLUMNS, value, disclosure_class,
-    suppression_reason, known: published with this value by an earlier release, threshold:
-    the primary threshold of the cell's class). Equation ``e`` is
+    suppression_reason; protection: the range the cell needs, "primary", "dominance" or "";
+    known: published with this value by an earlier release; threshold: the primary
+    threshold of the cell's class). Equation ``e`` is
     ``sum(coef * value of cell) == 0`` when ``equality[e]``, else ``>= 0``: coef +1 for the
     total, -1 for each part.
     """
@@ -318,7 +319,7 @@ def check_cells(
     (``ranges``; two more programmes per failing cell, NaN without)."""
     cells = constraints.cells
     values = cells["value"].to_numpy(dtype=float)[targets]
-    reasons = cells["suppression_reason"].to_numpy(dtype=object)[targets]
+    reasons = cells["protection"].to_numpy(dtype=object)[targets]
     thresholds = cells["threshold"].to_numpy(dtype=float)[targets]
     need_low, need_high = required_bounds(reasons, values, thresholds, policy)
     failing = unprotected(constraints, known_values, targets, need_low, need_high, exact=exact)
@@ -326,7 +327,11 @@ def check_cells(
         lower, upper = feasible_ranges(constraints, known_values, targets[failing])
     else:
         lower = upper = np.full(int(failing.sum()), np.nan)
-    result = cells.iloc[targets[failing]].loc[:, [*KEY_COLUMNS, "value", "suppression_reason"]].copy()
+    result = (
+        cells.iloc[targets[failing]]
+        .loc[:, [*KEY_COLUMNS, "value", "suppression_reason", "protection"]]
+        .copy()
+    )
     result["lower"] = lower
     result["upper"] = upper
     result["required_lower"] = need_low[failing]
@@ -347,7 +352,9 @@ def audit(
 
     A cell counts as known when ``public`` shows it unsuppressed with a value, or when an
     earlier release published it with the same value (``constraints.cells.known``). Every
-    unknown cell whose protected reason is in ``reasons`` must keep the policy's range.
+    unknown cell whose protection (``constraints.cells.protection``: a small count of
+    people, hidden for whatever reason, or a dominance cell) is in ``reasons`` must keep the
+    policy's range.
     """
     cells = constraints.cells
     known_values = np.full(len(cells), np.nan)
@@ -356,7 +363,7 @@ def audit(
     positions = key_positions(cells, public)
     shown = (positions >= 0) & ~public["suppressed"].to_numpy(dtype=bool) & public["value"].notna().to_numpy()
     known_values[positions[shown]] = public["value"].to_numpy(dtype=float)[shown]
-    sensitive = cells["suppression_reason"].isin(list(reasons)).to_numpy() & np.isnan(known_values)
+    sensitive = cells["protection"].isin(list(reasons)).to_numpy() & np.isnan(known_values)
     targets = np.flatnonzero(sensitive)
     failures = check_cells(constraints, known_values, targets, policy)
     return AuditResult(checked=len(targets), failures=failures)

@@ -288,6 +288,34 @@ def test_distribution_buckets_add_to_events_total(policy: DisclosurePolicy) -> N
     check(out, policy)
 
 
+def test_small_count_of_an_organisation_not_named_is_protected(policy: DisclosurePolicy) -> None:
+    organisations = pd.DataFrame(
+        {
+            "organisation": ["a", "b", "c"],
+            "stakeholder_type": ["law_enforcement"] * 3,
+            "org_country": ["", "", ""],
+        }
+    )
+    base = {"level": "organisation", "coverage": 1}
+    rows = [
+        cell(30, entity="a", **base),
+        cell(40, entity="b", **base),
+        cell(3, entity="c", **base),
+        cell(73, level="stakeholder_type", entity="law_enforcement", coverage=3),
+    ]
+    out = protect(table(rows), policy, named_organisations={"a", "b"}, organisations=organisations)
+    assert reasons(out, entity="c") == ["not_named"]
+    assert reasons(out, entity="a") == ["secondary"]  # else 73 - 30 - 40 gives the 3 away
+    assert reasons(out, entity="b") == [""]
+    assert "c" not in set(public_view(out)["entity"])
+    check(out, policy, organisations=organisations)
+    # the audit checks it: publishing a again would leak c
+    leaky = out.copy()
+    leaky.loc[leaky["entity"] == "a", ["suppressed", "suppression_reason"]] = (False, "")
+    result = audit(public_view(leaky), build_constraints(leaky, policy, organisations=organisations), policy)
+    assert list(result.failures["entity"]) == ["c"]
+
+
 # --- dominance, min events, derived cells ----------------------------------------------------
 
 
