@@ -277,23 +277,52 @@ def _eligible(reason: np.ndarray, known: np.ndarray, values: np.ndarray) -> np.n
     return (reason == "") & ~known & ~np.isnan(values)
 
 
-def _singletons(eqs: Constraints, reason: np.ndarray, known: np.ndarray, values: np.ndarray) -> None:
+def _margins(eqs: Constraints, values: np.ndarray, policy: DisclosurePolicy) -> np.ndarray:
+    """How far each cell's range must reach beyond its value (hub.disclosure_audit's
+    requirement): a partner hidden with it should be at least that large."""
+    protection = eqs.cells["protection"].to_numpy(dtype=object)
+    threshold = eqs.cells["threshold"].to_numpy(dtype=float)
+    rule = policy.protection
+    with np.errstate(invalid="ignore"):
+        primary = np.maximum(threshold - values, values * rule.primary_lower_fraction)
+        dominance = np.maximum(values * rule.dominance_fraction, 1.0)
+    margin = np.where(protection == "primary", primary, np.where(protection == "dominance", dominance, 0.0))
+    return np.nan_to_num(margin)
+
+
+def _singletons(
+    eqs: Constraints, reason: np.ndarray, known: np.ndarray, values: np.ndarray, margin: np.ndarray
+) -> None:
     """Cheap secondary suppression, to a fixed point: in every equation with exactly one
-    unknown cell, hide the smallest other publishable cell (non-zero ones first)."""
+    unknown cell, hide the smallest other publishable cell at least as large as the unknown
+    cell's margin (else the largest; non-zero ones first)."""
     n_eq = eqs.equations
     while n_eq:
         unknown = (reason != "") & ~known
-        count = np.bincount(eqs.eq, weights=unknown[eqs.cell].astype(float), minlength=n_eq)
+        term_unknown = unknown[eqs.cell]
+        count = np.bincount(eqs.eq, weights=term_unknown.astype(float), minlength=n_eq)
+        need = np.bincount(eqs.eq, weights=np.where(term_unknown, margin[eqs.cell], 0.0), minlength=n_eq)
         candidate = (count[eqs.eq] == 1) & _eligible(reason, known, values)[eqs.cell]
         if not candidate.any():
             return
-        _hide_smallest(eqs.eq[candidate], eqs.cell[candidate], reason, values)
+        _hide_smallest(eqs.eq[candidate], eqs.cell[candidate], reason, values, need[eqs.eq[candidate]])
 
 
-def _hide_smallest(eq: np.ndarray, cell: np.ndarray, reason: np.ndarray, values: np.ndarray) -> int:
-    """In each equation of ``eq``, mark the smallest of its ``cell``s secondary; how many."""
-    terms = pd.DataFrame({"eq": eq, "cell": cell, "zero": values[cell] == 0, "value": values[cell]})
-    chosen = terms.sort_values(["eq", "zero", "value"], kind="stable").drop_duplicates("eq")["cell"].unique()
+def _hide_smallest(
+    eq: np.ndarray, cell: np.ndarray, reason: np.ndarray, values: np.ndarray, need: np.ndarray | None = None
+) -> int:
+    """In each equation of ``eq``, mark one of its ``cell``s secondary: the smallest non-zero
+    one covering ``need`` if any, else the largest; how many were newly hidden."""
+    value = values[cell]
+    short = np.zeros(len(cell), dtype=bool) if need is None else value < need
+    terms = pd.DataFrame(
+        {"eq": eq, "cell": cell, "short": short, "zero": value == 0, "key": np.where(short, -value, value)}
+    )
+    chosen = (
+        terms.sort_values(["eq", "short", "zero", "key"], kind="stable")
+        .drop_duplicates("eq")["cell"]
+        .unique()
+    )
     fresh = chosen[reason[chosen] == ""]
     reason[fresh] = "secondary"
     return len(fresh)
@@ -307,8 +336,9 @@ def _secure(
     cells = eqs.cells
     in_equation = np.zeros(len(reason), dtype=bool)
     in_equation[eqs.cell] = True
+    margin = _margins(eqs, values, policy)
     for _ in range(1000):
-        _singletons(eqs, reason, known, values)
+        _singletons(eqs, reason, known, values, margin)
         known_values = np.where((reason == "") | known, values, np.nan)
         protection = cells["protection"].to_numpy(dtype=object)
         sensitive = (
