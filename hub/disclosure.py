@@ -1,0 +1,573 @@
+"""Disclosure control, applied once when a release is built (docs/disclosure.md).
+
+Small counts of identified children can identify a child, and a total over few
+organisations can reveal one of them. ``protect`` flags every cell of an indicator table
+(hub.figures) that must not be published and why: primary (a count of people below its
+class threshold), not_named (an organisation's own figure without its consent), dominance
+(two contributors make up most of a total), min_events (a percentile on too few events) and
+secondary (hidden so that none of the others can be worked out from totals, shares,
+year-on-year changes or an earlier release). ``public_view`` is what a release may show.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, ValidationError, model_validator
+
+from hub.catalogue import _pydantic_problems, load_catalogue
+from hub.datafiles import StrictModel, read_yaml
+from hub.disclosure_audit import (
+    Constraints,
+    check_cells,
+    hash_codes,
+    key_positions,
+)
+from hub.errors import CatalogueError, HubError
+from hub.figures import ALLIANCE, DISCLOSURE_COLUMNS, KEY_COLUMNS, NO_PARAM, conform
+from hub.periods import PeriodError, PeriodRef, parse_period
+from hub.vocab import DIMENSIONS, DISCLOSURE_CLASSES, PERIOD_KINDS, TOTAL
+
+POLICY_FILE = "disclosure.yaml"
+HIDDEN = "x"  # what a reader sees for a cell hidden for any reason but primary
+
+
+class DisclosureError(HubError):
+    """The table cannot be protected (or has a malformed key); nothing may be published."""
+
+
+class ClassRule(StrictModel):
+    threshold: int = Field(ge=0)  # 0: no primary suppression for the class
+    show_zero: bool = True
+
+    @property
+    def label(self) -> str:
+        return f"<{self.threshold}"
+
+
+class DominanceRule(StrictModel):
+    n: Literal[2]  # the indicator table carries the two largest contributors
+    k: float = Field(gt=0, le=100)  # percent
+
+
+class ProtectionRule(StrictModel):
+    primary_lower_fraction: float = Field(ge=0, le=1)
+    dominance_fraction: float = Field(gt=0, le=1)
+    # Reasons protect() proves with linear programmes at build time (the others get the
+    # heuristic only). Primary is mandatory: people are what this protects first.
+    verify: tuple[Literal["primary", "dominance"], ...] = ("primary",)
+
+    @model_validator(mode="after")
+    def _primary_verified(self) -> ProtectionRule:
+        if "primary" not in self.verify:
+            raise ValueError("verify: must include 'primary'")
+        return self
+
+
+class DisclosurePolicy(StrictModel):
+    """data/disclosure.yaml, plus the ratio metrics' parts taken from the catalogue."""
+
+    classes: dict[str, ClassRule]
+    dominance: DominanceRule
+    min_events: int = Field(ge=1)
+    protection: ProtectionRule
+    ratio_parts: dict[str, tuple[str, str]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _every_class(self) -> DisclosurePolicy:
+        missing = sorted(set(DISCLOSURE_CLASSES) - set(self.classes))
+        unknown = sorted(set(self.classes) - set(DISCLOSURE_CLASSES))
+        if missing:
+            raise ValueError(f"classes: no rule for {missing} (every disclosure class needs one)")
+        if unknown:
+            raise ValueError(f"classes: {unknown} are not disclosure classes {list(DISCLOSURE_CLASSES)}")
+        return self
+
+
+def load_policy(data_dir: Path) -> DisclosurePolicy:
+    """Read and validate ``data_dir/disclosure.yaml``; every problem names the file and field."""
+    path = data_dir / POLICY_FILE
+    problems: list[str] = []
+    raw = read_yaml(path, problems)
+    if problems:
+        raise CatalogueError(problems)
+    if not isinstance(raw, dict):
+        raise CatalogueError([f"{path}: expected a mapping with classes, dominance, min_events, protection"])
+    if "ratio_parts" in raw:
+        raise CatalogueError([f"{path}: field 'ratio_parts' comes from the catalogue, not this file"])
+    try:
+        policy = DisclosurePolicy.model_validate(raw)
+    except ValidationError as exc:
+        raise CatalogueError(list(_pydantic_problems(str(path), exc))) from None
+    catalogue = load_catalogue(data_dir)
+    parts = {
+        code: (spec.numerator, spec.denominator)
+        for code, spec in catalogue.metrics.items()
+        if spec.numerator and spec.denominator
+    }
+    return policy.model_copy(update={"ratio_parts": parts})
+
+
+# ---------------------------------------------------------------------------------------
+# Keys and equations
+
+
+class _Keys:
+    """Integer codes of the key columns of one table, so that the key of a related cell
+    (its total, its parent period, its year-earlier cell) is found without string work."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self.codes: dict[str, np.ndarray] = {}
+        self.uniques: dict[str, pd.Index] = {}
+        for name in KEY_COLUMNS:
+            codes, uniques = pd.factorize(frame[name])
+            self.codes[name], self.uniques[name] = codes, pd.Index(uniques)
+        hashes = hash_codes([self.codes[name] for name in KEY_COLUMNS])
+        self.index = pd.Index(hashes)
+        if not self.index.is_unique:
+            raise DisclosureError("the indicator table has two rows with the same key")
+
+    def related(self, rows: np.ndarray, replace: dict[str, np.ndarray]) -> np.ndarray:
+        """Position of the cell whose key is that of ``rows`` with ``replace``d columns, or -1."""
+        codes = []
+        for name in KEY_COLUMNS:
+            if name in replace:
+                codes.append(np.asarray(self.uniques[name].get_indexer(replace[name]), dtype=np.int64))
+            else:
+                codes.append(self.codes[name][rows])
+        return np.asarray(self.index.get_indexer(hash_codes(codes)), dtype=np.int64)
+
+
+def _additive(frame: pd.DataFrame) -> np.ndarray:
+    """Cells that are counts and so add up: values in unit count, and event counts."""
+    statistic = frame["statistic"].to_numpy(dtype=object)
+    unit = frame["unit"].to_numpy(dtype=object)
+    return ((statistic == "events") | ((statistic == "value") & (unit == "count"))) & frame[
+        "value"
+    ].notna().to_numpy()
+
+
+def _period_parents(frame: pd.DataFrame, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For additive rows: child rows, their parent period code and kind (the next coarser
+    kind the metric has: month -> quarter -> half_year -> year)."""
+    sub = frame.iloc[rows]
+    kinds = sub.groupby("metric", observed=True)["period_kind"].agg(lambda s: set(s))
+    parent_kind: dict[tuple[str, str], str] = {}
+    for metric, present in kinds.items():
+        for position, kind in enumerate(PERIOD_KINDS):
+            coarser = next((k for k in PERIOD_KINDS[position + 1 :] if k in present), None)
+            if kind in present and coarser:
+                parent_kind[(str(metric), kind)] = coarser
+    pairs = sub["metric"].astype(str) + "|" + sub["period_kind"].astype(str)
+    mapped = pairs.map({f"{m}|{k}": v for (m, k), v in parent_kind.items()})
+    keep = mapped.notna().to_numpy()
+    child = rows[keep]
+    kinds_out = mapped[keep].astype(str).to_numpy()
+    periods = sub["period"].to_numpy(dtype=object)[keep]
+    combos = pd.Series(periods.astype(str)) + "|" + pd.Series(kinds_out)
+    codes: dict[str, str] = {}
+    for combo in combos.unique():
+        period, kind = combo.split("|")
+        try:
+            codes[combo] = parse_period(period).parent(kind).code
+        except PeriodError:
+            codes[combo] = ""
+    return child, combos.map(codes).to_numpy(dtype=object), kinds_out
+
+
+def _equations(frame: pd.DataFrame, keys: _Keys, organisations: pd.DataFrame | None) -> Constraints:
+    """Every additive relation of the table, kept as an equality when the parts add up to
+    the total, as total >= parts when they fall short, dropped when they exceed it."""
+    additive = _additive(frame)
+    level = frame["level"].to_numpy(dtype=object)
+    entity = frame["entity"].to_numpy(dtype=object)
+    relations: list[tuple[np.ndarray, np.ndarray]] = []  # (child rows, parent rows)
+
+    def relate(rows: np.ndarray, replace: dict[str, np.ndarray]) -> None:
+        if len(rows):
+            relations.append((rows, keys.related(rows, replace)))
+
+    for name in DIMENSIONS:
+        rows = np.flatnonzero(additive & (frame[name].to_numpy(dtype=object) != TOTAL))
+        relate(rows, {name: np.full(len(rows), TOTAL, dtype=object)})
+    org_rows = np.flatnonzero(additive & (level == "organisation"))
+    if organisations is not None:
+        lookup = organisations.set_index("organisation")
+        for column, parent_level in (("stakeholder_type", "stakeholder_type"), ("org_country", "country")):
+            parents = (
+                pd.Series(entity[org_rows]).map(lookup[column].astype(str)).fillna("").to_numpy(dtype=object)
+            )
+            rows = org_rows[parents != ""]
+            relate(
+                rows,
+                {"level": np.full(len(rows), parent_level, dtype=object), "entity": parents[parents != ""]},
+            )
+        upper_rows = np.flatnonzero(additive & np.isin(level, ["stakeholder_type", "country"]))
+    else:
+        upper_rows = np.concatenate(
+            [org_rows, np.flatnonzero(additive & np.isin(level, ["stakeholder_type", "country"]))]
+        )
+    relate(
+        upper_rows,
+        {
+            "level": np.full(len(upper_rows), "alliance", dtype=object),
+            "entity": np.full(len(upper_rows), ALLIANCE, dtype=object),
+        },
+    )
+    child, parent_period, parent_kind = _period_parents(frame, np.flatnonzero(additive))
+    relate(child, {"period": parent_period, "period_kind": parent_kind})
+
+    values = frame["value"].to_numpy(dtype=float)
+    eq_parts: list[np.ndarray] = []
+    cell_parts: list[np.ndarray] = []
+    offset = 0
+    parent_of_eq: list[np.ndarray] = []
+    for rows, parents in relations:
+        ok = parents >= 0
+        rows, parents = rows[ok], parents[ok]
+        ids, uniques = pd.factorize(parents)
+        eq_parts.append(ids + offset)
+        cell_parts.append(rows)
+        parent_of_eq.append(np.asarray(uniques, dtype=np.int64))
+        offset += len(uniques)
+    if offset == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return Constraints(frame, empty, empty, np.zeros(0), np.zeros(0, dtype=bool))
+    child_eq = np.concatenate(eq_parts)
+    child_cell = np.concatenate(cell_parts)
+    parents_all = np.concatenate(parent_of_eq)
+    parts_sum = np.bincount(child_eq, weights=values[child_cell], minlength=offset)
+    totals = values[parents_all]
+    tolerance = 1e-9 * np.maximum(1.0, np.abs(totals))
+    equal = np.abs(totals - parts_sum) <= tolerance
+    keep_eq = equal | (parts_sum < totals)
+    new_id = np.cumsum(keep_eq) - 1
+    keep_terms = keep_eq[child_eq]
+    eq = np.concatenate([new_id[child_eq[keep_terms]], new_id[np.flatnonzero(keep_eq)]])
+    cell = np.concatenate([child_cell[keep_terms], parents_all[keep_eq]])
+    coef = np.concatenate([-np.ones(int(keep_terms.sum())), np.ones(int(keep_eq.sum()))])
+    return Constraints(frame, eq.astype(np.int64), cell.astype(np.int64), coef, equal[keep_eq])
+
+
+# ---------------------------------------------------------------------------------------
+# Protection
+
+
+def _primary(frame: pd.DataFrame, policy: DisclosurePolicy) -> tuple[np.ndarray, np.ndarray]:
+    """Mask of counts of a class below its threshold, and each row's threshold."""
+    klass = frame["disclosure_class"].astype(str)
+    threshold = (
+        klass.map({k: rule.threshold for k, rule in policy.classes.items()}).fillna(0).to_numpy(dtype=float)
+    )
+    show_zero = (
+        klass.map({k: rule.show_zero for k, rule in policy.classes.items()}).fillna(True).to_numpy(dtype=bool)
+    )
+    values = frame["value"].to_numpy(dtype=float)
+    counted = frame["statistic"].isin(["value", "events"]).to_numpy()
+    with np.errstate(invalid="ignore"):
+        small = counted & (threshold > 0) & (values < threshold) & ((values > 0) | ~show_zero)
+    return small & ~np.isnan(values), threshold
+
+
+def _eligible(reason: np.ndarray, known: np.ndarray, values: np.ndarray) -> np.ndarray:
+    return (reason == "") & ~known & ~np.isnan(values)
+
+
+def _margins(eqs: Constraints, values: np.ndarray, policy: DisclosurePolicy) -> np.ndarray:
+    """How far each cell's range must reach beyond its value (hub.disclosure_audit's
+    requirement): a partner hidden with it should be at least that large."""
+    protection = eqs.cells["protection"].to_numpy(dtype=object)
+    threshold = eqs.cells["threshold"].to_numpy(dtype=float)
+    rule = policy.protection
+    with np.errstate(invalid="ignore"):
+        primary = np.maximum(threshold - values, values * rule.primary_lower_fraction)
+        dominance = np.maximum(values * rule.dominance_fraction, 1.0)
+    margin = np.where(protection == "primary", primary, np.where(protection == "dominance", dominance, 0.0))
+    return np.nan_to_num(margin)
+
+
+def _singletons(
+    eqs: Constraints, reason: np.ndarray, known: np.ndarray, values: np.ndarray, margin: np.ndarray
+) -> None:
+    """Cheap secondary suppression, to a fixed point: in every equation with exactly one
+    unknown cell, hide the smallest other publishable cell at least as large as the unknown
+    cell's margin (else the largest; non-zero ones first)."""
+    n_eq = eqs.equations
+    while n_eq:
+        unknown = (reason != "") & ~known
+        term_unknown = unknown[eqs.cell]
+        count = np.bincount(eqs.eq, weights=term_unknown.astype(float), minlength=n_eq)
+        need = np.bincount(eqs.eq, weights=np.where(term_unknown, margin[eqs.cell], 0.0), minlength=n_eq)
+        candidate = (count[eqs.eq] == 1) & _eligible(reason, known, values)[eqs.cell]
+        if not candidate.any():
+            return
+        _hide_smallest(eqs.eq[candidate], eqs.cell[candidate], reason, values, need[eqs.eq[candidate]])
+
+
+def _hide_smallest(
+    eq: np.ndarray, cell: np.ndarray, reason: np.ndarray, values: np.ndarray, need: np.ndarray | None = None
+) -> int:
+    """In each equation of ``eq``, mark one of its ``cell``s secondary: the smallest non-zero
+    one covering ``need`` if any, else the largest; how many were newly hidden."""
+    value = values[cell]
+    short = np.zeros(len(cell), dtype=bool) if need is None else value < need
+    terms = pd.DataFrame(
+        {"eq": eq, "cell": cell, "short": short, "zero": value == 0, "key": np.where(short, -value, value)}
+    )
+    chosen = (
+        terms.sort_values(["eq", "short", "zero", "key"], kind="stable")
+        .drop_duplicates("eq")["cell"]
+        .unique()
+    )
+    fresh = chosen[reason[chosen] == ""]
+    reason[fresh] = "secondary"
+    return len(fresh)
+
+
+def _secure(
+    eqs: Constraints, reason: np.ndarray, known: np.ndarray, values: np.ndarray, policy: DisclosurePolicy
+) -> None:
+    """Heuristic, then the linear-programme check of every sensitive cell; while one fails,
+    hide more cells of its equations (then of its whole component) and check again."""
+    cells = eqs.cells
+    in_equation = np.zeros(len(reason), dtype=bool)
+    in_equation[eqs.cell] = True
+    margin = _margins(eqs, values, policy)
+    for _ in range(1000):
+        _singletons(eqs, reason, known, values, margin)
+        known_values = np.where((reason == "") | known, values, np.nan)
+        protection = cells["protection"].to_numpy(dtype=object)
+        sensitive = (
+            np.isin(protection, list(policy.protection.verify)) & (reason != "") & ~known & in_equation
+        )
+        targets = np.flatnonzero(sensitive)
+        failures = check_cells(eqs, known_values, targets, policy, ranges=False, exact=False)
+        if failures.empty:
+            return
+        eligible = _eligible(reason, known, values)
+        failing = failures["position"].to_numpy(dtype=np.int64)
+        touched = np.isin(eqs.eq, eqs.eq[np.isin(eqs.cell, failing)])
+        pick = touched & eligible[eqs.cell]
+        if pick.any() and _hide_smallest(eqs.eq[pick], eqs.cell[pick], reason, values):
+            continue
+        # widen to every equation holding an unknown cell linked to a failing one
+        unknown = np.isnan(known_values)
+        linked = np.isin(eqs.eq, eqs.eq[unknown[eqs.cell]]) & eligible[eqs.cell]
+        if not linked.any() or not _hide_smallest(eqs.eq[linked], eqs.cell[linked], reason, values):
+            exact = check_cells(eqs, known_values, failing, policy)
+            if exact.empty:  # no witness found, but each is protected
+                return
+            first = exact.iloc[0]
+            raise DisclosureError(
+                f"cannot protect {first['metric']} {first['period']} {first['level']} {first['entity']}: "
+                f"range [{first['lower']:g}, {first['upper']:g}] after hiding every cell that could help"
+            )
+    raise DisclosureError("secondary suppression did not converge")
+
+
+def _known_from(previous: pd.DataFrame | None, frame: pd.DataFrame) -> np.ndarray:
+    """Cells an earlier release published with the value they have now: public knowledge."""
+    known = np.zeros(len(frame), dtype=bool)
+    if previous is None or previous.empty:
+        return known
+    positions = key_positions(previous, frame)
+    found = positions >= 0
+    prev_values = np.full(len(frame), np.nan)
+    prev_shown = np.zeros(len(frame), dtype=bool)
+    prev_values[found] = previous["value"].to_numpy(dtype=float)[positions[found]]
+    prev_shown[found] = ~previous["suppressed"].to_numpy(dtype=bool)[positions[found]]
+    values = frame["value"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        same = np.abs(prev_values - values) <= 1e-9 * np.maximum(1.0, np.abs(values))
+    return found & prev_shown & same
+
+
+def _derived(frame: pd.DataFrame, keys: _Keys, reason: np.ndarray, policy: DisclosurePolicy) -> None:
+    """Hide shares whose parts are hidden, and shares and percentiles of distributions with
+    a hidden event count (their numerator, denominator and event count would reveal it)."""
+    statistic = frame["statistic"].to_numpy(dtype=object)
+    metric = frame["metric"].to_numpy(dtype=object)
+    for code, parts in policy.ratio_parts.items():
+        rows = np.flatnonzero((metric == code) & (statistic == "value") & (reason == ""))
+        for part in parts:
+            related = keys.related(rows, {"metric": np.full(len(rows), part, dtype=object)})
+            hidden = (related >= 0) & (reason[np.maximum(related, 0)] != "")
+            reason[rows[hidden]] = "secondary"
+    events = np.flatnonzero(statistic == "events")
+    if not len(events):
+        return
+    events_total = keys.related(
+        events,
+        {
+            "time_bucket": np.full(len(events), TOTAL, dtype=object),
+            "param": np.full(len(events), NO_PARAM),
+        },
+    )
+    hidden_totals = np.unique(events_total[(reason[events] != "") & (events_total >= 0)])
+    shares = np.flatnonzero(np.isin(statistic, ["share_within", "percentile"]) & (reason == ""))
+    share_total = keys.related(
+        shares,
+        {
+            "statistic": np.full(len(shares), "events", dtype=object),
+            "time_bucket": np.full(len(shares), TOTAL, dtype=object),
+            "param": np.full(len(shares), NO_PARAM),
+        },
+    )
+    reason[shares[np.isin(share_total, hidden_totals) & (share_total >= 0)]] = "secondary"
+
+
+def _year_earlier(code: str) -> str:
+    try:
+        ref = parse_period(code)
+        return PeriodRef(ref.year - 1, ref.kind, ref.number).code
+    except PeriodError:
+        return ""
+
+
+def _blank_yoy(frame: pd.DataFrame, keys: _Keys, reason: np.ndarray) -> None:
+    """A published change on a hidden (or absent) year-earlier cell would reveal it."""
+    rows = np.flatnonzero(frame["yoy_change"].notna().to_numpy() & (reason == ""))
+    if not len(rows):
+        return
+    periods = frame["period"].to_numpy(dtype=object)[rows]
+    earlier = (
+        pd.Series(periods).map({p: _year_earlier(str(p)) for p in pd.unique(periods)}).to_numpy(dtype=object)
+    )
+    related = keys.related(rows, {"period": earlier})
+    leak = (related < 0) | (reason[np.maximum(related, 0)] != "")
+    column = frame.columns.get_loc("yoy_change")
+    frame.iloc[rows[leak], column] = np.nan
+
+
+def _display(frame: pd.DataFrame, reason: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+    values = frame["value"].to_numpy(dtype=float)
+    integer = (frame["unit"].to_numpy(dtype=object) == "count") | frame["statistic"].isin(
+        ["events", "reporters"]
+    ).to_numpy()
+    integer &= frame["statistic"].isin(["value", "events", "reporters"]).to_numpy()
+    shown = np.full(len(frame), "", dtype=object)
+    has = ~np.isnan(values)
+    counts = has & integer
+    shown[counts] = pd.Series(np.round(values[counts])).astype("int64").astype(str).to_numpy(dtype=object)
+    others = has & ~integer
+    shown[others] = pd.Series(values[others]).map("{:.10g}".format).to_numpy(dtype=object)
+    hidden = reason != ""
+    shown[hidden] = HIDDEN
+    primary = reason == "primary"
+    shown[primary] = pd.Series(threshold[primary]).map(lambda t: f"<{int(t)}").to_numpy(dtype=object)
+    return shown
+
+
+def build_constraints(
+    protected: pd.DataFrame,
+    policy: DisclosurePolicy,
+    *,
+    organisations: pd.DataFrame | None = None,
+    previous: pd.DataFrame | None = None,
+) -> Constraints:
+    """The linear constraints of a protected table, for hub.disclosure_audit.audit."""
+    frame = protected.reset_index(drop=True)
+    keys = _Keys(frame)
+    eqs = _equations(frame, keys, organisations)
+    _, threshold = _primary(frame, policy)
+    reason = frame["suppression_reason"].to_numpy(dtype=object)
+    cells = _cells(frame, reason, _primary(frame, policy)[0], threshold)
+    cells["known"] = _known_from(previous, frame)
+    return Constraints(cells, eqs.eq, eqs.cell, eqs.coef, eqs.equality)
+
+
+def _cells(frame: pd.DataFrame, reason: np.ndarray, small: np.ndarray, threshold: np.ndarray) -> pd.DataFrame:
+    """The cells of the constraints, with the protection each needs: "primary" for every
+    small count of people (also one hidden as not_named: an organisation's own small count
+    must not be narrowed either), "dominance" for dominance cells, "" for the rest."""
+    cells = frame.loc[:, [*KEY_COLUMNS, "value", "disclosure_class"]].copy()
+    cells["suppression_reason"] = reason
+    cells["protection"] = np.where(small, "primary", np.where(reason == "dominance", "dominance", ""))
+    cells["threshold"] = threshold
+    return cells
+
+
+def protect(
+    indicators: pd.DataFrame,
+    policy: DisclosurePolicy,
+    *,
+    named_organisations: set[str],
+    previous: pd.DataFrame | None = None,
+    organisations: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The indicator table plus DISCLOSURE_COLUMNS: which cells may be published.
+
+    ``previous``: the previous release's protected table; its published unchanged cells are
+    public knowledge. ``organisations``: hub.figures.load_organisations (stakeholder type
+    and country of each organisation), for the organisation -> type / country equations;
+    without it organisations are tied to the alliance total only.
+    """
+    frame = conform(indicators).reset_index(drop=True)
+    missing = [name for name in KEY_COLUMNS if frame[name].isna().any()]
+    if missing:
+        raise DisclosureError(f"the indicator table has rows without {missing} (a total is {TOTAL!r})")
+    keys = _Keys(frame)
+    n = len(frame)
+    reason = np.full(n, "", dtype=object)
+
+    def mark(mask: np.ndarray, why: str) -> None:
+        reason[mask & (reason == "")] = why
+
+    level = frame["level"].to_numpy(dtype=object)
+    entity = frame["entity"].astype(str)
+    named = list(named_organisations)
+    aggregate = level != "organisation"
+    mark((level == "organisation") & ~entity.isin(named).to_numpy(), "not_named")
+    small, threshold = _primary(frame, policy)
+    mark(small, "primary")
+    largest = frame["largest_share"].to_numpy(dtype=float)
+    second = np.nan_to_num(frame["second_share"].to_numpy(dtype=float))
+    consent = frame["largest_org"].isin(named).to_numpy() & (
+        frame["second_org"].isin(named).to_numpy() | (frame["second_org"].astype(str) == "").to_numpy()
+    )
+    with np.errstate(invalid="ignore"):
+        dominant = (
+            aggregate & ~np.isnan(largest) & ((largest + second) * 100 > policy.dominance.k + 1e-9) & ~consent
+        )
+    single = (
+        aggregate
+        & (frame["coverage"].to_numpy() == 1)
+        & frame["statistic"].isin(["value", "events", "share_within", "percentile"]).to_numpy()
+        & ~frame["largest_org"].isin(named).to_numpy()
+    )
+    mark(dominant | single, "dominance")
+    distribution = frame["statistic"].isin(["share_within", "percentile"]).to_numpy()
+    events = frame["event_count"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        mark(distribution & ~(events >= policy.min_events), "min_events")
+
+    known = _known_from(previous, frame)
+    eqs = _equations(frame, keys, organisations)
+    eqs = Constraints(_cells(frame, reason, small, threshold), eqs.eq, eqs.cell, eqs.coef, eqs.equality)
+    _secure(eqs, reason, known, frame["value"].to_numpy(dtype=float), policy)
+    _derived(frame, keys, reason, policy)
+    _blank_yoy(frame, keys, reason)
+
+    frame["suppressed"] = reason != ""
+    frame["suppression_reason"] = reason
+    frame["display"] = _display(frame, reason, threshold)
+    return frame.astype(DISCLOSURE_COLUMNS)
+
+
+PRIVATE_COLUMNS = ("largest_org", "largest_share", "second_org", "second_share")
+BLANKED_COLUMNS = ("value", "numerator", "denominator", "lower", "upper", "yoy_change", "event_count")
+
+
+def public_view(protected: pd.DataFrame) -> pd.DataFrame:
+    """What a release may publish: no contributor names or shares, no value of a hidden
+    cell, no organisation-level row of an organisation that did not consent to be named."""
+    public = protected.loc[protected["suppression_reason"] != "not_named"].drop(columns=list(PRIVATE_COLUMNS))
+    hidden = public["suppressed"].to_numpy(dtype=bool)
+    public = public.copy()
+    for name in BLANKED_COLUMNS:
+        public.loc[hidden, name] = np.nan
+    return public.reset_index(drop=True)
