@@ -63,8 +63,8 @@ COLUMN_TYPES: dict[str, str] = {
     "denominator": "float64",
     "coverage": "int64",  # organisations the figure rests on
     "event_count": "float64",  # distribution statistics: events it rests on; NaN otherwise
-    "largest_org": "string",  # code of the largest contributor ("" below two contributors)
-    "largest_share": "float64",  # its share of a sum (NaN where not a sum)
+    "largest_org": "string",  # code of the largest contributor, the only one included ("" if none)
+    "largest_share": "float64",  # its share of a sum (1.0 for a single one; NaN where not a sum)
     "second_org": "string",
     "second_share": "float64",
     "yoy_change": "float64",  # relative change on the same key a year earlier; NaN if none

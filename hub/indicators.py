@@ -609,8 +609,11 @@ def _aggregate_values(ctx: _Context, table: pd.DataFrame, how: str) -> Figures:
         value = np.where(coverage > 0, total, np.nan)
         org1, size1, org2, size2 = _top_two(codes, groups, x["o"].to_numpy(), v)
         many = coverage >= 2
+        # the largest contributor is named even when it is the only one: disclosure control
+        # publishes a figure resting on one organisation only when that one consented
+        some = coverage >= 1
         with np.errstate(divide="ignore", invalid="ignore"):
-            share1 = np.where(many & (total > 0), size1 / total, np.nan)
+            share1 = np.where(some & (total > 0), size1 / total, np.nan)
             share2 = np.where(many & (total > 0), size2 / total, np.nan)
         return _result(
             ctx,
@@ -618,7 +621,7 @@ def _aggregate_values(ctx: _Context, table: pd.DataFrame, how: str) -> Figures:
             value=value,
             coverage=coverage,
             prov=prov,
-            org1=np.where(many, org1, -1),
+            org1=np.where(some, org1, -1),
             share1=share1,
             org2=np.where(many, org2, -1),
             share2=share2,
@@ -709,8 +712,8 @@ def _aggregate_distributions(
                 events=n,
                 coverage=units[g],
                 prov=merged["prov"].to_numpy(),
-                org1=np.where(many, org1, -1),
-                share1=np.where(many & (n > 0), size1 / n, np.nan),
+                org1=np.where(contributors >= 1, org1, -1),
+                share1=np.where((contributors >= 1) & (n > 0), size1 / n, np.nan),
                 org2=np.where(many, org2, -1),
                 share2=np.where(many & (n > 0), size2 / n, np.nan),
             )
@@ -732,8 +735,8 @@ def _aggregate_distributions(
                 events=total,
                 coverage=units,
                 prov=prov,
-                org1=np.where(many_total, t1, -1),
-                share1=np.where(many_total & (total > 0), s1 / total, np.nan),
+                org1=np.where(units >= 1, t1, -1),
+                share1=np.where((units >= 1) & (total > 0), s1 / total, np.nan),
                 org2=np.where(many_total, t2, -1),
                 share2=np.where(many_total & (total > 0), s2 / total, np.nan),
             )
