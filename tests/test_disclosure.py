@@ -428,6 +428,49 @@ def test_percentile_of_a_hidden_event_count_is_hidden(policy: DisclosurePolicy) 
     assert reasons(out, statistic="percentile") in (["dominance"], ["secondary"])
 
 
+def test_share_within_of_a_hidden_bucket_is_hidden(policy: DisclosurePolicy) -> None:
+    base = {
+        "metric": "co_takedown_time",
+        "unit": "hours",
+        "disclosure_class": "time",
+        "level": "country",
+        "entity": "FR",
+    }
+    dominated = {"largest_org": "a", "largest_share": 0.95, "second_org": "b", "second_share": 0.01}
+    rows = [
+        cell(30, statistic="events", time_bucket="0-1h", **base, **dominated),
+        cell(70, statistic="events", time_bucket="1h+", **base),
+        cell(100, statistic="events", **base),
+        cell(
+            0.3,
+            statistic="share_within",
+            param=1.0,
+            numerator=30.0,
+            denominator=100.0,
+            event_count=100.0,
+            **base,
+        ),
+    ]
+    out = protect(table(rows), policy, named_organisations=set())
+    assert reasons(out, time_bucket="0-1h") == ["dominance"]
+    assert reasons(out, time_bucket="1h+") == ["secondary"]
+    assert reasons(out, statistic="share_within") == ["secondary"]  # its numerator is the bucket
+
+
+def test_organisations_tie_to_the_alliance_without_the_organisation_list(policy: DisclosurePolicy) -> None:
+    base = {"level": "organisation", "coverage": 1}
+    rows = [
+        cell(3, entity="a", **base),
+        cell(40, entity="b", **base),
+        cell(60, entity="c", **base),
+        cell(103),
+    ]
+    out = protect(table(rows), policy, named_organisations={"a", "b", "c"})
+    assert reasons(out, entity="a") == ["primary"]
+    assert reasons(out, entity="b") == ["secondary"]
+    check(out, policy)
+
+
 def test_yoy_leak_is_blanked(policy: DisclosurePolicy) -> None:
     rows = [
         cell(8, period="2024", country="FR"),
