@@ -331,8 +331,8 @@ def _hide_smallest(
 def _secure(
     eqs: Constraints, reason: np.ndarray, known: np.ndarray, values: np.ndarray, policy: DisclosurePolicy
 ) -> None:
-    """Heuristic, then the linear-programme check of every sensitive cell; while one fails,
-    hide more cells of its equations (then of its whole component) and check again."""
+    """Heuristic, then the linear-programme check of every verified cell; while one fails,
+    hide more cells around it (hub.disclosure._hide_near) and check again."""
     cells = eqs.cells
     in_equation = np.zeros(len(reason), dtype=bool)
     in_equation[eqs.cell] = True
@@ -350,23 +350,41 @@ def _secure(
             return
         eligible = _eligible(reason, known, values)
         failing = failures["position"].to_numpy(dtype=np.int64)
-        touched = np.isin(eqs.eq, eqs.eq[np.isin(eqs.cell, failing)])
+        if _hide_near(eqs, failing, eligible, np.isnan(known_values), reason, values):
+            continue
+        # nothing left to hide around the failing cells: decide them exactly
+        exact = check_cells(eqs, known_values, failing, policy)
+        if exact.empty:  # no witness found at first, but each is protected
+            return
+        first = exact.iloc[0]
+        raise DisclosureError(
+            f"cannot protect {first['metric']} {first['period']} {first['level']} {first['entity']}: "
+            f"range [{first['lower']:g}, {first['upper']:g}] after hiding every cell that could help"
+        )
+    raise DisclosureError("secondary suppression did not converge")
+
+
+def _hide_near(
+    eqs: Constraints,
+    failing: np.ndarray,
+    eligible: np.ndarray,
+    unknown: np.ndarray,
+    reason: np.ndarray,
+    values: np.ndarray,
+) -> bool:
+    """Hide the smallest publishable cell of each equation holding a failing cell; if those
+    equations have none, look one equation further (through unknown cells), and so on
+    across the component. False when nothing is left to hide."""
+    frontier = np.unique(failing)
+    while True:
+        touched = np.isin(eqs.eq, np.unique(eqs.eq[np.isin(eqs.cell, frontier)]))
         pick = touched & eligible[eqs.cell]
         if pick.any() and _hide_smallest(eqs.eq[pick], eqs.cell[pick], reason, values):
-            continue
-        # widen to every equation holding an unknown cell linked to a failing one
-        unknown = np.isnan(known_values)
-        linked = np.isin(eqs.eq, eqs.eq[unknown[eqs.cell]]) & eligible[eqs.cell]
-        if not linked.any() or not _hide_smallest(eqs.eq[linked], eqs.cell[linked], reason, values):
-            exact = check_cells(eqs, known_values, failing, policy)
-            if exact.empty:  # no witness found, but each is protected
-                return
-            first = exact.iloc[0]
-            raise DisclosureError(
-                f"cannot protect {first['metric']} {first['period']} {first['level']} {first['entity']}: "
-                f"range [{first['lower']:g}, {first['upper']:g}] after hiding every cell that could help"
-            )
-    raise DisclosureError("secondary suppression did not converge")
+            return True
+        reached = np.union1d(frontier, eqs.cell[touched & unknown[eqs.cell]])
+        if len(reached) == len(frontier):
+            return False
+        frontier = reached
 
 
 def _known_from(previous: pd.DataFrame | None, frame: pd.DataFrame) -> np.ndarray:
