@@ -240,9 +240,11 @@ def unprotected(
     need_high: np.ndarray,
     *,
     exact: bool = True,
+    either_side: np.ndarray | None = None,
 ) -> np.ndarray:
     """Which targets a reader can confine to a range that does not reach down to
-    ``need_low`` or up to ``need_high``.
+    ``need_low`` or up to ``need_high`` (for the targets marked in ``either_side``: neither
+    down to ``need_low`` nor up to ``need_high``, i.e. confined on both sides).
 
     Per component and direction, one programme pushes every target at once; any feasible
     table it finds is a witness for every target it carries far enough. A target left
@@ -251,7 +253,7 @@ def unprotected(
     ``exact`` False skips those: a target without a witness counts as failing (safe for
     choosing suppressions, since every target reported protected has a witness).
     """
-    failing = np.zeros(len(targets), dtype=bool)
+    short = {True: np.zeros(len(targets), dtype=bool), False: np.zeros(len(targets), dtype=bool)}
     systems = _systems(constraints, known_values, targets)
     position_of = pd.Series(np.arange(len(targets)), index=targets)
     for system in systems.values():
@@ -273,7 +275,7 @@ def unprotected(
                     break
                 satisfied |= reached
             if not exact:
-                failing[t_index[~satisfied]] = True
+                short[up][t_index[~satisfied]] = True
                 continue
             for k in range(len(t_var)):
                 if satisfied[k]:
@@ -281,9 +283,13 @@ def unprotected(
                 weights = np.zeros(len(t_var))
                 weights[k] = 1.0
                 reached = met(_push(system, t_var, need, weights, up))
-                failing[t_index[k]] |= not reached[k]
+                short[up][t_index[k]] |= not reached[k]
                 satisfied |= reached
-    return failing
+    both = short[True] & short[False]
+    either = short[True] | short[False]
+    if either_side is None:
+        return either
+    return np.where(either_side, both, either)
 
 
 def required_bounds(
@@ -322,7 +328,18 @@ def check_cells(
     reasons = cells["protection"].to_numpy(dtype=object)[targets]
     thresholds = cells["threshold"].to_numpy(dtype=float)[targets]
     need_low, need_high = required_bounds(reasons, values, thresholds, policy)
-    failing = unprotected(constraints, known_values, targets, need_low, need_high, exact=exact)
+    # a dominance cell is protected when a reader cannot bound it within 10% on BOTH sides
+    # (its range may start at a consenting largest contributor's own published figure); a
+    # small count of people must stay open on both sides (up to the threshold, down to half)
+    failing = unprotected(
+        constraints,
+        known_values,
+        targets,
+        need_low,
+        need_high,
+        exact=exact,
+        either_side=reasons == "dominance",
+    )
     if ranges:
         lower, upper = feasible_ranges(constraints, known_values, targets[failing])
     else:

@@ -128,7 +128,10 @@ def test_sums_at_every_level_with_coverage_and_dominance(catalogue: Catalogue) -
     assert one(frame, **key, level="stakeholder_type", entity="company")["value"] == 140
     # NaN = not available: left out of the sum; coverage counts the organisations with a value
     hotline = one(frame, **key, level="alliance", entity=ALLIANCE, notice_source="hotline")
-    assert hotline["value"] == 60 and hotline["coverage"] == 1 and hotline["largest_org"] == ""
+    assert hotline["value"] == 60 and hotline["coverage"] == 1
+    # a figure resting on one organisation names it (disclosure control asks for its consent)
+    assert (hotline["largest_org"], hotline["largest_share"], hotline["second_org"]) == ("a", 1.0, "")
+    assert math.isnan(hotline["second_share"])
     only_nan = one(frame, **key, level="organisation", entity="c", notice_source="hotline")
     assert math.isnan(only_nan["value"]) and only_nan["coverage"] == 0
     reporters = one(frame, **key, level="alliance", entity=ALLIANCE, statistic="reporters")

@@ -618,7 +618,10 @@ def test_cli_builds_publishes_shows_and_diffs(
     listing = _run(cli_env, "release", "list").stdout.splitlines()
     assert [line.split("\t")[:2] for line in listing[1:]] == [["1", "published"], ["2", "built"]]
     shown = _run(cli_env, "release", "show", "1")
-    assert "status: published" in shown.stdout and "table observations: 3 row(s)" in shown.stdout
+    assert "status: published" in shown.stdout and "table targets: 17 row(s)" in shown.stdout
+    # the protected release: no organisation here consented to be named, so none of their own
+    # figures is published, only indicators over them
+    assert "table observations: 0 row(s)" in shown.stdout and "table indicators: " in shown.stdout
     assert "notice " in shown.stdout and "Q2 follows." in shown.stdout
     table = _run(cli_env, "release", "show", "1", "--table", "coverage")
     assert table.stdout.splitlines() == [
