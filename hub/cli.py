@@ -8,8 +8,9 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from sqlalchemy.engine import Engine
@@ -127,23 +128,44 @@ def catalogue_check(
         Path | None, typer.Option(help="Folder holding catalogue/, categories/ and targets/.")
     ] = None,
 ) -> None:
-    """Validate the catalogue, the bucket scheme, categories, crosswalks and targets."""
+    """Validate the catalogue, the bucket scheme, categories, crosswalks, targets, reconciliation
+    flows and the disclosure policy (every problem of every file in one pass)."""
+    from hub.disclosure import load_policy
+    from hub.reconciliation import load_flows
     from hub.targets import load_targets
 
     folder = data_dir or _settings().data_dir
     try:
         catalogue = load_catalogue_uncached(folder)
-        targets = load_targets(folder, catalogue)
     except CatalogueError as exc:
-        for problem in exc.problems:
-            typer.echo(f"error: {problem}", err=True)
-        raise typer.Exit(1) from None
+        _fail(exc.problems)
+    problems: list[str] = []
+    counts: dict[str, int] = {}
+    for name, load in (
+        ("targets", lambda: len(load_targets(folder, catalogue))),
+        ("reconciliation flows", lambda: len(load_flows(folder, catalogue))),
+        ("disclosure classes", lambda: len(load_policy(folder).classes)),
+    ):
+        try:
+            counts[name] = load()
+        except CatalogueError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        _fail(problems)
     typer.echo(
         f"catalogue {catalogue.version}: {len(catalogue.metrics)} metrics, "
         f"{len(catalogue.dimensions)} dimensions, {len(catalogue.buckets.buckets)} time buckets, "
         f"{len(catalogue.categories.categories)} categories, "
-        f"{len(catalogue.categories.crosswalks)} crosswalks, {len(targets)} targets: OK"
+        f"{len(catalogue.categories.crosswalks)} crosswalks, "
+        + ", ".join(f"{count} {name}" for name, count in counts.items())
+        + ": OK"
     )
+
+
+def _fail(problems: Iterable[str]) -> NoReturn:
+    for problem in problems:
+        typer.echo(f"error: {problem}", err=True)
+    raise typer.Exit(1)
 
 
 @targets_app.command("list")

@@ -362,7 +362,24 @@ def test_missing_or_unreadable_target_files_are_reported(data_copy: Path, catalo
 def test_check_counts_the_targets(catalogue: Catalogue) -> None:
     result = subprocess.run([HUB, "catalogue", "check"], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
-    assert f"{len(load_targets(DATA, catalogue))} targets: OK" in result.stdout
+    assert f"{len(load_targets(DATA, catalogue))} targets, " in result.stdout
+    assert "reconciliation flows, 5 disclosure classes: OK" in result.stdout
+
+
+def test_check_reports_broken_flows_and_policy_in_one_pass(tmp_path: Path) -> None:
+    data_copy = tmp_path / "data"
+    shutil.copytree(DATA, data_copy)
+    (data_copy / "disclosure.yaml").write_text("classes: {people: {threshold: -1}}\n")
+    flows = data_copy / "reconciliation" / "flows.yaml"
+    flows.write_text(
+        flows.read_text().replace("metric: co_reports_to_authority", "metric: no_such_metric", 1)
+    )
+    result = subprocess.run(
+        [HUB, "catalogue", "check", "--data-dir", str(data_copy)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 1
+    assert "disclosure.yaml" in result.stderr and "no_such_metric" in result.stderr
+    assert "OK" not in result.stdout
 
 
 def test_targets_list_prints_the_stored_targets(cli_env: dict[str, str], catalogue: Catalogue) -> None:
