@@ -3,8 +3,8 @@
 A target says which value a catalogue metric should reach by when, for whom (the alliance,
 a country or a stakeholder type), from which baseline. Loading collects every problem, each
 naming the file, the target and the reason, as the catalogue does, so ``hub catalogue
-check`` shows a broken target file in one pass. Progress statuses are not computed here:
-that needs the indicator engine (docs/targets.md describes the method it will apply).
+check`` shows a broken target file in one pass. Progress statuses are computed by
+hub.progress from a release's indicator table (docs/targets.md: the method, worked examples).
 """
 
 from __future__ import annotations
