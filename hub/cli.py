@@ -252,10 +252,14 @@ def demo(
     port: Annotated[int | None, typer.Option(help="Port (default HUB_PORT, 8050).")] = None,
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve after loading.")] = True,
     public_data: Annotated[Path | None, typer.Option(help="Folder of the published figures.")] = None,
+    release: Annotated[
+        bool, typer.Option("--release/--no-release", help="Build and publish the first release.")
+    ] = True,
 ) -> None:
-    """Migrate, load the synthetic alliance and the public data, then serve the hub."""
+    """Migrate, load the synthetic alliance and the public data, approve it, publish the first
+    release, then serve the hub."""
     from hub.demo import load_demo_alliance
-    from hub.demo.secretariat import SECRETARIAT_USERNAME, approve_demo_data
+    from hub.demo.secretariat import SECRETARIAT_USERNAME, approve_demo_data, publish_demo_release
     from ingest.public_data import import_public_data
 
     settings = _settings()
@@ -271,6 +275,9 @@ def demo(
         typer.echo(load_demo_alliance(session, catalogue, seed=settings.demo_seed).summary())
     with session_scope(engine) as session:  # the demo's secretariat approves what arrived (hub.approval)
         typer.echo(f"approved {approve_demo_data(session)} submission(s) as {SECRETARIAT_USERNAME}")
+    if release:
+        with session_scope(engine) as session:  # and publishes the first release (hub.publication)
+            typer.echo(publish_demo_release(session, catalogue, settings.data_dir))
     typer.echo(f"demo data ready in {time.perf_counter() - started:.1f} s")
     if serve:
         _serve(settings, port or settings.port)

@@ -117,11 +117,13 @@ def test_demo_twice_stores_nothing_twice_then_serves(cli_env: dict[str, str]) ->
     first = run(env, "demo", "--no-serve")
     assert first.returncode == 0, first.stderr
     assert "demo data ready" in first.stdout and "ncmec_cybertipline_reports_by_esp" in first.stdout
+    assert "published release 1 (" in first.stdout
     counts = _counts(url)
     assert counts[0] >= 150 + 300 and counts[2] > 300_000
     second = run(env, "demo", "--no-serve")
     assert second.returncode == 0, second.stderr
     assert "new this time: 0 with 0 observations" in second.stdout
+    assert "release 1 is published already" in second.stdout
     assert _counts(url) == counts
 
     port = _free_port()

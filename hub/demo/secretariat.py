@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 import secrets
+from pathlib import Path
 
 from sqlmodel import Session, select
 
 from hub.approval import approve, live_pending
 from hub.auth import PASSWORD_ENV, create_user
+from hub.catalogue import Catalogue
 from hub.models import User
+from hub.releases import latest_published_release, publish_release
 
 SECRETARIAT_USERNAME = "demo-secretariat"
 CHANNELS = ("demo", "public_source")
@@ -37,4 +40,26 @@ def approve_demo_data(session: Session) -> int:
     return len(approve(session, actor, ids, channel="demo")) if ids else 0
 
 
-__all__ = ["SECRETARIAT_USERNAME", "approve_demo_data", "demo_secretariat"]
+def publish_demo_release(session: Session, catalogue: Catalogue, data_dir: Path) -> str:
+    """Build and publish the demo's first release (the protected tables of hub.publication) as
+    the demo's secretariat, unless a release is published already; says what it did."""
+    from hub.publication import build_protected_release  # the heavy pipeline, only when asked
+
+    published = latest_published_release(session)
+    if published is not None:
+        return f"release {published.number} is published already"
+    actor = demo_secretariat(session)
+    release = build_protected_release(
+        session,
+        catalogue=catalogue,
+        data_dir=data_dir,
+        title="Demo release",
+        built_by=actor,
+        notes="Synthetic alliance and real published figures, for demonstration only.",
+        channel="demo",
+    )
+    publish_release(session, release.number, actor, channel="demo")
+    return f"published release {release.number} ({release.content_checksum})"
+
+
+__all__ = ["SECRETARIAT_USERNAME", "approve_demo_data", "demo_secretariat", "publish_demo_release"]
