@@ -337,17 +337,23 @@ def _secure(
     in_equation = np.zeros(len(reason), dtype=bool)
     in_equation[eqs.cell] = True
     margin = _margins(eqs, values, policy)
+    protection = cells["protection"].to_numpy(dtype=object)
+    targets: np.ndarray | None = None
     for _ in range(1000):
         _singletons(eqs, reason, known, values, margin)
         known_values = np.where((reason == "") | known, values, np.nan)
-        protection = cells["protection"].to_numpy(dtype=object)
-        sensitive = (
-            np.isin(protection, list(policy.protection.verify)) & (reason != "") & ~known & in_equation
-        )
-        targets = np.flatnonzero(sensitive)
+        if targets is None:
+            sensitive = (
+                np.isin(protection, list(policy.protection.verify)) & (reason != "") & ~known & in_equation
+            )
+            targets = np.flatnonzero(sensitive)
+        # Hiding more cells only widens every range (a witness stays one, with the newly
+        # hidden cells at their values), so a target once protected stays protected: each
+        # round re-checks only the targets that failed the one before.
         failures = check_cells(eqs, known_values, targets, policy, ranges=False, exact=False)
         if failures.empty:
             return
+        targets = failures["position"].to_numpy(dtype=np.int64)
         eligible = _eligible(reason, known, values)
         failing = failures["position"].to_numpy(dtype=np.int64)
         if _hide_near(eqs, failing, eligible, np.isnan(known_values), reason, values):

@@ -97,93 +97,96 @@ class AuditResult:
 
 
 @dataclass
-class _System:
-    """The linear system of one connected component: unknown cells and their equations."""
+class _Block:
+    """The unknown cells of every connected component holding a target, as ONE linear system.
 
-    cells: np.ndarray  # positions of the unknown cells (the LP's variables, in order)
-    local: pd.Series  # cell position -> variable index
+    Unknown cells linked by an equation form a component; the system is block-diagonal (one
+    block per component) and the objectives used here are sums over cells, so the optimum of
+    one programme over all blocks is the optimum of each block: one HiGHS call answers for
+    every component at once instead of one call per component."""
+
+    cells: np.ndarray  # variable -> cell position
+    var_of: np.ndarray  # cell position -> variable, -1 when not a variable
+    label: np.ndarray  # variable -> component label
     a_eq: Any
     b_eq: np.ndarray
     a_ub: Any
     b_ub: np.ndarray
 
 
-def _systems(constraints: Constraints, known_values: np.ndarray, targets: np.ndarray) -> dict[int, _System]:
-    """One system per connected component holding a target: unknown cells linked by an
-    equation belong together; everything known is moved to the right-hand side."""
+def _block(constraints: Constraints, known_values: np.ndarray, targets: np.ndarray) -> _Block | None:
+    """The system of the components holding a target (None when no target is in an equation
+    with an unknown); everything known is moved to the right-hand side."""
     n_cells = len(known_values)
     n_eq = constraints.equations
     if len(targets) == 0 or n_eq == 0:
-        return {}
+        return None
+    eq, cell, coef = constraints.eq, constraints.cell, constraints.coef
     unknown = np.isnan(known_values)
-    term_unknown = unknown[constraints.cell]
+    term_unknown = unknown[cell]
     graph = sparse.coo_matrix(
-        (
-            np.ones(int(term_unknown.sum())),
-            (constraints.cell[term_unknown], n_cells + constraints.eq[term_unknown]),
-        ),
+        (np.ones(int(term_unknown.sum())), (cell[term_unknown], n_cells + eq[term_unknown])),
         shape=(n_cells + n_eq, n_cells + n_eq),
     )
     _, labels = connected_components(graph, directed=False)
-    known_filled = np.where(unknown, 0.0, known_values)
-    term_known_part = np.where(term_unknown, 0.0, constraints.coef * known_filled[constraints.cell])
-    constant = np.bincount(constraints.eq, weights=term_known_part, minlength=n_eq)
-    has_unknown = np.bincount(constraints.eq, weights=term_unknown.astype(float), minlength=n_eq) > 0
     in_equation = np.zeros(n_cells, dtype=bool)
-    in_equation[constraints.cell[term_unknown]] = True
-    wanted = np.unique(labels[targets[in_equation[targets]]])
-    # Terms grouped by component once, instead of a scan of every term per component.
-    term_label = labels[n_cells + constraints.eq]
-    order = np.argsort(term_label, kind="stable")
-    bounds = np.searchsorted(term_label[order], np.stack([wanted, wanted + 1]))
-    cell_label = labels[:n_cells]
-    systems: dict[int, _System] = {}
-    for position, label in enumerate(wanted):
-        terms = order[bounds[0, position] : bounds[1, position]]
-        terms = terms[term_unknown[terms] & has_unknown[constraints.eq[terms]]]
-        eq_ids = np.unique(constraints.eq[terms])
-        var_cells = np.unique(constraints.cell[terms])
-        var_cells = var_cells[(cell_label[var_cells] == label) & unknown[var_cells]]
-        local = pd.Series(np.arange(len(var_cells)), index=var_cells)
-        row_of = pd.Series(np.arange(len(eq_ids)), index=eq_ids)
-        rows = row_of.loc[constraints.eq[terms]].to_numpy()
-        cols = local.loc[constraints.cell[terms]].to_numpy()
-        matrix = sparse.csr_matrix(
-            (constraints.coef[terms], (rows, cols)), shape=(len(eq_ids), len(var_cells))
-        )
-        is_equal = constraints.equality[eq_ids]
-        rhs = -constant[eq_ids]
-        a_eq: Any = matrix[is_equal]
-        a_ub: Any = -matrix[~is_equal]
-        if matrix.shape[0] * matrix.shape[1] <= 40_000:  # small: dense is parsed faster
-            a_eq, a_ub = a_eq.toarray(), a_ub.toarray()
-        systems[int(label)] = _System(var_cells, local, a_eq, rhs[is_equal], a_ub, -rhs[~is_equal])
-    return systems
+    in_equation[cell[term_unknown]] = True
+    wanted = np.zeros(int(labels.max()) + 1, dtype=bool)
+    wanted[labels[targets[in_equation[targets]]]] = True
+    if not wanted.any():
+        return None
+    keep = term_unknown & wanted[labels[cell]]
+    known_filled = np.where(unknown, 0.0, known_values)
+    constant = np.bincount(eq, weights=np.where(term_unknown, 0.0, coef * known_filled[cell]), minlength=n_eq)
+    var_cells = np.unique(cell[keep])
+    var_of = np.full(n_cells, -1, dtype=np.int64)
+    var_of[var_cells] = np.arange(len(var_cells))
+    eq_ids = np.unique(eq[keep])
+    row_of = np.full(n_eq, -1, dtype=np.int64)
+    row_of[eq_ids] = np.arange(len(eq_ids))
+    matrix = sparse.csr_matrix(
+        (coef[keep], (row_of[eq[keep]], var_of[cell[keep]])), shape=(len(eq_ids), len(var_cells))
+    )
+    is_equal = constraints.equality[eq_ids]
+    rhs = -constant[eq_ids]
+    return _Block(
+        var_cells,
+        var_of,
+        labels[var_cells],
+        matrix[is_equal],
+        rhs[is_equal],
+        -matrix[~is_equal],
+        -rhs[~is_equal],
+    )
 
 
-def _solve(objective: np.ndarray, system: _System, extra_ub: Any = None, bounds: Any = (0, None)) -> Any:
-    """linprog (HiGHS) on ``system``, with optional extra columns (auxiliary variables)."""
-    a_eq, a_ub, b_ub = system.a_eq, system.a_ub, system.b_ub
-    n_extra = len(objective) - len(system.cells)
+def _solve(
+    objective: np.ndarray,
+    block: _Block,
+    extra_ub: tuple[Any, np.ndarray] | None = None,
+    upper: np.ndarray | None = None,
+) -> Any:
+    """linprog (HiGHS) on ``block`` with variables >= 0, optionally with auxiliary variables
+    (columns beyond the block's, bounded above by ``upper``) and their rows ``extra_ub``."""
+    a_eq, a_ub, b_ub = block.a_eq, block.a_ub, block.b_ub
+    n = len(block.cells)
+    n_extra = len(objective) - n
+    high = np.full(len(objective), np.inf)
     if n_extra:
-        a_eq = sparse.hstack(
-            [sparse.csr_matrix(a_eq), sparse.csr_matrix((a_eq.shape[0], n_extra))], format="csr"
-        )
+        assert extra_ub is not None and upper is not None
+        a_eq = sparse.hstack([a_eq, sparse.csr_matrix((a_eq.shape[0], n_extra))], format="csr")
         a_ub = sparse.vstack(
-            [
-                sparse.hstack([sparse.csr_matrix(a_ub), sparse.csr_matrix((a_ub.shape[0], n_extra))]),
-                sparse.csr_matrix(extra_ub[0]),
-            ],
-            format="csr",
+            [sparse.hstack([a_ub, sparse.csr_matrix((a_ub.shape[0], n_extra))]), extra_ub[0]], format="csr"
         )
         b_ub = np.concatenate([b_ub, extra_ub[1]])
+        high[n:] = upper
     solved = linprog(
         objective,
         A_ub=a_ub if a_ub.shape[0] else None,
         b_ub=b_ub if a_ub.shape[0] else None,
         A_eq=a_eq if a_eq.shape[0] else None,
-        b_eq=system.b_eq if a_eq.shape[0] else None,
-        bounds=bounds,
+        b_eq=block.b_eq if a_eq.shape[0] else None,
+        bounds=np.column_stack([np.zeros(len(objective)), high]),
         method="highs",
     )
     if solved.status not in (0, 3):
@@ -200,36 +203,37 @@ def feasible_ranges(
     [0, inf)."""
     lower = np.zeros(len(targets))
     upper = np.full(len(targets), np.inf)
-    systems = _systems(constraints, known_values, targets)
+    block = _block(constraints, known_values, targets)
+    if block is None:
+        return lower, upper
     for index, target in enumerate(targets):
-        system = next((s for s in systems.values() if target in s.local.index), None)
-        if system is None:
+        variable = block.var_of[target]
+        if variable < 0:
             continue
-        objective = np.zeros(len(system.cells))
-        objective[system.local.loc[target]] = 1.0
-        low = _solve(objective, system)
-        high = _solve(-objective, system)
+        objective = np.zeros(len(block.cells))
+        objective[variable] = 1.0  # the other blocks have no objective: they only stay feasible
+        low = _solve(objective, block)
+        high = _solve(-objective, block)
         lower[index] = max(float(low.fun), 0.0)
         upper[index] = np.inf if high.status == 3 else -float(high.fun)
     return lower, upper
 
 
-def _push(system: _System, t_var: np.ndarray, need: np.ndarray, weights: np.ndarray, up: bool) -> np.ndarray:
+def _push(block: _Block, t_var: np.ndarray, need: np.ndarray, weights: np.ndarray, up: bool) -> np.ndarray:
     """One feasible table pushing the targets towards their requirement; the targets' values.
 
     up: maximise sum(w * y) with y_t <= x_t and 0 <= y_t <= need_t (capped, so bounded);
     down: minimise sum(w * x_t)."""
-    n, m = len(system.cells), len(t_var)
+    n, m = len(block.cells), len(t_var)
     if not up:
         objective = np.zeros(n)
         np.add.at(objective, t_var, weights)
-        return np.asarray(_solve(objective, system).x)[t_var]
+        return np.asarray(_solve(objective, block).x)[t_var]
     rows = np.concatenate([np.arange(m), np.arange(m)])
     cols = np.concatenate([t_var, n + np.arange(m)])
     link = sparse.csr_matrix((np.concatenate([-np.ones(m), np.ones(m)]), (rows, cols)), shape=(m, n + m))
     objective = np.concatenate([np.zeros(n), -weights])
-    bounds = [(0.0, None)] * n + [(0.0, max(float(v), 0.0)) for v in need]
-    return np.asarray(_solve(objective, system, (link, np.zeros(m)), bounds).x)[t_var]
+    return np.asarray(_solve(objective, block, (link, np.zeros(m)), np.maximum(need, 0.0)).x)[t_var]
 
 
 def unprotected(
@@ -246,45 +250,50 @@ def unprotected(
     ``need_low`` or up to ``need_high`` (for the targets marked in ``either_side``: neither
     down to ``need_low`` nor up to ``need_high``, i.e. confined on both sides).
 
-    Per component and direction, one programme pushes every target at once; any feasible
-    table it finds is a witness for every target it carries far enough. A target left
-    without a witness gets a programme of its own, which decides it exactly (and may witness
-    others). Far fewer programmes than a minimum and a maximum per cell, same answer.
-    ``exact`` False skips those: a target without a witness counts as failing (safe for
-    choosing suppressions, since every target reported protected has a witness).
+    Per direction, one programme over every component holding a target (hub.disclosure_audit
+    ._Block) pushes every target at once; any feasible table it finds is a witness for every
+    target it carries far enough. The targets still without a witness are pushed together
+    again while that finds new witnesses. Then (``exact``) each target left gets a programme
+    of its own, which decides it exactly (and may witness others): one target per component
+    at a time, all components in one programme, since their objectives are independent.
+    Far fewer programmes than a minimum and a maximum per cell, same answer. ``exact`` False
+    skips that last step: a target without a witness counts as failing (safe for choosing
+    suppressions, since every target reported protected has a witness).
     """
     short = {True: np.zeros(len(targets), dtype=bool), False: np.zeros(len(targets), dtype=bool)}
-    systems = _systems(constraints, known_values, targets)
-    position_of = pd.Series(np.arange(len(targets)), index=targets)
-    for system in systems.values():
-        mine = system.cells[np.isin(system.cells, targets)]
-        if not len(mine):
-            continue
-        t_index = position_of.loc[mine].to_numpy()
-        t_var = system.local.loc[mine].to_numpy()
+    block = _block(constraints, known_values, targets)
+    if block is not None:
+        t_var_all = block.var_of[targets]
+        inside = np.flatnonzero(t_var_all >= 0)  # targets in no equation are never narrowed
+        t_var = t_var_all[inside]
+        t_label = block.label[t_var]
         for up in (True, False):
-            need = need_high[t_index] if up else need_low[t_index]
+            need = need_high[inside] if up else need_low[inside]
 
             def met(x: np.ndarray, need: np.ndarray = need, up: bool = up) -> np.ndarray:
                 return (x >= need - _TOLERANCE) if up else (x <= need + _TOLERANCE)
 
-            satisfied = met(_push(system, t_var, need, np.ones(len(t_var)), up))
+            satisfied = met(_push(block, t_var, need, np.ones(len(t_var)), up))
             while not satisfied.all():  # push the ones still without a witness, together
-                reached = met(_push(system, t_var, need, (~satisfied).astype(float), up))
+                reached = met(_push(block, t_var, need, (~satisfied).astype(float), up))
                 if not (reached & ~satisfied).any():
                     break
                 satisfied |= reached
-            if not exact:
-                short[up][t_index[~satisfied]] = True
-                continue
-            for k in range(len(t_var)):
-                if satisfied[k]:
-                    continue
+            undecided = ~satisfied
+            while exact and undecided.any():
+                pending = np.flatnonzero(undecided)
+                _, first = np.unique(t_label[pending], return_index=True)
+                chosen = pending[first]  # one target per component
                 weights = np.zeros(len(t_var))
-                weights[k] = 1.0
-                reached = met(_push(system, t_var, need, weights, up))
-                short[up][t_index[k]] |= not reached[k]
+                weights[chosen] = 1.0
+                reached = met(_push(block, t_var, need, weights, up))
+                failed = chosen[~reached[chosen]]
+                short[up][inside[failed]] = True
                 satisfied |= reached
+                undecided &= ~satisfied
+                undecided[chosen] = False
+            if not exact:
+                short[up][inside[~satisfied]] = True
     both = short[True] & short[False]
     either = short[True] | short[False]
     if either_side is None:
