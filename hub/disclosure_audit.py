@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from scipy.optimize import linprog
+from scipy.optimize._highspy import _core as _highs  # type: ignore[import-not-found]
 from scipy.sparse.csgraph import connected_components
 
 from hub.figures import KEY_COLUMNS
@@ -160,38 +160,61 @@ def _block(constraints: Constraints, known_values: np.ndarray, targets: np.ndarr
     )
 
 
-def _solve(
-    objective: np.ndarray,
-    block: _Block,
-    extra_ub: tuple[Any, np.ndarray] | None = None,
-    upper: np.ndarray | None = None,
-) -> Any:
-    """linprog (HiGHS) on ``block`` with variables >= 0, optionally with auxiliary variables
-    (columns beyond the block's, bounded above by ``upper``) and their rows ``extra_ub``."""
-    a_eq, a_ub, b_ub = block.a_eq, block.a_ub, block.b_ub
-    n = len(block.cells)
-    n_extra = len(objective) - n
-    high = np.full(len(objective), np.inf)
-    if n_extra:
-        assert extra_ub is not None and upper is not None
-        a_eq = sparse.hstack([a_eq, sparse.csr_matrix((a_eq.shape[0], n_extra))], format="csr")
-        a_ub = sparse.vstack(
-            [sparse.hstack([a_ub, sparse.csr_matrix((a_ub.shape[0], n_extra))]), extra_ub[0]], format="csr"
-        )
-        b_ub = np.concatenate([b_ub, extra_ub[1]])
-        high[n:] = upper
-    solved = linprog(
-        objective,
-        A_ub=a_ub if a_ub.shape[0] else None,
-        b_ub=b_ub if a_ub.shape[0] else None,
-        A_eq=a_eq if a_eq.shape[0] else None,
-        b_eq=block.b_eq if a_eq.shape[0] else None,
-        bounds=np.column_stack([np.zeros(len(objective)), high]),
-        method="highs",
-    )
-    if solved.status not in (0, 3):
-        raise RuntimeError(f"disclosure audit: linear programme failed ({solved.message})")
-    return solved
+class _Programme:
+    """One HiGHS model of a block (scipy's bundled HiGHS, called directly: the block is
+    solved many times with different objectives, so the model is passed once and every
+    solve starts from the previous optimal basis).
+
+    Variables: x (the block's unknown cells, >= 0), then y_t (one per target, with
+    0 <= y_t <= cap_t and y_t <= x_t) so that "carry x_t up to cap_t" is the bounded
+    objective max sum(w * y). A zero cost leaves y free to stay at 0, so the same model
+    serves minimising x too."""
+
+    def __init__(self, block: _Block, t_var: np.ndarray, cap: np.ndarray) -> None:
+        n, m = len(block.cells), len(t_var)
+        rows = np.concatenate([np.arange(m), np.arange(m)])
+        cols = np.concatenate([t_var, n + np.arange(m)])
+        link = sparse.csr_matrix((np.concatenate([-np.ones(m), np.ones(m)]), (rows, cols)), shape=(m, n + m))
+        a_eq = sparse.hstack([block.a_eq, sparse.csr_matrix((block.a_eq.shape[0], m))])
+        a_ub = sparse.hstack([block.a_ub, sparse.csr_matrix((block.a_ub.shape[0], m))])
+        matrix = sparse.vstack([a_eq, a_ub, link], format="csc")
+        matrix.sort_indices()
+        inf = _highs.kHighsInf
+        lower = np.concatenate([block.b_eq, np.full(a_ub.shape[0] + m, -inf)])
+        upper = np.concatenate([block.b_eq, block.b_ub, np.zeros(m)])
+        lp = _highs.HighsLp()
+        lp.num_col_ = n + m
+        lp.num_row_ = matrix.shape[0]
+        lp.a_matrix_.num_col_ = n + m
+        lp.a_matrix_.num_row_ = matrix.shape[0]
+        lp.a_matrix_.format_ = _highs.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
+        lp.a_matrix_.value_ = matrix.data.astype(float)
+        lp.col_cost_ = np.zeros(n + m)
+        lp.col_lower_ = np.zeros(n + m)
+        lp.col_upper_ = np.concatenate([np.full(n, inf), np.maximum(cap, 0.0)])
+        lp.row_lower_ = lower
+        lp.row_upper_ = upper
+        self.highs = _highs._Highs()
+        self.highs.setOptionValue("output_flag", False)
+        self.highs.passModel(lp)
+        self.n, self.m = n, m
+        self.columns = np.arange(n + m, dtype=np.int32)
+
+    def solve(self, x_cost: np.ndarray, y_cost: np.ndarray) -> np.ndarray | None:
+        """Minimise x_cost . x + y_cost . y: the x part of an optimal solution, or None when
+        unbounded."""
+        cost = np.concatenate([x_cost, y_cost]).astype(float)
+        self.highs.changeColsCost(len(cost), self.columns, cost)
+        self.highs.run()
+        status = self.highs.getModelStatus()
+        if status == _highs.HighsModelStatus.kUnbounded:
+            return None
+        if status != _highs.HighsModelStatus.kOptimal:
+            message = self.highs.modelStatusToString(status)
+            raise RuntimeError(f"disclosure audit: linear programme failed ({message})")
+        return np.asarray(self.highs.getSolution().col_value)[: self.n]
 
 
 def feasible_ranges(
@@ -206,34 +229,34 @@ def feasible_ranges(
     block = _block(constraints, known_values, targets)
     if block is None:
         return lower, upper
+    programme = _Programme(block, np.zeros(0, dtype=np.int64), np.zeros(0))
     for index, target in enumerate(targets):
         variable = block.var_of[target]
         if variable < 0:
             continue
         objective = np.zeros(len(block.cells))
         objective[variable] = 1.0  # the other blocks have no objective: they only stay feasible
-        low = _solve(objective, block)
-        high = _solve(-objective, block)
-        lower[index] = max(float(low.fun), 0.0)
-        upper[index] = np.inf if high.status == 3 else -float(high.fun)
+        low = programme.solve(objective, np.zeros(0))
+        high = programme.solve(-objective, np.zeros(0))
+        assert low is not None
+        lower[index] = max(float(low[variable]), 0.0)
+        upper[index] = np.inf if high is None else float(high[variable])
     return lower, upper
 
 
-def _push(block: _Block, t_var: np.ndarray, need: np.ndarray, weights: np.ndarray, up: bool) -> np.ndarray:
+def _push(programme: _Programme, t_var: np.ndarray, weights: np.ndarray, up: bool) -> np.ndarray:
     """One feasible table pushing the targets towards their requirement; the targets' values.
 
-    up: maximise sum(w * y) with y_t <= x_t and 0 <= y_t <= need_t (capped, so bounded);
+    up: maximise sum(w * y) (y_t <= x_t, y_t <= need_t: capped, so bounded);
     down: minimise sum(w * x_t)."""
-    n, m = len(block.cells), len(t_var)
-    if not up:
-        objective = np.zeros(n)
-        np.add.at(objective, t_var, weights)
-        return np.asarray(_solve(objective, block).x)[t_var]
-    rows = np.concatenate([np.arange(m), np.arange(m)])
-    cols = np.concatenate([t_var, n + np.arange(m)])
-    link = sparse.csr_matrix((np.concatenate([-np.ones(m), np.ones(m)]), (rows, cols)), shape=(m, n + m))
-    objective = np.concatenate([np.zeros(n), -weights])
-    return np.asarray(_solve(objective, block, (link, np.zeros(m)), np.maximum(need, 0.0)).x)[t_var]
+    x_cost = np.zeros(programme.n)
+    if up:
+        solution = programme.solve(x_cost, -weights)
+    else:
+        np.add.at(x_cost, t_var, weights)
+        solution = programme.solve(x_cost, np.zeros(programme.m))
+    assert solution is not None  # both objectives are bounded
+    return solution[t_var]
 
 
 def unprotected(
@@ -267,15 +290,16 @@ def unprotected(
         inside = np.flatnonzero(t_var_all >= 0)  # targets in no equation are never narrowed
         t_var = t_var_all[inside]
         t_label = block.label[t_var]
+        programme = _Programme(block, t_var, need_high[inside])  # one model, both directions
         for up in (True, False):
             need = need_high[inside] if up else need_low[inside]
 
             def met(x: np.ndarray, need: np.ndarray = need, up: bool = up) -> np.ndarray:
                 return (x >= need - _TOLERANCE) if up else (x <= need + _TOLERANCE)
 
-            satisfied = met(_push(block, t_var, need, np.ones(len(t_var)), up))
+            satisfied = met(_push(programme, t_var, np.ones(len(t_var)), up))
             while not satisfied.all():  # push the ones still without a witness, together
-                reached = met(_push(block, t_var, need, (~satisfied).astype(float), up))
+                reached = met(_push(programme, t_var, (~satisfied).astype(float), up))
                 if not (reached & ~satisfied).any():
                     break
                 satisfied |= reached
@@ -286,7 +310,7 @@ def unprotected(
                 chosen = pending[first]  # one target per component
                 weights = np.zeros(len(t_var))
                 weights[chosen] = 1.0
-                reached = met(_push(block, t_var, need, weights, up))
+                reached = met(_push(programme, t_var, weights, up))
                 failed = chosen[~reached[chosen]]
                 short[up][inside[failed]] = True
                 satisfied |= reached
