@@ -273,10 +273,6 @@ def _primary(frame: pd.DataFrame, policy: DisclosurePolicy) -> tuple[np.ndarray,
     return small & ~np.isnan(values), threshold
 
 
-def _eligible(reason: np.ndarray, known: np.ndarray, values: np.ndarray) -> np.ndarray:
-    return (reason == "") & ~known & ~np.isnan(values)
-
-
 def _margins(eqs: Constraints, values: np.ndarray, policy: DisclosurePolicy) -> np.ndarray:
     """How far each cell's range must reach beyond its value (hub.disclosure_audit's
     requirement): a partner hidden with it should be at least that large."""
@@ -290,62 +286,132 @@ def _margins(eqs: Constraints, values: np.ndarray, policy: DisclosurePolicy) -> 
     return np.nan_to_num(margin)
 
 
-def _singletons(
-    eqs: Constraints, reason: np.ndarray, known: np.ndarray, values: np.ndarray, margin: np.ndarray
-) -> None:
-    """Cheap secondary suppression, to a fixed point: in every equation with exactly one
-    unknown cell, hide the smallest other publishable cell at least as large as the unknown
-    cell's margin (else the largest; non-zero ones first)."""
-    n_eq = eqs.equations
-    while n_eq:
-        unknown = (reason != "") & ~known
-        term_unknown = unknown[eqs.cell]
-        count = np.bincount(eqs.eq, weights=term_unknown.astype(float), minlength=n_eq)
-        need = np.bincount(eqs.eq, weights=np.where(term_unknown, margin[eqs.cell], 0.0), minlength=n_eq)
-        candidate = (count[eqs.eq] == 1) & _eligible(reason, known, values)[eqs.cell]
-        if not candidate.any():
-            return
-        _hide_smallest(eqs.eq[candidate], eqs.cell[candidate], reason, values, need[eqs.eq[candidate]])
+def _spans(ptr: np.ndarray, order: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The entries of ``order`` in the slices ``ptr[i]:ptr[i + 1]`` of every ``i`` in ``ids``
+    (the terms of some cells, or of some equations), without a Python loop."""
+    starts, ends = ptr[ids], ptr[ids + 1]
+    lengths = ends - starts
+    total = int(lengths.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int64)
+    shift = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+    return order[shift + np.arange(total)]
 
 
-def _hide_smallest(
-    eq: np.ndarray, cell: np.ndarray, reason: np.ndarray, values: np.ndarray, need: np.ndarray | None = None
-) -> int:
-    """In each equation of ``eq``, mark one of its ``cell``s secondary: the smallest non-zero
-    one covering ``need`` if any, else the largest; how many were newly hidden."""
+def _smallest(
+    eq: np.ndarray, cell: np.ndarray, values: np.ndarray, need: np.ndarray | None = None
+) -> np.ndarray:
+    """In each equation of ``eq``, one of its ``cell``s: the smallest non-zero one covering
+    ``need`` if any, else the largest (ties: the first term); deterministic."""
     value = values[cell]
     short = np.zeros(len(cell), dtype=bool) if need is None else value < need
-    terms = pd.DataFrame(
-        {"eq": eq, "cell": cell, "short": short, "zero": value == 0, "key": np.where(short, -value, value)}
-    )
-    chosen = (
-        terms.sort_values(["eq", "short", "zero", "key"], kind="stable")
-        .drop_duplicates("eq")["cell"]
-        .unique()
-    )
-    fresh = chosen[reason[chosen] == ""]
-    reason[fresh] = "secondary"
-    return len(fresh)
+    key = np.where(short, -value, value)
+    order = np.lexsort((key, value == 0, short, eq))  # stable: ties keep term order
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = eq[order][1:] != eq[order][:-1]
+    return np.unique(cell[order[first]])
+
+
+class _Pattern:
+    """The suppression pattern while secondary cells are chosen, with what the choice needs
+    kept up to date incrementally: per equation, how many unknown cells it has and the sum
+    of their margins; the terms of each cell and of each equation (CSR-style), so that
+    hiding a few cells touches only their equations instead of the whole table."""
+
+    def __init__(
+        self, eqs: Constraints, reason: np.ndarray, known: np.ndarray, values: np.ndarray, margin: np.ndarray
+    ) -> None:
+        self.eq, self.cell = eqs.eq, eqs.cell
+        self.reason, self.known, self.values, self.margin = reason, known, values, margin
+        n = len(reason)
+        self.open = reason == ""
+        self.eligible = self.open & ~known & ~np.isnan(values)
+        unknown = (~self.open & ~known)[self.cell]
+        self.count = np.bincount(self.eq, weights=unknown.astype(float), minlength=eqs.equations)
+        self.need = np.bincount(
+            self.eq, weights=np.where(unknown, margin[self.cell], 0.0), minlength=eqs.equations
+        )
+        self.by_cell = np.argsort(self.cell, kind="stable")
+        self.cell_ptr = np.searchsorted(self.cell[self.by_cell], np.arange(n + 1))
+        self.by_eq = np.argsort(self.eq, kind="stable")
+        self.eq_ptr = np.searchsorted(self.eq[self.by_eq], np.arange(eqs.equations + 1))
+        self.dirty = np.arange(eqs.equations)  # equations whose unknown count changed
+
+    def unknown(self) -> np.ndarray:
+        return ~self.open & ~self.known
+
+    def terms_of_cells(self, cells: np.ndarray) -> np.ndarray:
+        return _spans(self.cell_ptr, self.by_cell, cells)
+
+    def terms_of_equations(self, eqs: np.ndarray) -> np.ndarray:
+        return _spans(self.eq_ptr, self.by_eq, eqs)
+
+    def hide(self, cells: np.ndarray) -> int:
+        """Mark publishable ``cells`` secondary; how many were newly hidden."""
+        fresh = np.unique(cells[self.eligible[cells]])
+        if not len(fresh):
+            return 0
+        self.reason[fresh] = "secondary"
+        self.open[fresh] = False
+        self.eligible[fresh] = False
+        terms = self.terms_of_cells(fresh)
+        touched = self.eq[terms]
+        self.count += np.bincount(touched, minlength=len(self.count))
+        self.need += np.bincount(touched, weights=self.margin[self.cell[terms]], minlength=len(self.need))
+        self.dirty = np.union1d(self.dirty, touched)
+        return len(fresh)
+
+    def singletons(self) -> None:
+        """Cheap secondary suppression, to a fixed point: in every equation with exactly one
+        unknown cell, hide the smallest other publishable cell at least as large as the
+        unknown cell's margin (else the largest; non-zero ones first). Only equations whose
+        count changed are looked at again: the others either got their partner already or
+        have no publishable cell left (publishable cells only ever become fewer)."""
+        while len(self.dirty):
+            single = self.dirty[self.count[self.dirty] == 1]
+            self.dirty = np.zeros(0, dtype=np.int64)
+            terms = self.terms_of_equations(single)
+            terms = terms[self.eligible[self.cell[terms]]]
+            if not len(terms):
+                return
+            eq = self.eq[terms]
+            self.hide(_smallest(eq, self.cell[terms], self.values, self.need[eq]))
+
+    def hide_near(self, failing: np.ndarray) -> bool:
+        """Hide the smallest publishable cell of each equation holding a failing cell; if
+        those equations have none, look one equation further (through unknown cells), and so
+        on across the component. False when nothing is left to hide."""
+        frontier = np.unique(failing)
+        unknown = self.unknown()
+        while True:
+            eqs = np.unique(self.eq[self.terms_of_cells(frontier)])
+            terms = self.terms_of_equations(eqs)
+            pick = terms[self.eligible[self.cell[terms]]]
+            if len(pick) and self.hide(_smallest(self.eq[pick], self.cell[pick], self.values)):
+                return True
+            cells = self.cell[terms]
+            reached = np.union1d(frontier, cells[unknown[cells]])
+            if len(reached) == len(frontier):
+                return False
+            frontier = reached
 
 
 def _secure(
     eqs: Constraints, reason: np.ndarray, known: np.ndarray, values: np.ndarray, policy: DisclosurePolicy
 ) -> None:
     """Heuristic, then the linear-programme check of every verified cell; while one fails,
-    hide more cells around it (hub.disclosure._hide_near) and check again."""
+    hide more cells around it (_Pattern.hide_near) and check again."""
     cells = eqs.cells
     in_equation = np.zeros(len(reason), dtype=bool)
     in_equation[eqs.cell] = True
-    margin = _margins(eqs, values, policy)
+    pattern = _Pattern(eqs, reason, known, values, _margins(eqs, values, policy))
     protection = cells["protection"].to_numpy(dtype=object)
     targets: np.ndarray | None = None
     for _ in range(1000):
-        _singletons(eqs, reason, known, values, margin)
-        known_values = np.where((reason == "") | known, values, np.nan)
+        pattern.singletons()
+        known_values = np.where(pattern.open | known, values, np.nan)
         if targets is None:
-            sensitive = (
-                np.isin(protection, list(policy.protection.verify)) & (reason != "") & ~known & in_equation
-            )
+            sensitive = np.isin(protection, list(policy.protection.verify)) & ~pattern.open & ~known & in_equation
             targets = np.flatnonzero(sensitive)
         # Hiding more cells only widens every range (a witness stays one, with the newly
         # hidden cells at their values), so a target once protected stays protected: each
@@ -354,12 +420,10 @@ def _secure(
         if failures.empty:
             return
         targets = failures["position"].to_numpy(dtype=np.int64)
-        eligible = _eligible(reason, known, values)
-        failing = failures["position"].to_numpy(dtype=np.int64)
-        if _hide_near(eqs, failing, eligible, np.isnan(known_values), reason, values):
+        if pattern.hide_near(targets):
             continue
         # nothing left to hide around the failing cells: decide them exactly
-        exact = check_cells(eqs, known_values, failing, policy)
+        exact = check_cells(eqs, known_values, targets, policy)
         if exact.empty:  # no witness found at first, but each is protected
             return
         first = exact.iloc[0]
@@ -368,29 +432,6 @@ def _secure(
             f"range [{first['lower']:g}, {first['upper']:g}] after hiding every cell that could help"
         )
     raise DisclosureError("secondary suppression did not converge")
-
-
-def _hide_near(
-    eqs: Constraints,
-    failing: np.ndarray,
-    eligible: np.ndarray,
-    unknown: np.ndarray,
-    reason: np.ndarray,
-    values: np.ndarray,
-) -> bool:
-    """Hide the smallest publishable cell of each equation holding a failing cell; if those
-    equations have none, look one equation further (through unknown cells), and so on
-    across the component. False when nothing is left to hide."""
-    frontier = np.unique(failing)
-    while True:
-        touched = np.isin(eqs.eq, np.unique(eqs.eq[np.isin(eqs.cell, frontier)]))
-        pick = touched & eligible[eqs.cell]
-        if pick.any() and _hide_smallest(eqs.eq[pick], eqs.cell[pick], reason, values):
-            return True
-        reached = np.union1d(frontier, eqs.cell[touched & unknown[eqs.cell]])
-        if len(reached) == len(frontier):
-            return False
-        frontier = reached
 
 
 def _known_from(previous: pd.DataFrame | None, frame: pd.DataFrame) -> np.ndarray:
