@@ -117,7 +117,8 @@ def load_policy(data_dir: Path) -> DisclosurePolicy:
 
 class _Keys:
     """Integer codes of the key columns of one table, so that the key of a related cell
-    (its total, its parent period, its year-earlier cell) is found without string work."""
+    (its total, its parent period, its year-earlier cell) is found without string work:
+    the string columns are turned into codes once, and everything after works on those."""
 
     def __init__(self, frame: pd.DataFrame) -> None:
         self.frame = frame
@@ -125,100 +126,125 @@ class _Keys:
         self.uniques: dict[str, pd.Index] = {}
         for name in KEY_COLUMNS:
             codes, uniques = pd.factorize(frame[name])
-            self.codes[name], self.uniques[name] = codes, pd.Index(uniques)
+            self.codes[name], self.uniques[name] = np.asarray(codes, dtype=np.int64), pd.Index(uniques)
         hashes = hash_codes([self.codes[name] for name in KEY_COLUMNS])
         self.index = pd.Index(hashes)
         if not self.index.is_unique:
             raise DisclosureError("the indicator table has two rows with the same key")
 
-    def related(self, rows: np.ndarray, replace: dict[str, np.ndarray]) -> np.ndarray:
-        """Position of the cell whose key is that of ``rows`` with ``replace``d columns, or -1."""
+    def code(self, name: str, value: str | float) -> int:
+        """The code of ``value`` in column ``name``, -1 when no row has it."""
+        found = self.uniques[name].get_indexer([value])
+        return int(found[0])
+
+    def mask(self, name: str, values: list[str] | tuple[str, ...]) -> np.ndarray:
+        """Rows whose ``name`` is one of ``values``."""
+        hit = np.append(np.asarray(self.uniques[name].isin(list(values)), dtype=bool), False)
+        return hit[self.codes[name]]
+
+    def recode(self, name: str, values: np.ndarray) -> np.ndarray:
+        """Codes (in column ``name``) of strings given per code of ``name``'s own uniques."""
+        return np.asarray(self.uniques[name].get_indexer(values), dtype=np.int64)
+
+    def related(self, rows: np.ndarray, replace: dict[str, str | float | np.ndarray]) -> np.ndarray:
+        """Position of the cell whose key is that of ``rows`` with ``replace``d columns (a
+        value, or one code per row), or -1."""
         codes = []
+        missing = np.zeros(len(rows), dtype=bool)
         for name in KEY_COLUMNS:
-            if name in replace:
-                codes.append(np.asarray(self.uniques[name].get_indexer(replace[name]), dtype=np.int64))
-            else:
+            if name not in replace:
                 codes.append(self.codes[name][rows])
-        return np.asarray(self.index.get_indexer(hash_codes(codes)), dtype=np.int64)
+                continue
+            new = replace[name]
+            column = (
+                np.full(len(rows), self.code(name, new), dtype=np.int64)
+                if isinstance(new, (str, float))
+                else np.asarray(new, dtype=np.int64)
+            )
+            missing |= column < 0
+            codes.append(column)
+        found = np.asarray(self.index.get_indexer(hash_codes(codes)), dtype=np.int64)
+        found[missing] = -1
+        return found
 
 
-def _additive(frame: pd.DataFrame) -> np.ndarray:
+def _factor_mask(column: pd.Series, values: list[str] | tuple[str, ...]) -> np.ndarray:
+    """Rows of a string column equal to one of ``values`` (missing: False), via codes."""
+    codes, uniques = pd.factorize(column)
+    hit = np.append(np.asarray(pd.Index(uniques).isin(list(values)), dtype=bool), False)
+    return hit[codes]
+
+
+def _additive(frame: pd.DataFrame, keys: _Keys) -> np.ndarray:
     """Cells that are counts and so add up: values in unit count, and event counts."""
-    statistic = frame["statistic"].to_numpy(dtype=object)
-    unit = frame["unit"].to_numpy(dtype=object)
-    return ((statistic == "events") | ((statistic == "value") & (unit == "count"))) & frame[
-        "value"
-    ].notna().to_numpy()
+    statistic_events = keys.mask("statistic", ["events"])
+    counted = keys.mask("statistic", ["value"]) & _factor_mask(frame["unit"], ["count"])
+    return (statistic_events | counted) & frame["value"].notna().to_numpy()
 
 
-def _period_parents(frame: pd.DataFrame, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For additive rows: child rows, their parent period code and kind (the next coarser
-    kind the metric has: month -> quarter -> half_year -> year)."""
-    sub = frame.iloc[rows]
-    kinds = sub.groupby("metric", observed=True)["period_kind"].agg(lambda s: set(s))
-    parent_kind: dict[tuple[str, str], str] = {}
-    for metric, present in kinds.items():
-        for position, kind in enumerate(PERIOD_KINDS):
-            coarser = next((k for k in PERIOD_KINDS[position + 1 :] if k in present), None)
-            if kind in present and coarser:
-                parent_kind[(str(metric), kind)] = coarser
-    pairs = sub["metric"].astype(str) + "|" + sub["period_kind"].astype(str)
-    mapped = pairs.map({f"{m}|{k}": v for (m, k), v in parent_kind.items()})
-    keep = mapped.notna().to_numpy()
-    child = rows[keep]
-    kinds_out = mapped[keep].astype(str).to_numpy()
-    periods = sub["period"].to_numpy(dtype=object)[keep]
-    combos = pd.Series(periods.astype(str)) + "|" + pd.Series(kinds_out)
-    codes: dict[str, str] = {}
-    for combo in combos.unique():
-        period, kind = combo.split("|")
+def _period_parents(keys: _Keys, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For additive rows: child rows, their parent period's code and kind's code (the next
+    coarser kind the metric has: month -> quarter -> half_year -> year)."""
+    kind_names = keys.uniques["period_kind"]
+    n_kinds = len(kind_names)
+    metric = keys.codes["metric"][rows]
+    kind = keys.codes["period_kind"][rows]
+    pairs = np.unique(metric * n_kinds + kind)
+    present: dict[int, set[str]] = {}
+    for pair in pairs:
+        present.setdefault(int(pair // n_kinds), set()).add(str(kind_names[pair % n_kinds]))
+    parent_of_pair = np.full(int(metric.max() + 1) * n_kinds if len(rows) else 0, -1, dtype=np.int64)
+    for metric_code, kinds in present.items():
+        for position, name in enumerate(PERIOD_KINDS):
+            coarser = next((k for k in PERIOD_KINDS[position + 1 :] if k in kinds), None)
+            if name in kinds and coarser:
+                parent_of_pair[metric_code * n_kinds + keys.code("period_kind", name)] = keys.code(
+                    "period_kind", coarser
+                )
+    parent_kind = parent_of_pair[metric * n_kinds + kind] if len(rows) else np.zeros(0, dtype=np.int64)
+    keep = parent_kind >= 0
+    child, parent_kind = rows[keep], parent_kind[keep]
+    period_names = keys.uniques["period"]
+    combos, inverse = np.unique(keys.codes["period"][child] * n_kinds + parent_kind, return_inverse=True)
+    parent_names = []
+    for combo in combos:
         try:
-            codes[combo] = parse_period(period).parent(kind).code
+            ref = parse_period(str(period_names[combo // n_kinds]))
+            parent_names.append(ref.parent(str(kind_names[combo % n_kinds])).code)
         except PeriodError:
-            codes[combo] = ""
-    return child, combos.map(codes).to_numpy(dtype=object), kinds_out
+            parent_names.append("")
+    parent_period = keys.recode("period", np.asarray(parent_names, dtype=object))[inverse.reshape(-1)]
+    return child, parent_period, parent_kind
 
 
 def _equations(frame: pd.DataFrame, keys: _Keys, organisations: pd.DataFrame | None) -> Constraints:
     """Every additive relation of the table, kept as an equality when the parts add up to
     the total, as total >= parts when they fall short, dropped when they exceed it."""
-    additive = _additive(frame)
-    level = frame["level"].to_numpy(dtype=object)
-    entity = frame["entity"].to_numpy(dtype=object)
+    additive = _additive(frame, keys)
     relations: list[tuple[np.ndarray, np.ndarray]] = []  # (child rows, parent rows)
 
-    def relate(rows: np.ndarray, replace: dict[str, np.ndarray]) -> None:
+    def relate(rows: np.ndarray, replace: dict[str, str | float | np.ndarray]) -> None:
         if len(rows):
             relations.append((rows, keys.related(rows, replace)))
 
     for name in DIMENSIONS:
-        rows = np.flatnonzero(additive & (frame[name].to_numpy(dtype=object) != TOTAL))
-        relate(rows, {name: np.full(len(rows), TOTAL, dtype=object)})
-    org_rows = np.flatnonzero(additive & (level == "organisation"))
+        rows = np.flatnonzero(additive & (keys.codes[name] != keys.code(name, TOTAL)))
+        relate(rows, {name: TOTAL})
+    org_rows = np.flatnonzero(additive & keys.mask("level", ["organisation"]))
+    upper = np.flatnonzero(additive & keys.mask("level", ["stakeholder_type", "country"]))
     if organisations is not None:
         lookup = organisations.set_index("organisation")
+        entities = keys.uniques["entity"]
         for column, parent_level in (("stakeholder_type", "stakeholder_type"), ("org_country", "country")):
-            parents = (
-                pd.Series(entity[org_rows]).map(lookup[column].astype(str)).fillna("").to_numpy(dtype=object)
-            )
-            rows = org_rows[parents != ""]
-            relate(
-                rows,
-                {"level": np.full(len(rows), parent_level, dtype=object), "entity": parents[parents != ""]},
-            )
-        upper_rows = np.flatnonzero(additive & np.isin(level, ["stakeholder_type", "country"]))
+            names = pd.Series(entities).map(lookup[column].astype(str)).fillna("").to_numpy(dtype=object)
+            parent_entity = keys.recode("entity", names)[keys.codes["entity"][org_rows]]
+            has = names[keys.codes["entity"][org_rows]] != ""
+            relate(org_rows[has], {"level": parent_level, "entity": parent_entity[has]})
+        upper_rows = upper
     else:
-        upper_rows = np.concatenate(
-            [org_rows, np.flatnonzero(additive & np.isin(level, ["stakeholder_type", "country"]))]
-        )
-    relate(
-        upper_rows,
-        {
-            "level": np.full(len(upper_rows), "alliance", dtype=object),
-            "entity": np.full(len(upper_rows), ALLIANCE, dtype=object),
-        },
-    )
-    child, parent_period, parent_kind = _period_parents(frame, np.flatnonzero(additive))
+        upper_rows = np.concatenate([org_rows, upper])
+    relate(upper_rows, {"level": "alliance", "entity": ALLIANCE})
+    child, parent_period, parent_kind = _period_parents(keys, np.flatnonzero(additive))
     relate(child, {"period": parent_period, "period_kind": parent_kind})
 
     values = frame["value"].to_numpy(dtype=float)
@@ -411,7 +437,9 @@ def _secure(
         pattern.singletons()
         known_values = np.where(pattern.open | known, values, np.nan)
         if targets is None:
-            sensitive = np.isin(protection, list(policy.protection.verify)) & ~pattern.open & ~known & in_equation
+            sensitive = (
+                np.isin(protection, list(policy.protection.verify)) & ~pattern.open & ~known & in_equation
+            )
             targets = np.flatnonzero(sensitive)
         # Hiding more cells only widens every range (a witness stays one, with the newly
         # hidden cells at their values), so a target once protected stays protected: each
@@ -454,34 +482,21 @@ def _known_from(previous: pd.DataFrame | None, frame: pd.DataFrame) -> np.ndarra
 def _derived(frame: pd.DataFrame, keys: _Keys, reason: np.ndarray, policy: DisclosurePolicy) -> None:
     """Hide shares whose parts are hidden, and shares and percentiles of distributions with
     a hidden event count (their numerator, denominator and event count would reveal it)."""
-    statistic = frame["statistic"].to_numpy(dtype=object)
-    metric = frame["metric"].to_numpy(dtype=object)
+    metric = keys.codes["metric"]
+    value_rows = keys.mask("statistic", ["value"])
     for code, parts in policy.ratio_parts.items():
-        rows = np.flatnonzero((metric == code) & (statistic == "value") & (reason == ""))
+        rows = np.flatnonzero((metric == keys.code("metric", code)) & value_rows & (reason == ""))
         for part in parts:
-            related = keys.related(rows, {"metric": np.full(len(rows), part, dtype=object)})
+            related = keys.related(rows, {"metric": part})
             hidden = (related >= 0) & (reason[np.maximum(related, 0)] != "")
             reason[rows[hidden]] = "secondary"
-    events = np.flatnonzero(statistic == "events")
+    events = np.flatnonzero(keys.mask("statistic", ["events"]))
     if not len(events):
         return
-    events_total = keys.related(
-        events,
-        {
-            "time_bucket": np.full(len(events), TOTAL, dtype=object),
-            "param": np.full(len(events), NO_PARAM),
-        },
-    )
+    events_total = keys.related(events, {"time_bucket": TOTAL, "param": NO_PARAM})
     hidden_totals = np.unique(events_total[(reason[events] != "") & (events_total >= 0)])
-    shares = np.flatnonzero(np.isin(statistic, ["share_within", "percentile"]) & (reason == ""))
-    share_total = keys.related(
-        shares,
-        {
-            "statistic": np.full(len(shares), "events", dtype=object),
-            "time_bucket": np.full(len(shares), TOTAL, dtype=object),
-            "param": np.full(len(shares), NO_PARAM),
-        },
-    )
+    shares = np.flatnonzero(keys.mask("statistic", ["share_within", "percentile"]) & (reason == ""))
+    share_total = keys.related(shares, {"statistic": "events", "time_bucket": TOTAL, "param": NO_PARAM})
     reason[shares[np.isin(share_total, hidden_totals) & (share_total >= 0)]] = "secondary"
 
 
@@ -498,10 +513,8 @@ def _blank_yoy(frame: pd.DataFrame, keys: _Keys, reason: np.ndarray) -> None:
     rows = np.flatnonzero(frame["yoy_change"].notna().to_numpy() & (reason == ""))
     if not len(rows):
         return
-    periods = frame["period"].to_numpy(dtype=object)[rows]
-    earlier = (
-        pd.Series(periods).map({p: _year_earlier(str(p)) for p in pd.unique(periods)}).to_numpy(dtype=object)
-    )
+    names = np.asarray([_year_earlier(str(p)) for p in keys.uniques["period"]], dtype=object)
+    earlier = keys.recode("period", names)[keys.codes["period"][rows]]
     related = keys.related(rows, {"period": earlier})
     leak = (related < 0) | (reason[np.maximum(related, 0)] != "")
     column = frame.columns.get_loc("yoy_change")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from scipy.optimize._highspy import _core as _highs  # type: ignore[import-not-found]
+from scipy.optimize._highspy import _core as _highs
 from scipy.sparse.csgraph import connected_components
 
 from hub.figures import KEY_COLUMNS
