@@ -22,6 +22,7 @@ from hub.catalogue import _pydantic_problems, load_catalogue
 from hub.datafiles import StrictModel, read_yaml
 from hub.disclosure_audit import (
     Constraints,
+    _spans,
     check_cells,
     hash_codes,
     key_positions,
@@ -312,18 +313,6 @@ def _margins(eqs: Constraints, values: np.ndarray, policy: DisclosurePolicy) -> 
     return np.nan_to_num(margin)
 
 
-def _spans(ptr: np.ndarray, order: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """The entries of ``order`` in the slices ``ptr[i]:ptr[i + 1]`` of every ``i`` in ``ids``
-    (the terms of some cells, or of some equations), without a Python loop."""
-    starts, ends = ptr[ids], ptr[ids + 1]
-    lengths = ends - starts
-    total = int(lengths.sum())
-    if not total:
-        return np.zeros(0, dtype=np.int64)
-    shift = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
-    return order[shift + np.arange(total)]
-
-
 def _smallest(
     eq: np.ndarray, cell: np.ndarray, values: np.ndarray, need: np.ndarray | None = None
 ) -> np.ndarray:
@@ -349,7 +338,6 @@ class _Pattern:
     ) -> None:
         self.eq, self.cell = eqs.eq, eqs.cell
         self.reason, self.known, self.values, self.margin = reason, known, values, margin
-        n = len(reason)
         self.open = reason == ""
         self.eligible = self.open & ~known & ~np.isnan(values)
         unknown = (~self.open & ~known)[self.cell]
@@ -357,10 +345,7 @@ class _Pattern:
         self.need = np.bincount(
             self.eq, weights=np.where(unknown, margin[self.cell], 0.0), minlength=eqs.equations
         )
-        self.by_cell = np.argsort(self.cell, kind="stable")
-        self.cell_ptr = np.searchsorted(self.cell[self.by_cell], np.arange(n + 1))
-        self.by_eq = np.argsort(self.eq, kind="stable")
-        self.eq_ptr = np.searchsorted(self.eq[self.by_eq], np.arange(eqs.equations + 1))
+        self.by_cell, self.cell_ptr, self.by_eq, self.eq_ptr = eqs.index
         self.dirty = np.arange(eqs.equations)  # equations whose unknown count changed
 
     def unknown(self) -> np.ndarray:

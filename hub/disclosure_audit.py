@@ -15,6 +15,7 @@ can be a little narrower than the one found (limit stated in docs/disclosure.md)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -83,6 +84,16 @@ class Constraints:
     def equations(self) -> int:
         return len(self.equality)
 
+    @cached_property
+    def index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The terms ordered by cell and by equation, with where each cell's and each
+        equation's terms start: (by_cell, cell_ptr, by_eq, eq_ptr)."""
+        by_cell = np.argsort(self.cell, kind="stable")
+        cell_ptr = np.searchsorted(self.cell[by_cell], np.arange(len(self.cells) + 1))
+        by_eq = np.argsort(self.eq, kind="stable")
+        eq_ptr = np.searchsorted(self.eq[by_eq], np.arange(self.equations + 1))
+        return by_cell, cell_ptr, by_eq, eq_ptr
+
 
 @dataclass(frozen=True)
 class AuditResult:
@@ -114,45 +125,66 @@ class _Block:
     b_ub: np.ndarray
 
 
+def _spans(ptr: np.ndarray, order: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The entries of ``order`` in the slices ``ptr[i]:ptr[i + 1]`` of every ``i`` in ``ids``."""
+    starts, ends = ptr[ids], ptr[ids + 1]
+    lengths = ends - starts
+    total = int(lengths.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int64)
+    shift = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+    return np.asarray(order[shift + np.arange(total)], dtype=np.int64)
+
+
 def _block(constraints: Constraints, known_values: np.ndarray, targets: np.ndarray) -> _Block | None:
     """The system of the components holding a target (None when no target is in an equation
-    with an unknown); everything known is moved to the right-hand side."""
-    n_cells = len(known_values)
+    with an unknown); everything known is moved to the right-hand side. The components are
+    found by a breadth-first walk from the targets (cell -> its equations -> their unknown
+    cells), which touches only those components, not the whole table."""
     n_eq = constraints.equations
     if len(targets) == 0 or n_eq == 0:
         return None
     eq, cell, coef = constraints.eq, constraints.cell, constraints.coef
+    by_cell, cell_ptr, by_eq, eq_ptr = constraints.index
     unknown = np.isnan(known_values)
-    term_unknown = unknown[cell]
-    graph = sparse.coo_matrix(
-        (np.ones(int(term_unknown.sum())), (cell[term_unknown], n_cells + eq[term_unknown])),
-        shape=(n_cells + n_eq, n_cells + n_eq),
-    )
-    _, labels = connected_components(graph, directed=False)
-    in_equation = np.zeros(n_cells, dtype=bool)
-    in_equation[cell[term_unknown]] = True
-    wanted = np.zeros(int(labels.max()) + 1, dtype=bool)
-    wanted[labels[targets[in_equation[targets]]]] = True
-    if not wanted.any():
+    seen_cell = np.zeros(len(known_values), dtype=bool)
+    seen_eq = np.zeros(n_eq, dtype=bool)
+    frontier = np.unique(targets[unknown[targets]])
+    while len(frontier):
+        seen_cell[frontier] = True
+        eqs = np.unique(eq[_spans(cell_ptr, by_cell, frontier)])
+        eqs = eqs[~seen_eq[eqs]]
+        seen_eq[eqs] = True
+        reached = cell[_spans(eq_ptr, by_eq, eqs)]
+        frontier = np.unique(reached[unknown[reached] & ~seen_cell[reached]])
+    eq_ids = np.flatnonzero(seen_eq)
+    if not len(eq_ids):
         return None
-    keep = term_unknown & wanted[labels[cell]]
-    known_filled = np.where(unknown, 0.0, known_values)
-    constant = np.bincount(eq, weights=np.where(term_unknown, 0.0, coef * known_filled[cell]), minlength=n_eq)
-    var_cells = np.unique(cell[keep])
-    var_of = np.full(n_cells, -1, dtype=np.int64)
-    var_of[var_cells] = np.arange(len(var_cells))
-    eq_ids = np.unique(eq[keep])
+    terms = _spans(eq_ptr, by_eq, eq_ids)
+    term_unknown = unknown[cell[terms]]
+    known_part = np.where(term_unknown, 0.0, coef[terms] * np.nan_to_num(known_values[cell[terms]]))
     row_of = np.full(n_eq, -1, dtype=np.int64)
     row_of[eq_ids] = np.arange(len(eq_ids))
+    constant = np.bincount(row_of[eq[terms]], weights=known_part, minlength=len(eq_ids))
+    keep = terms[term_unknown]
+    var_cells = np.unique(cell[keep])
+    var_of = np.full(len(known_values), -1, dtype=np.int64)
+    var_of[var_cells] = np.arange(len(var_cells))
     matrix = sparse.csr_matrix(
         (coef[keep], (row_of[eq[keep]], var_of[cell[keep]])), shape=(len(eq_ids), len(var_cells))
     )
+    n_var, n_row = len(var_cells), len(eq_ids)
+    graph = sparse.coo_matrix(
+        (np.ones(len(keep)), (var_of[cell[keep]], n_var + row_of[eq[keep]])),
+        shape=(n_var + n_row, n_var + n_row),
+    )
+    _, labels = connected_components(graph, directed=False)
     is_equal = constraints.equality[eq_ids]
-    rhs = -constant[eq_ids]
+    rhs = -constant
     return _Block(
         var_cells,
         var_of,
-        labels[var_cells],
+        labels[:n_var],
         matrix[is_equal],
         rhs[is_equal],
         -matrix[~is_equal],
