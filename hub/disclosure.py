@@ -26,6 +26,7 @@ from hub.disclosure_audit import (
     check_cells,
     hash_codes,
     key_positions,
+    short_targets,
 )
 from hub.errors import CatalogueError, HubError
 from hub.figures import ALLIANCE, DISCLOSURE_COLUMNS, KEY_COLUMNS, NO_PARAM, conform
@@ -286,15 +287,12 @@ def _equations(frame: pd.DataFrame, keys: _Keys, organisations: pd.DataFrame | N
 
 def _primary(frame: pd.DataFrame, policy: DisclosurePolicy) -> tuple[np.ndarray, np.ndarray]:
     """Mask of counts of a class below its threshold, and each row's threshold."""
-    klass = frame["disclosure_class"].astype(str)
-    threshold = (
-        klass.map({k: rule.threshold for k, rule in policy.classes.items()}).fillna(0).to_numpy(dtype=float)
-    )
-    show_zero = (
-        klass.map({k: rule.show_zero for k, rule in policy.classes.items()}).fillna(True).to_numpy(dtype=bool)
-    )
+    codes, classes = pd.factorize(frame["disclosure_class"])  # the rules per class, by code
+    rules = [policy.classes.get(str(k)) for k in classes]
+    threshold = np.array([r.threshold if r else 0 for r in rules] + [0], dtype=float)[codes]
+    show_zero = np.array([r.show_zero if r else True for r in rules] + [True], dtype=bool)[codes]
     values = frame["value"].to_numpy(dtype=float)
-    counted = frame["statistic"].isin(["value", "events"]).to_numpy()
+    counted = _factor_mask(frame["statistic"], ["value", "events"])
     with np.errstate(invalid="ignore"):
         small = counted & (threshold > 0) & (values < threshold) & ((values > 0) | ~show_zero)
     return small & ~np.isnan(values), threshold
@@ -429,10 +427,10 @@ def _secure(
         # Hiding more cells only widens every range (a witness stays one, with the newly
         # hidden cells at their values), so a target once protected stays protected: each
         # round re-checks only the targets that failed the one before.
-        failures = check_cells(eqs, known_values, targets, policy, ranges=False, exact=False)
-        if failures.empty:
+        failing, _, _ = short_targets(eqs, known_values, targets, policy, exact=False)
+        if not failing.any():
             return
-        targets = failures["position"].to_numpy(dtype=np.int64)
+        targets = targets[failing]
         if pattern.hide_near(targets):
             continue
         # nothing left to hide around the failing cells: decide them exactly

@@ -230,6 +230,9 @@ class _Programme:
         lp.row_upper_ = upper
         self.highs = _highs._Highs()
         self.highs.setOptionValue("output_flag", False)
+        # Between solves only the costs change, so the last optimal basis stays feasible:
+        # the primal simplex goes on from it (the dual simplex would start over).
+        self.highs.setOptionValue("simplex_strategy", 4)  # kSimplexStrategyPrimal
         self.highs.passModel(lp)
         self.n, self.m = n, m
         self.columns = np.arange(n + m, dtype=np.int32)
@@ -377,17 +380,16 @@ def required_bounds(
     return need_low, need_high
 
 
-def check_cells(
+def short_targets(
     constraints: Constraints,
     known_values: np.ndarray,
     targets: np.ndarray,
     policy: DisclosurePolicy,
     *,
-    ranges: bool = True,
     exact: bool = True,
-) -> pd.DataFrame:
-    """Targets a reader can narrow below the required range, with their feasible range
-    (``ranges``; two more programmes per failing cell, NaN without)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which ``targets`` a reader can narrow below the required range (a mask), and the
+    required lower and upper bounds of every target."""
     cells = constraints.cells
     values = cells["value"].to_numpy(dtype=float)[targets]
     reasons = cells["protection"].to_numpy(dtype=object)[targets]
@@ -405,6 +407,22 @@ def check_cells(
         exact=exact,
         either_side=reasons == "dominance",
     )
+    return failing, need_low, need_high
+
+
+def check_cells(
+    constraints: Constraints,
+    known_values: np.ndarray,
+    targets: np.ndarray,
+    policy: DisclosurePolicy,
+    *,
+    ranges: bool = True,
+    exact: bool = True,
+) -> pd.DataFrame:
+    """Targets a reader can narrow below the required range, with their feasible range
+    (``ranges``; two more programmes per failing cell, NaN without)."""
+    cells = constraints.cells
+    failing, need_low, need_high = short_targets(constraints, known_values, targets, policy, exact=exact)
     if ranges:
         lower, upper = feasible_ranges(constraints, known_values, targets[failing])
     else:
