@@ -129,8 +129,21 @@ class _Keys:
         for name in KEY_COLUMNS:
             codes, uniques = pd.factorize(frame[name])
             self.codes[name], self.uniques[name] = np.asarray(codes, dtype=np.int64), pd.Index(uniques)
-        hashes = hash_codes([self.codes[name] for name in KEY_COLUMNS])
-        self.index = pd.Index(hashes)
+        # One integer per key: mixed-radix codes when they fit in 62 bits (then a related
+        # key is the row's key plus the change of one digit), else a 64-bit hash.
+        self.strides: dict[str, int] | None = {}
+        stride = 1
+        for name in KEY_COLUMNS:
+            self.strides[name] = stride
+            stride *= max(len(self.uniques[name]), 1)
+        if stride < 2**62:
+            self.key = np.zeros(len(frame), dtype=np.int64)
+            for name in KEY_COLUMNS:
+                self.key += self.codes[name] * self.strides[name]
+        else:
+            self.strides = None
+            self.key = hash_codes([self.codes[name] for name in KEY_COLUMNS]).view(np.int64)
+        self.index = pd.Index(self.key)
         if not self.index.is_unique:
             raise DisclosureError("the indicator table has two rows with the same key")
 
@@ -151,21 +164,24 @@ class _Keys:
     def related(self, rows: np.ndarray, replace: dict[str, str | float | np.ndarray]) -> np.ndarray:
         """Position of the cell whose key is that of ``rows`` with ``replace``d columns (a
         value, or one code per row), or -1."""
-        codes = []
         missing = np.zeros(len(rows), dtype=bool)
-        for name in KEY_COLUMNS:
-            if name not in replace:
-                codes.append(self.codes[name][rows])
-                continue
-            new = replace[name]
+        replaced: dict[str, np.ndarray] = {}
+        for name, new in replace.items():
             column = (
                 np.full(len(rows), self.code(name, new), dtype=np.int64)
                 if isinstance(new, (str, float))
                 else np.asarray(new, dtype=np.int64)
             )
             missing |= column < 0
-            codes.append(column)
-        found = np.asarray(self.index.get_indexer(hash_codes(codes)), dtype=np.int64)
+            replaced[name] = column
+        if self.strides is not None:
+            key = self.key[rows].copy()
+            for name, column in replaced.items():
+                key += (column - self.codes[name][rows]) * self.strides[name]
+        else:
+            codes = [replaced[name] if name in replaced else self.codes[name][rows] for name in KEY_COLUMNS]
+            key = hash_codes(codes).view(np.int64)
+        found = np.asarray(self.index.get_indexer(key), dtype=np.int64)
         found[missing] = -1
         return found
 

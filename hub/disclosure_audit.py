@@ -244,7 +244,8 @@ class _Programme:
         self.highs.changeColsCost(len(cost), self.columns, cost)
         self.highs.run()
         status = self.highs.getModelStatus()
-        if status == _highs.HighsModelStatus.kUnbounded:
+        # the true table satisfies every constraint, so "unbounded or infeasible" is unbounded
+        if status in (_highs.HighsModelStatus.kUnbounded, _highs.HighsModelStatus.kUnboundedOrInfeasible):
             return None
         if status != _highs.HighsModelStatus.kOptimal:
             message = self.highs.modelStatusToString(status)
