@@ -22,9 +22,11 @@ from hub.catalogue import _pydantic_problems, load_catalogue
 from hub.datafiles import StrictModel, read_yaml
 from hub.disclosure_audit import (
     Constraints,
+    _spans,
     check_cells,
     hash_codes,
     key_positions,
+    short_targets,
 )
 from hub.errors import CatalogueError, HubError
 from hub.figures import ALLIANCE, DISCLOSURE_COLUMNS, KEY_COLUMNS, NO_PARAM, conform
@@ -117,7 +119,8 @@ def load_policy(data_dir: Path) -> DisclosurePolicy:
 
 class _Keys:
     """Integer codes of the key columns of one table, so that the key of a related cell
-    (its total, its parent period, its year-earlier cell) is found without string work."""
+    (its total, its parent period, its year-earlier cell) is found without string work:
+    the string columns are turned into codes once, and everything after works on those."""
 
     def __init__(self, frame: pd.DataFrame) -> None:
         self.frame = frame
@@ -125,100 +128,141 @@ class _Keys:
         self.uniques: dict[str, pd.Index] = {}
         for name in KEY_COLUMNS:
             codes, uniques = pd.factorize(frame[name])
-            self.codes[name], self.uniques[name] = codes, pd.Index(uniques)
-        hashes = hash_codes([self.codes[name] for name in KEY_COLUMNS])
-        self.index = pd.Index(hashes)
+            self.codes[name], self.uniques[name] = np.asarray(codes, dtype=np.int64), pd.Index(uniques)
+        # One integer per key: mixed-radix codes when they fit in 62 bits (then a related
+        # key is the row's key plus the change of one digit), else a 64-bit hash.
+        self.strides: dict[str, int] | None = {}
+        stride = 1
+        for name in KEY_COLUMNS:
+            self.strides[name] = stride
+            stride *= max(len(self.uniques[name]), 1)
+        if stride < 2**62:
+            self.key = np.zeros(len(frame), dtype=np.int64)
+            for name in KEY_COLUMNS:
+                self.key += self.codes[name] * self.strides[name]
+        else:
+            self.strides = None
+            self.key = hash_codes([self.codes[name] for name in KEY_COLUMNS]).view(np.int64)
+        self.index = pd.Index(self.key)
         if not self.index.is_unique:
             raise DisclosureError("the indicator table has two rows with the same key")
 
-    def related(self, rows: np.ndarray, replace: dict[str, np.ndarray]) -> np.ndarray:
-        """Position of the cell whose key is that of ``rows`` with ``replace``d columns, or -1."""
-        codes = []
-        for name in KEY_COLUMNS:
-            if name in replace:
-                codes.append(np.asarray(self.uniques[name].get_indexer(replace[name]), dtype=np.int64))
-            else:
-                codes.append(self.codes[name][rows])
-        return np.asarray(self.index.get_indexer(hash_codes(codes)), dtype=np.int64)
+    def code(self, name: str, value: str | float) -> int:
+        """The code of ``value`` in column ``name``, -1 when no row has it."""
+        found = self.uniques[name].get_indexer([value])
+        return int(found[0])
+
+    def mask(self, name: str, values: list[str] | tuple[str, ...]) -> np.ndarray:
+        """Rows whose ``name`` is one of ``values``."""
+        hit = np.append(np.asarray(self.uniques[name].isin(list(values)), dtype=bool), False)
+        return hit[self.codes[name]]
+
+    def recode(self, name: str, values: np.ndarray) -> np.ndarray:
+        """Codes (in column ``name``) of strings given per code of ``name``'s own uniques."""
+        return np.asarray(self.uniques[name].get_indexer(values), dtype=np.int64)
+
+    def related(self, rows: np.ndarray, replace: dict[str, str | float | np.ndarray]) -> np.ndarray:
+        """Position of the cell whose key is that of ``rows`` with ``replace``d columns (a
+        value, or one code per row), or -1."""
+        missing = np.zeros(len(rows), dtype=bool)
+        replaced: dict[str, np.ndarray] = {}
+        for name, new in replace.items():
+            column = (
+                np.full(len(rows), self.code(name, new), dtype=np.int64)
+                if isinstance(new, (str, float))
+                else np.asarray(new, dtype=np.int64)
+            )
+            missing |= column < 0
+            replaced[name] = column
+        if self.strides is not None:
+            key = self.key[rows].copy()
+            for name, column in replaced.items():
+                key += (column - self.codes[name][rows]) * self.strides[name]
+        else:
+            codes = [replaced[name] if name in replaced else self.codes[name][rows] for name in KEY_COLUMNS]
+            key = hash_codes(codes).view(np.int64)
+        found = np.asarray(self.index.get_indexer(key), dtype=np.int64)
+        found[missing] = -1
+        return found
 
 
-def _additive(frame: pd.DataFrame) -> np.ndarray:
+def _factor_mask(column: pd.Series, values: list[str] | tuple[str, ...]) -> np.ndarray:
+    """Rows of a string column equal to one of ``values`` (missing: False), via codes."""
+    codes, uniques = pd.factorize(column)
+    hit = np.append(np.asarray(pd.Index(uniques).isin(list(values)), dtype=bool), False)
+    return hit[codes]
+
+
+def _additive(frame: pd.DataFrame, keys: _Keys) -> np.ndarray:
     """Cells that are counts and so add up: values in unit count, and event counts."""
-    statistic = frame["statistic"].to_numpy(dtype=object)
-    unit = frame["unit"].to_numpy(dtype=object)
-    return ((statistic == "events") | ((statistic == "value") & (unit == "count"))) & frame[
-        "value"
-    ].notna().to_numpy()
+    statistic_events = keys.mask("statistic", ["events"])
+    counted = keys.mask("statistic", ["value"]) & _factor_mask(frame["unit"], ["count"])
+    return (statistic_events | counted) & frame["value"].notna().to_numpy()
 
 
-def _period_parents(frame: pd.DataFrame, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For additive rows: child rows, their parent period code and kind (the next coarser
-    kind the metric has: month -> quarter -> half_year -> year)."""
-    sub = frame.iloc[rows]
-    kinds = sub.groupby("metric", observed=True)["period_kind"].agg(lambda s: set(s))
-    parent_kind: dict[tuple[str, str], str] = {}
-    for metric, present in kinds.items():
-        for position, kind in enumerate(PERIOD_KINDS):
-            coarser = next((k for k in PERIOD_KINDS[position + 1 :] if k in present), None)
-            if kind in present and coarser:
-                parent_kind[(str(metric), kind)] = coarser
-    pairs = sub["metric"].astype(str) + "|" + sub["period_kind"].astype(str)
-    mapped = pairs.map({f"{m}|{k}": v for (m, k), v in parent_kind.items()})
-    keep = mapped.notna().to_numpy()
-    child = rows[keep]
-    kinds_out = mapped[keep].astype(str).to_numpy()
-    periods = sub["period"].to_numpy(dtype=object)[keep]
-    combos = pd.Series(periods.astype(str)) + "|" + pd.Series(kinds_out)
-    codes: dict[str, str] = {}
-    for combo in combos.unique():
-        period, kind = combo.split("|")
+def _period_parents(keys: _Keys, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For additive rows: child rows, their parent period's code and kind's code (the next
+    coarser kind the metric has: month -> quarter -> half_year -> year)."""
+    kind_names = keys.uniques["period_kind"]
+    n_kinds = len(kind_names)
+    metric = keys.codes["metric"][rows]
+    kind = keys.codes["period_kind"][rows]
+    pairs = np.unique(metric * n_kinds + kind)
+    present: dict[int, set[str]] = {}
+    for pair in pairs:
+        present.setdefault(int(pair // n_kinds), set()).add(str(kind_names[pair % n_kinds]))
+    parent_of_pair = np.full(int(metric.max() + 1) * n_kinds if len(rows) else 0, -1, dtype=np.int64)
+    for metric_code, kinds in present.items():
+        for position, name in enumerate(PERIOD_KINDS):
+            coarser = next((k for k in PERIOD_KINDS[position + 1 :] if k in kinds), None)
+            if name in kinds and coarser:
+                parent_of_pair[metric_code * n_kinds + keys.code("period_kind", name)] = keys.code(
+                    "period_kind", coarser
+                )
+    parent_kind = parent_of_pair[metric * n_kinds + kind] if len(rows) else np.zeros(0, dtype=np.int64)
+    keep = parent_kind >= 0
+    child, parent_kind = rows[keep], parent_kind[keep]
+    period_names = keys.uniques["period"]
+    combos, inverse = np.unique(keys.codes["period"][child] * n_kinds + parent_kind, return_inverse=True)
+    parent_names = []
+    for combo in combos:
         try:
-            codes[combo] = parse_period(period).parent(kind).code
+            ref = parse_period(str(period_names[combo // n_kinds]))
+            parent_names.append(ref.parent(str(kind_names[combo % n_kinds])).code)
         except PeriodError:
-            codes[combo] = ""
-    return child, combos.map(codes).to_numpy(dtype=object), kinds_out
+            parent_names.append("")
+    parent_period = keys.recode("period", np.asarray(parent_names, dtype=object))[inverse.reshape(-1)]
+    return child, parent_period, parent_kind
 
 
 def _equations(frame: pd.DataFrame, keys: _Keys, organisations: pd.DataFrame | None) -> Constraints:
     """Every additive relation of the table, kept as an equality when the parts add up to
     the total, as total >= parts when they fall short, dropped when they exceed it."""
-    additive = _additive(frame)
-    level = frame["level"].to_numpy(dtype=object)
-    entity = frame["entity"].to_numpy(dtype=object)
+    additive = _additive(frame, keys)
     relations: list[tuple[np.ndarray, np.ndarray]] = []  # (child rows, parent rows)
 
-    def relate(rows: np.ndarray, replace: dict[str, np.ndarray]) -> None:
+    def relate(rows: np.ndarray, replace: dict[str, str | float | np.ndarray]) -> None:
         if len(rows):
             relations.append((rows, keys.related(rows, replace)))
 
     for name in DIMENSIONS:
-        rows = np.flatnonzero(additive & (frame[name].to_numpy(dtype=object) != TOTAL))
-        relate(rows, {name: np.full(len(rows), TOTAL, dtype=object)})
-    org_rows = np.flatnonzero(additive & (level == "organisation"))
+        rows = np.flatnonzero(additive & (keys.codes[name] != keys.code(name, TOTAL)))
+        relate(rows, {name: TOTAL})
+    org_rows = np.flatnonzero(additive & keys.mask("level", ["organisation"]))
+    upper = np.flatnonzero(additive & keys.mask("level", ["stakeholder_type", "country"]))
     if organisations is not None:
         lookup = organisations.set_index("organisation")
+        entities = keys.uniques["entity"]
         for column, parent_level in (("stakeholder_type", "stakeholder_type"), ("org_country", "country")):
-            parents = (
-                pd.Series(entity[org_rows]).map(lookup[column].astype(str)).fillna("").to_numpy(dtype=object)
-            )
-            rows = org_rows[parents != ""]
-            relate(
-                rows,
-                {"level": np.full(len(rows), parent_level, dtype=object), "entity": parents[parents != ""]},
-            )
-        upper_rows = np.flatnonzero(additive & np.isin(level, ["stakeholder_type", "country"]))
+            names = pd.Series(entities).map(lookup[column].astype(str)).fillna("").to_numpy(dtype=object)
+            parent_entity = keys.recode("entity", names)[keys.codes["entity"][org_rows]]
+            has = names[keys.codes["entity"][org_rows]] != ""
+            relate(org_rows[has], {"level": parent_level, "entity": parent_entity[has]})
+        upper_rows = upper
     else:
-        upper_rows = np.concatenate(
-            [org_rows, np.flatnonzero(additive & np.isin(level, ["stakeholder_type", "country"]))]
-        )
-    relate(
-        upper_rows,
-        {
-            "level": np.full(len(upper_rows), "alliance", dtype=object),
-            "entity": np.full(len(upper_rows), ALLIANCE, dtype=object),
-        },
-    )
-    child, parent_period, parent_kind = _period_parents(frame, np.flatnonzero(additive))
+        upper_rows = np.concatenate([org_rows, upper])
+    relate(upper_rows, {"level": "alliance", "entity": ALLIANCE})
+    child, parent_period, parent_kind = _period_parents(keys, np.flatnonzero(additive))
     relate(child, {"period": parent_period, "period_kind": parent_kind})
 
     values = frame["value"].to_numpy(dtype=float)
@@ -259,22 +303,15 @@ def _equations(frame: pd.DataFrame, keys: _Keys, organisations: pd.DataFrame | N
 
 def _primary(frame: pd.DataFrame, policy: DisclosurePolicy) -> tuple[np.ndarray, np.ndarray]:
     """Mask of counts of a class below its threshold, and each row's threshold."""
-    klass = frame["disclosure_class"].astype(str)
-    threshold = (
-        klass.map({k: rule.threshold for k, rule in policy.classes.items()}).fillna(0).to_numpy(dtype=float)
-    )
-    show_zero = (
-        klass.map({k: rule.show_zero for k, rule in policy.classes.items()}).fillna(True).to_numpy(dtype=bool)
-    )
+    codes, classes = pd.factorize(frame["disclosure_class"])  # the rules per class, by code
+    rules = [policy.classes.get(str(k)) for k in classes]
+    threshold = np.array([r.threshold if r else 0 for r in rules] + [0], dtype=float)[codes]
+    show_zero = np.array([r.show_zero if r else True for r in rules] + [True], dtype=bool)[codes]
     values = frame["value"].to_numpy(dtype=float)
-    counted = frame["statistic"].isin(["value", "events"]).to_numpy()
+    counted = _factor_mask(frame["statistic"], ["value", "events"])
     with np.errstate(invalid="ignore"):
         small = counted & (threshold > 0) & (values < threshold) & ((values > 0) | ~show_zero)
     return small & ~np.isnan(values), threshold
-
-
-def _eligible(reason: np.ndarray, known: np.ndarray, values: np.ndarray) -> np.ndarray:
-    return (reason == "") & ~known & ~np.isnan(values)
 
 
 def _margins(eqs: Constraints, values: np.ndarray, policy: DisclosurePolicy) -> np.ndarray:
@@ -290,70 +327,130 @@ def _margins(eqs: Constraints, values: np.ndarray, policy: DisclosurePolicy) -> 
     return np.nan_to_num(margin)
 
 
-def _singletons(
-    eqs: Constraints, reason: np.ndarray, known: np.ndarray, values: np.ndarray, margin: np.ndarray
-) -> None:
-    """Cheap secondary suppression, to a fixed point: in every equation with exactly one
-    unknown cell, hide the smallest other publishable cell at least as large as the unknown
-    cell's margin (else the largest; non-zero ones first)."""
-    n_eq = eqs.equations
-    while n_eq:
-        unknown = (reason != "") & ~known
-        term_unknown = unknown[eqs.cell]
-        count = np.bincount(eqs.eq, weights=term_unknown.astype(float), minlength=n_eq)
-        need = np.bincount(eqs.eq, weights=np.where(term_unknown, margin[eqs.cell], 0.0), minlength=n_eq)
-        candidate = (count[eqs.eq] == 1) & _eligible(reason, known, values)[eqs.cell]
-        if not candidate.any():
-            return
-        _hide_smallest(eqs.eq[candidate], eqs.cell[candidate], reason, values, need[eqs.eq[candidate]])
-
-
-def _hide_smallest(
-    eq: np.ndarray, cell: np.ndarray, reason: np.ndarray, values: np.ndarray, need: np.ndarray | None = None
-) -> int:
-    """In each equation of ``eq``, mark one of its ``cell``s secondary: the smallest non-zero
-    one covering ``need`` if any, else the largest; how many were newly hidden."""
+def _smallest(
+    eq: np.ndarray, cell: np.ndarray, values: np.ndarray, need: np.ndarray | None = None
+) -> np.ndarray:
+    """In each equation of ``eq``, one of its ``cell``s: the smallest non-zero one covering
+    ``need`` if any, else the largest (ties: the first term); deterministic."""
     value = values[cell]
     short = np.zeros(len(cell), dtype=bool) if need is None else value < need
-    terms = pd.DataFrame(
-        {"eq": eq, "cell": cell, "short": short, "zero": value == 0, "key": np.where(short, -value, value)}
-    )
-    chosen = (
-        terms.sort_values(["eq", "short", "zero", "key"], kind="stable")
-        .drop_duplicates("eq")["cell"]
-        .unique()
-    )
-    fresh = chosen[reason[chosen] == ""]
-    reason[fresh] = "secondary"
-    return len(fresh)
+    key = np.where(short, -value, value)
+    order = np.lexsort((key, value == 0, short, eq))  # stable: ties keep term order
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = eq[order][1:] != eq[order][:-1]
+    return np.unique(cell[order[first]])
+
+
+class _Pattern:
+    """The suppression pattern while secondary cells are chosen, with what the choice needs
+    kept up to date incrementally: per equation, how many unknown cells it has and the sum
+    of their margins; the terms of each cell and of each equation (CSR-style), so that
+    hiding a few cells touches only their equations instead of the whole table."""
+
+    def __init__(
+        self, eqs: Constraints, reason: np.ndarray, known: np.ndarray, values: np.ndarray, margin: np.ndarray
+    ) -> None:
+        self.eq, self.cell = eqs.eq, eqs.cell
+        self.reason, self.known, self.values, self.margin = reason, known, values, margin
+        self.open = reason == ""
+        self.eligible = self.open & ~known & ~np.isnan(values)
+        unknown = (~self.open & ~known)[self.cell]
+        self.count = np.bincount(self.eq, weights=unknown.astype(float), minlength=eqs.equations)
+        self.need = np.bincount(
+            self.eq, weights=np.where(unknown, margin[self.cell], 0.0), minlength=eqs.equations
+        )
+        self.by_cell, self.cell_ptr, self.by_eq, self.eq_ptr = eqs.index
+        self.dirty = np.arange(eqs.equations)  # equations whose unknown count changed
+
+    def unknown(self) -> np.ndarray:
+        return ~self.open & ~self.known
+
+    def terms_of_cells(self, cells: np.ndarray) -> np.ndarray:
+        return _spans(self.cell_ptr, self.by_cell, cells)
+
+    def terms_of_equations(self, eqs: np.ndarray) -> np.ndarray:
+        return _spans(self.eq_ptr, self.by_eq, eqs)
+
+    def hide(self, cells: np.ndarray) -> int:
+        """Mark publishable ``cells`` secondary; how many were newly hidden."""
+        fresh = np.unique(cells[self.eligible[cells]])
+        if not len(fresh):
+            return 0
+        self.reason[fresh] = "secondary"
+        self.open[fresh] = False
+        self.eligible[fresh] = False
+        terms = self.terms_of_cells(fresh)
+        touched = self.eq[terms]
+        self.count += np.bincount(touched, minlength=len(self.count))
+        self.need += np.bincount(touched, weights=self.margin[self.cell[terms]], minlength=len(self.need))
+        self.dirty = np.union1d(self.dirty, touched)
+        return len(fresh)
+
+    def singletons(self) -> None:
+        """Cheap secondary suppression, to a fixed point: in every equation with exactly one
+        unknown cell, hide the smallest other publishable cell at least as large as the
+        unknown cell's margin (else the largest; non-zero ones first). Only equations whose
+        count changed are looked at again: the others either got their partner already or
+        have no publishable cell left (publishable cells only ever become fewer)."""
+        while len(self.dirty):
+            single = self.dirty[self.count[self.dirty] == 1]
+            self.dirty = np.zeros(0, dtype=np.int64)
+            terms = self.terms_of_equations(single)
+            terms = terms[self.eligible[self.cell[terms]]]
+            if not len(terms):
+                return
+            eq = self.eq[terms]
+            self.hide(_smallest(eq, self.cell[terms], self.values, self.need[eq]))
+
+    def hide_near(self, failing: np.ndarray) -> bool:
+        """Hide the smallest publishable cell of each equation holding a failing cell; if
+        those equations have none, look one equation further (through unknown cells), and so
+        on across the component. False when nothing is left to hide."""
+        frontier = np.unique(failing)
+        unknown = self.unknown()
+        while True:
+            eqs = np.unique(self.eq[self.terms_of_cells(frontier)])
+            terms = self.terms_of_equations(eqs)
+            pick = terms[self.eligible[self.cell[terms]]]
+            if len(pick) and self.hide(_smallest(self.eq[pick], self.cell[pick], self.values)):
+                return True
+            cells = self.cell[terms]
+            reached = np.union1d(frontier, cells[unknown[cells]])
+            if len(reached) == len(frontier):
+                return False
+            frontier = reached
 
 
 def _secure(
     eqs: Constraints, reason: np.ndarray, known: np.ndarray, values: np.ndarray, policy: DisclosurePolicy
 ) -> None:
     """Heuristic, then the linear-programme check of every verified cell; while one fails,
-    hide more cells around it (hub.disclosure._hide_near) and check again."""
+    hide more cells around it (_Pattern.hide_near) and check again."""
     cells = eqs.cells
     in_equation = np.zeros(len(reason), dtype=bool)
     in_equation[eqs.cell] = True
-    margin = _margins(eqs, values, policy)
+    pattern = _Pattern(eqs, reason, known, values, _margins(eqs, values, policy))
+    protection = cells["protection"].to_numpy(dtype=object)
+    targets: np.ndarray | None = None
     for _ in range(1000):
-        _singletons(eqs, reason, known, values, margin)
-        known_values = np.where((reason == "") | known, values, np.nan)
-        protection = cells["protection"].to_numpy(dtype=object)
-        sensitive = (
-            np.isin(protection, list(policy.protection.verify)) & (reason != "") & ~known & in_equation
-        )
-        targets = np.flatnonzero(sensitive)
-        failures = check_cells(eqs, known_values, targets, policy, ranges=False, exact=False)
-        if failures.empty:
+        pattern.singletons()
+        known_values = np.where(pattern.open | known, values, np.nan)
+        if targets is None:
+            sensitive = (
+                np.isin(protection, list(policy.protection.verify)) & ~pattern.open & ~known & in_equation
+            )
+            targets = np.flatnonzero(sensitive)
+        # Hiding more cells only widens every range (a witness stays one, with the newly
+        # hidden cells at their values), so a target once protected stays protected: each
+        # round re-checks only the targets that failed the one before.
+        failing, _, _ = short_targets(eqs, known_values, targets, policy, exact=False)
+        if not failing.any():
             return
-        eligible = _eligible(reason, known, values)
-        failing = failures["position"].to_numpy(dtype=np.int64)
-        if _hide_near(eqs, failing, eligible, np.isnan(known_values), reason, values):
+        targets = targets[failing]
+        if pattern.hide_near(targets):
             continue
         # nothing left to hide around the failing cells: decide them exactly
-        exact = check_cells(eqs, known_values, failing, policy)
+        exact = check_cells(eqs, known_values, targets, policy)
         if exact.empty:  # no witness found at first, but each is protected
             return
         first = exact.iloc[0]
@@ -362,29 +459,6 @@ def _secure(
             f"range [{first['lower']:g}, {first['upper']:g}] after hiding every cell that could help"
         )
     raise DisclosureError("secondary suppression did not converge")
-
-
-def _hide_near(
-    eqs: Constraints,
-    failing: np.ndarray,
-    eligible: np.ndarray,
-    unknown: np.ndarray,
-    reason: np.ndarray,
-    values: np.ndarray,
-) -> bool:
-    """Hide the smallest publishable cell of each equation holding a failing cell; if those
-    equations have none, look one equation further (through unknown cells), and so on
-    across the component. False when nothing is left to hide."""
-    frontier = np.unique(failing)
-    while True:
-        touched = np.isin(eqs.eq, np.unique(eqs.eq[np.isin(eqs.cell, frontier)]))
-        pick = touched & eligible[eqs.cell]
-        if pick.any() and _hide_smallest(eqs.eq[pick], eqs.cell[pick], reason, values):
-            return True
-        reached = np.union1d(frontier, eqs.cell[touched & unknown[eqs.cell]])
-        if len(reached) == len(frontier):
-            return False
-        frontier = reached
 
 
 def _known_from(previous: pd.DataFrame | None, frame: pd.DataFrame) -> np.ndarray:
@@ -407,34 +481,21 @@ def _known_from(previous: pd.DataFrame | None, frame: pd.DataFrame) -> np.ndarra
 def _derived(frame: pd.DataFrame, keys: _Keys, reason: np.ndarray, policy: DisclosurePolicy) -> None:
     """Hide shares whose parts are hidden, and shares and percentiles of distributions with
     a hidden event count (their numerator, denominator and event count would reveal it)."""
-    statistic = frame["statistic"].to_numpy(dtype=object)
-    metric = frame["metric"].to_numpy(dtype=object)
+    metric = keys.codes["metric"]
+    value_rows = keys.mask("statistic", ["value"])
     for code, parts in policy.ratio_parts.items():
-        rows = np.flatnonzero((metric == code) & (statistic == "value") & (reason == ""))
+        rows = np.flatnonzero((metric == keys.code("metric", code)) & value_rows & (reason == ""))
         for part in parts:
-            related = keys.related(rows, {"metric": np.full(len(rows), part, dtype=object)})
+            related = keys.related(rows, {"metric": part})
             hidden = (related >= 0) & (reason[np.maximum(related, 0)] != "")
             reason[rows[hidden]] = "secondary"
-    events = np.flatnonzero(statistic == "events")
+    events = np.flatnonzero(keys.mask("statistic", ["events"]))
     if not len(events):
         return
-    events_total = keys.related(
-        events,
-        {
-            "time_bucket": np.full(len(events), TOTAL, dtype=object),
-            "param": np.full(len(events), NO_PARAM),
-        },
-    )
+    events_total = keys.related(events, {"time_bucket": TOTAL, "param": NO_PARAM})
     hidden_totals = np.unique(events_total[(reason[events] != "") & (events_total >= 0)])
-    shares = np.flatnonzero(np.isin(statistic, ["share_within", "percentile"]) & (reason == ""))
-    share_total = keys.related(
-        shares,
-        {
-            "statistic": np.full(len(shares), "events", dtype=object),
-            "time_bucket": np.full(len(shares), TOTAL, dtype=object),
-            "param": np.full(len(shares), NO_PARAM),
-        },
-    )
+    shares = np.flatnonzero(keys.mask("statistic", ["share_within", "percentile"]) & (reason == ""))
+    share_total = keys.related(shares, {"statistic": "events", "time_bucket": TOTAL, "param": NO_PARAM})
     reason[shares[np.isin(share_total, hidden_totals) & (share_total >= 0)]] = "secondary"
 
 
@@ -451,10 +512,8 @@ def _blank_yoy(frame: pd.DataFrame, keys: _Keys, reason: np.ndarray) -> None:
     rows = np.flatnonzero(frame["yoy_change"].notna().to_numpy() & (reason == ""))
     if not len(rows):
         return
-    periods = frame["period"].to_numpy(dtype=object)[rows]
-    earlier = (
-        pd.Series(periods).map({p: _year_earlier(str(p)) for p in pd.unique(periods)}).to_numpy(dtype=object)
-    )
+    names = np.asarray([_year_earlier(str(p)) for p in keys.uniques["period"]], dtype=object)
+    earlier = keys.recode("period", names)[keys.codes["period"][rows]]
     related = keys.related(rows, {"period": earlier})
     leak = (related < 0) | (reason[np.maximum(related, 0)] != "")
     column = frame.columns.get_loc("yoy_change")

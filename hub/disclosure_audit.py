@@ -15,12 +15,13 @@ can be a little narrower than the one found (limit stated in docs/disclosure.md)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from scipy.optimize import linprog
+from scipy.optimize._highspy import _core as _highs
 from scipy.sparse.csgraph import connected_components
 
 from hub.figures import KEY_COLUMNS
@@ -83,6 +84,16 @@ class Constraints:
     def equations(self) -> int:
         return len(self.equality)
 
+    @cached_property
+    def index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The terms ordered by cell and by equation, with where each cell's and each
+        equation's terms start: (by_cell, cell_ptr, by_eq, eq_ptr)."""
+        by_cell = np.argsort(self.cell, kind="stable")
+        cell_ptr = np.searchsorted(self.cell[by_cell], np.arange(len(self.cells) + 1))
+        by_eq = np.argsort(self.eq, kind="stable")
+        eq_ptr = np.searchsorted(self.eq[by_eq], np.arange(self.equations + 1))
+        return by_cell, cell_ptr, by_eq, eq_ptr
+
 
 @dataclass(frozen=True)
 class AuditResult:
@@ -97,98 +108,149 @@ class AuditResult:
 
 
 @dataclass
-class _System:
-    """The linear system of one connected component: unknown cells and their equations."""
+class _Block:
+    """The unknown cells of every connected component holding a target, as ONE linear system.
 
-    cells: np.ndarray  # positions of the unknown cells (the LP's variables, in order)
-    local: pd.Series  # cell position -> variable index
+    Unknown cells linked by an equation form a component; the system is block-diagonal (one
+    block per component) and the objectives used here are sums over cells, so the optimum of
+    one programme over all blocks is the optimum of each block: one HiGHS call answers for
+    every component at once instead of one call per component."""
+
+    cells: np.ndarray  # variable -> cell position
+    var_of: np.ndarray  # cell position -> variable, -1 when not a variable
+    label: np.ndarray  # variable -> component label
     a_eq: Any
     b_eq: np.ndarray
     a_ub: Any
     b_ub: np.ndarray
 
 
-def _systems(constraints: Constraints, known_values: np.ndarray, targets: np.ndarray) -> dict[int, _System]:
-    """One system per connected component holding a target: unknown cells linked by an
-    equation belong together; everything known is moved to the right-hand side."""
-    n_cells = len(known_values)
+def _spans(ptr: np.ndarray, order: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The entries of ``order`` in the slices ``ptr[i]:ptr[i + 1]`` of every ``i`` in ``ids``."""
+    starts, ends = ptr[ids], ptr[ids + 1]
+    lengths = ends - starts
+    total = int(lengths.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int64)
+    shift = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+    return np.asarray(order[shift + np.arange(total)], dtype=np.int64)
+
+
+def _block(constraints: Constraints, known_values: np.ndarray, targets: np.ndarray) -> _Block | None:
+    """The system of the components holding a target (None when no target is in an equation
+    with an unknown); everything known is moved to the right-hand side. The components are
+    found by a breadth-first walk from the targets (cell -> its equations -> their unknown
+    cells), which touches only those components, not the whole table."""
     n_eq = constraints.equations
     if len(targets) == 0 or n_eq == 0:
-        return {}
+        return None
+    eq, cell, coef = constraints.eq, constraints.cell, constraints.coef
+    by_cell, cell_ptr, by_eq, eq_ptr = constraints.index
     unknown = np.isnan(known_values)
-    term_unknown = unknown[constraints.cell]
+    seen_cell = np.zeros(len(known_values), dtype=bool)
+    seen_eq = np.zeros(n_eq, dtype=bool)
+    frontier = np.unique(targets[unknown[targets]])
+    while len(frontier):
+        seen_cell[frontier] = True
+        eqs = np.unique(eq[_spans(cell_ptr, by_cell, frontier)])
+        eqs = eqs[~seen_eq[eqs]]
+        seen_eq[eqs] = True
+        reached = cell[_spans(eq_ptr, by_eq, eqs)]
+        frontier = np.unique(reached[unknown[reached] & ~seen_cell[reached]])
+    eq_ids = np.flatnonzero(seen_eq)
+    if not len(eq_ids):
+        return None
+    terms = _spans(eq_ptr, by_eq, eq_ids)
+    term_unknown = unknown[cell[terms]]
+    known_part = np.where(term_unknown, 0.0, coef[terms] * np.nan_to_num(known_values[cell[terms]]))
+    row_of = np.full(n_eq, -1, dtype=np.int64)
+    row_of[eq_ids] = np.arange(len(eq_ids))
+    constant = np.bincount(row_of[eq[terms]], weights=known_part, minlength=len(eq_ids))
+    keep = terms[term_unknown]
+    var_cells = np.unique(cell[keep])
+    var_of = np.full(len(known_values), -1, dtype=np.int64)
+    var_of[var_cells] = np.arange(len(var_cells))
+    matrix = sparse.csr_matrix(
+        (coef[keep], (row_of[eq[keep]], var_of[cell[keep]])), shape=(len(eq_ids), len(var_cells))
+    )
+    n_var, n_row = len(var_cells), len(eq_ids)
     graph = sparse.coo_matrix(
-        (
-            np.ones(int(term_unknown.sum())),
-            (constraints.cell[term_unknown], n_cells + constraints.eq[term_unknown]),
-        ),
-        shape=(n_cells + n_eq, n_cells + n_eq),
+        (np.ones(len(keep)), (var_of[cell[keep]], n_var + row_of[eq[keep]])),
+        shape=(n_var + n_row, n_var + n_row),
     )
     _, labels = connected_components(graph, directed=False)
-    known_filled = np.where(unknown, 0.0, known_values)
-    term_known_part = np.where(term_unknown, 0.0, constraints.coef * known_filled[constraints.cell])
-    constant = np.bincount(constraints.eq, weights=term_known_part, minlength=n_eq)
-    has_unknown = np.bincount(constraints.eq, weights=term_unknown.astype(float), minlength=n_eq) > 0
-    in_equation = np.zeros(n_cells, dtype=bool)
-    in_equation[constraints.cell[term_unknown]] = True
-    wanted = np.unique(labels[targets[in_equation[targets]]])
-    # Terms grouped by component once, instead of a scan of every term per component.
-    term_label = labels[n_cells + constraints.eq]
-    order = np.argsort(term_label, kind="stable")
-    bounds = np.searchsorted(term_label[order], np.stack([wanted, wanted + 1]))
-    cell_label = labels[:n_cells]
-    systems: dict[int, _System] = {}
-    for position, label in enumerate(wanted):
-        terms = order[bounds[0, position] : bounds[1, position]]
-        terms = terms[term_unknown[terms] & has_unknown[constraints.eq[terms]]]
-        eq_ids = np.unique(constraints.eq[terms])
-        var_cells = np.unique(constraints.cell[terms])
-        var_cells = var_cells[(cell_label[var_cells] == label) & unknown[var_cells]]
-        local = pd.Series(np.arange(len(var_cells)), index=var_cells)
-        row_of = pd.Series(np.arange(len(eq_ids)), index=eq_ids)
-        rows = row_of.loc[constraints.eq[terms]].to_numpy()
-        cols = local.loc[constraints.cell[terms]].to_numpy()
-        matrix = sparse.csr_matrix(
-            (constraints.coef[terms], (rows, cols)), shape=(len(eq_ids), len(var_cells))
-        )
-        is_equal = constraints.equality[eq_ids]
-        rhs = -constant[eq_ids]
-        a_eq: Any = matrix[is_equal]
-        a_ub: Any = -matrix[~is_equal]
-        if matrix.shape[0] * matrix.shape[1] <= 40_000:  # small: dense is parsed faster
-            a_eq, a_ub = a_eq.toarray(), a_ub.toarray()
-        systems[int(label)] = _System(var_cells, local, a_eq, rhs[is_equal], a_ub, -rhs[~is_equal])
-    return systems
-
-
-def _solve(objective: np.ndarray, system: _System, extra_ub: Any = None, bounds: Any = (0, None)) -> Any:
-    """linprog (HiGHS) on ``system``, with optional extra columns (auxiliary variables)."""
-    a_eq, a_ub, b_ub = system.a_eq, system.a_ub, system.b_ub
-    n_extra = len(objective) - len(system.cells)
-    if n_extra:
-        a_eq = sparse.hstack(
-            [sparse.csr_matrix(a_eq), sparse.csr_matrix((a_eq.shape[0], n_extra))], format="csr"
-        )
-        a_ub = sparse.vstack(
-            [
-                sparse.hstack([sparse.csr_matrix(a_ub), sparse.csr_matrix((a_ub.shape[0], n_extra))]),
-                sparse.csr_matrix(extra_ub[0]),
-            ],
-            format="csr",
-        )
-        b_ub = np.concatenate([b_ub, extra_ub[1]])
-    solved = linprog(
-        objective,
-        A_ub=a_ub if a_ub.shape[0] else None,
-        b_ub=b_ub if a_ub.shape[0] else None,
-        A_eq=a_eq if a_eq.shape[0] else None,
-        b_eq=system.b_eq if a_eq.shape[0] else None,
-        bounds=bounds,
-        method="highs",
+    is_equal = constraints.equality[eq_ids]
+    rhs = -constant
+    return _Block(
+        var_cells,
+        var_of,
+        labels[:n_var],
+        matrix[is_equal],
+        rhs[is_equal],
+        -matrix[~is_equal],
+        -rhs[~is_equal],
     )
-    if solved.status not in (0, 3):
-        raise RuntimeError(f"disclosure audit: linear programme failed ({solved.message})")
-    return solved
+
+
+class _Programme:
+    """One HiGHS model of a block (scipy's bundled HiGHS, called directly: the block is
+    solved many times with different objectives, so the model is passed once and every
+    solve starts from the previous optimal basis).
+
+    Variables: x (the block's unknown cells, >= 0), then y_t (one per target, with
+    0 <= y_t <= cap_t and y_t <= x_t) so that "carry x_t up to cap_t" is the bounded
+    objective max sum(w * y). A zero cost leaves y free to stay at 0, so the same model
+    serves minimising x too."""
+
+    def __init__(self, block: _Block, t_var: np.ndarray, cap: np.ndarray) -> None:
+        n, m = len(block.cells), len(t_var)
+        rows = np.concatenate([np.arange(m), np.arange(m)])
+        cols = np.concatenate([t_var, n + np.arange(m)])
+        link = sparse.csr_matrix((np.concatenate([-np.ones(m), np.ones(m)]), (rows, cols)), shape=(m, n + m))
+        a_eq = sparse.hstack([block.a_eq, sparse.csr_matrix((block.a_eq.shape[0], m))])
+        a_ub = sparse.hstack([block.a_ub, sparse.csr_matrix((block.a_ub.shape[0], m))])
+        matrix = sparse.vstack([a_eq, a_ub, link], format="csc")
+        matrix.sort_indices()
+        inf = _highs.kHighsInf
+        lower = np.concatenate([block.b_eq, np.full(a_ub.shape[0] + m, -inf)])
+        upper = np.concatenate([block.b_eq, block.b_ub, np.zeros(m)])
+        lp = _highs.HighsLp()
+        lp.num_col_ = n + m
+        lp.num_row_ = matrix.shape[0]
+        lp.a_matrix_.num_col_ = n + m
+        lp.a_matrix_.num_row_ = matrix.shape[0]
+        lp.a_matrix_.format_ = _highs.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
+        lp.a_matrix_.value_ = matrix.data.astype(float)
+        lp.col_cost_ = np.zeros(n + m)
+        lp.col_lower_ = np.zeros(n + m)
+        lp.col_upper_ = np.concatenate([np.full(n, inf), np.maximum(cap, 0.0)])
+        lp.row_lower_ = lower
+        lp.row_upper_ = upper
+        self.highs = _highs._Highs()
+        self.highs.setOptionValue("output_flag", False)
+        # Between solves only the costs change, so the last optimal basis stays feasible:
+        # the primal simplex goes on from it (the dual simplex would start over).
+        self.highs.setOptionValue("simplex_strategy", 4)  # kSimplexStrategyPrimal
+        self.highs.passModel(lp)
+        self.n, self.m = n, m
+        self.columns = np.arange(n + m, dtype=np.int32)
+
+    def solve(self, x_cost: np.ndarray, y_cost: np.ndarray) -> np.ndarray | None:
+        """Minimise x_cost . x + y_cost . y: the x part of an optimal solution, or None when
+        unbounded."""
+        cost = np.concatenate([x_cost, y_cost]).astype(float)
+        self.highs.changeColsCost(len(cost), self.columns, cost)
+        self.highs.run()
+        status = self.highs.getModelStatus()
+        # the true table satisfies every constraint, so "unbounded or infeasible" is unbounded
+        if status in (_highs.HighsModelStatus.kUnbounded, _highs.HighsModelStatus.kUnboundedOrInfeasible):
+            return None
+        if status != _highs.HighsModelStatus.kOptimal:
+            message = self.highs.modelStatusToString(status)
+            raise RuntimeError(f"disclosure audit: linear programme failed ({message})")
+        return np.asarray(self.highs.getSolution().col_value)[: self.n]
 
 
 def feasible_ranges(
@@ -200,36 +262,37 @@ def feasible_ranges(
     [0, inf)."""
     lower = np.zeros(len(targets))
     upper = np.full(len(targets), np.inf)
-    systems = _systems(constraints, known_values, targets)
+    block = _block(constraints, known_values, targets)
+    if block is None:
+        return lower, upper
+    programme = _Programme(block, np.zeros(0, dtype=np.int64), np.zeros(0))
     for index, target in enumerate(targets):
-        system = next((s for s in systems.values() if target in s.local.index), None)
-        if system is None:
+        variable = block.var_of[target]
+        if variable < 0:
             continue
-        objective = np.zeros(len(system.cells))
-        objective[system.local.loc[target]] = 1.0
-        low = _solve(objective, system)
-        high = _solve(-objective, system)
-        lower[index] = max(float(low.fun), 0.0)
-        upper[index] = np.inf if high.status == 3 else -float(high.fun)
+        objective = np.zeros(len(block.cells))
+        objective[variable] = 1.0  # the other blocks have no objective: they only stay feasible
+        low = programme.solve(objective, np.zeros(0))
+        high = programme.solve(-objective, np.zeros(0))
+        assert low is not None
+        lower[index] = max(float(low[variable]), 0.0)
+        upper[index] = np.inf if high is None else float(high[variable])
     return lower, upper
 
 
-def _push(system: _System, t_var: np.ndarray, need: np.ndarray, weights: np.ndarray, up: bool) -> np.ndarray:
+def _push(programme: _Programme, t_var: np.ndarray, weights: np.ndarray, up: bool) -> np.ndarray:
     """One feasible table pushing the targets towards their requirement; the targets' values.
 
-    up: maximise sum(w * y) with y_t <= x_t and 0 <= y_t <= need_t (capped, so bounded);
+    up: maximise sum(w * y) (y_t <= x_t, y_t <= need_t: capped, so bounded);
     down: minimise sum(w * x_t)."""
-    n, m = len(system.cells), len(t_var)
-    if not up:
-        objective = np.zeros(n)
-        np.add.at(objective, t_var, weights)
-        return np.asarray(_solve(objective, system).x)[t_var]
-    rows = np.concatenate([np.arange(m), np.arange(m)])
-    cols = np.concatenate([t_var, n + np.arange(m)])
-    link = sparse.csr_matrix((np.concatenate([-np.ones(m), np.ones(m)]), (rows, cols)), shape=(m, n + m))
-    objective = np.concatenate([np.zeros(n), -weights])
-    bounds = [(0.0, None)] * n + [(0.0, max(float(v), 0.0)) for v in need]
-    return np.asarray(_solve(objective, system, (link, np.zeros(m)), bounds).x)[t_var]
+    x_cost = np.zeros(programme.n)
+    if up:
+        solution = programme.solve(x_cost, -weights)
+    else:
+        np.add.at(x_cost, t_var, weights)
+        solution = programme.solve(x_cost, np.zeros(programme.m))
+    assert solution is not None  # both objectives are bounded
+    return solution[t_var]
 
 
 def unprotected(
@@ -246,45 +309,51 @@ def unprotected(
     ``need_low`` or up to ``need_high`` (for the targets marked in ``either_side``: neither
     down to ``need_low`` nor up to ``need_high``, i.e. confined on both sides).
 
-    Per component and direction, one programme pushes every target at once; any feasible
-    table it finds is a witness for every target it carries far enough. A target left
-    without a witness gets a programme of its own, which decides it exactly (and may witness
-    others). Far fewer programmes than a minimum and a maximum per cell, same answer.
-    ``exact`` False skips those: a target without a witness counts as failing (safe for
-    choosing suppressions, since every target reported protected has a witness).
+    Per direction, one programme over every component holding a target (hub.disclosure_audit
+    ._Block) pushes every target at once; any feasible table it finds is a witness for every
+    target it carries far enough. The targets still without a witness are pushed together
+    again while that finds new witnesses. Then (``exact``) each target left gets a programme
+    of its own, which decides it exactly (and may witness others): one target per component
+    at a time, all components in one programme, since their objectives are independent.
+    Far fewer programmes than a minimum and a maximum per cell, same answer. ``exact`` False
+    skips that last step: a target without a witness counts as failing (safe for choosing
+    suppressions, since every target reported protected has a witness).
     """
     short = {True: np.zeros(len(targets), dtype=bool), False: np.zeros(len(targets), dtype=bool)}
-    systems = _systems(constraints, known_values, targets)
-    position_of = pd.Series(np.arange(len(targets)), index=targets)
-    for system in systems.values():
-        mine = system.cells[np.isin(system.cells, targets)]
-        if not len(mine):
-            continue
-        t_index = position_of.loc[mine].to_numpy()
-        t_var = system.local.loc[mine].to_numpy()
+    block = _block(constraints, known_values, targets)
+    if block is not None:
+        t_var_all = block.var_of[targets]
+        inside = np.flatnonzero(t_var_all >= 0)  # targets in no equation are never narrowed
+        t_var = t_var_all[inside]
+        t_label = block.label[t_var]
+        programme = _Programme(block, t_var, need_high[inside])  # one model, both directions
         for up in (True, False):
-            need = need_high[t_index] if up else need_low[t_index]
+            need = need_high[inside] if up else need_low[inside]
 
             def met(x: np.ndarray, need: np.ndarray = need, up: bool = up) -> np.ndarray:
                 return (x >= need - _TOLERANCE) if up else (x <= need + _TOLERANCE)
 
-            satisfied = met(_push(system, t_var, need, np.ones(len(t_var)), up))
+            satisfied = met(_push(programme, t_var, np.ones(len(t_var)), up))
             while not satisfied.all():  # push the ones still without a witness, together
-                reached = met(_push(system, t_var, need, (~satisfied).astype(float), up))
+                reached = met(_push(programme, t_var, (~satisfied).astype(float), up))
                 if not (reached & ~satisfied).any():
                     break
                 satisfied |= reached
-            if not exact:
-                short[up][t_index[~satisfied]] = True
-                continue
-            for k in range(len(t_var)):
-                if satisfied[k]:
-                    continue
+            undecided = ~satisfied
+            while exact and undecided.any():
+                pending = np.flatnonzero(undecided)
+                _, first = np.unique(t_label[pending], return_index=True)
+                chosen = pending[first]  # one target per component
                 weights = np.zeros(len(t_var))
-                weights[k] = 1.0
-                reached = met(_push(system, t_var, need, weights, up))
-                short[up][t_index[k]] |= not reached[k]
+                weights[chosen] = 1.0
+                reached = met(_push(programme, t_var, weights, up))
+                failed = chosen[~reached[chosen]]
+                short[up][inside[failed]] = True
                 satisfied |= reached
+                undecided &= ~satisfied
+                undecided[chosen] = False
+            if not exact:
+                short[up][inside[~satisfied]] = True
     both = short[True] & short[False]
     either = short[True] | short[False]
     if either_side is None:
@@ -312,17 +381,16 @@ def required_bounds(
     return need_low, need_high
 
 
-def check_cells(
+def short_targets(
     constraints: Constraints,
     known_values: np.ndarray,
     targets: np.ndarray,
     policy: DisclosurePolicy,
     *,
-    ranges: bool = True,
     exact: bool = True,
-) -> pd.DataFrame:
-    """Targets a reader can narrow below the required range, with their feasible range
-    (``ranges``; two more programmes per failing cell, NaN without)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which ``targets`` a reader can narrow below the required range (a mask), and the
+    required lower and upper bounds of every target."""
     cells = constraints.cells
     values = cells["value"].to_numpy(dtype=float)[targets]
     reasons = cells["protection"].to_numpy(dtype=object)[targets]
@@ -340,6 +408,22 @@ def check_cells(
         exact=exact,
         either_side=reasons == "dominance",
     )
+    return failing, need_low, need_high
+
+
+def check_cells(
+    constraints: Constraints,
+    known_values: np.ndarray,
+    targets: np.ndarray,
+    policy: DisclosurePolicy,
+    *,
+    ranges: bool = True,
+    exact: bool = True,
+) -> pd.DataFrame:
+    """Targets a reader can narrow below the required range, with their feasible range
+    (``ranges``; two more programmes per failing cell, NaN without)."""
+    cells = constraints.cells
+    failing, need_low, need_high = short_targets(constraints, known_values, targets, policy, exact=exact)
     if ranges:
         lower, upper = feasible_ranges(constraints, known_values, targets[failing])
     else:

@@ -685,3 +685,49 @@ def test_random_restatements_are_protected_across_releases(
     second = protect(grid(after), policy, named_organisations=set(), previous=released)
     result = audit(public_view(second), build_constraints(second, policy, previous=released), policy)
     assert result.ok, result.failures
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.lists(values_strategy, min_size=3, max_size=3), min_size=2, max_size=4),
+    st.lists(st.lists(values_strategy, min_size=3, max_size=3), min_size=2, max_size=4),
+)
+def test_one_programme_over_all_components_agrees_with_linprog_per_cell(
+    policy: DisclosurePolicy, left: list[list[int]], right: list[list[int]]
+) -> None:
+    """Two independent grids (two metrics: two components) checked in one programme per
+    direction give, cell by cell, the answer of a minimum and a maximum per cell by
+    scipy's linprog on the dense system (the independent computation)."""
+    from scipy.optimize import linprog
+
+    from hub.disclosure_audit import unprotected
+
+    tables = [grid([list(map(float, r)) for r in left])]
+    other = grid([list(map(float, r)) for r in right])
+    tables.append(other.assign(metric="le_offenders_prosecuted"))
+    out = protect(pd.concat(tables, ignore_index=True), policy, named_organisations=set())
+    constraints = build_constraints(out, policy)
+    values = out["value"].to_numpy(dtype=float)
+    known = np.where(out["suppressed"].to_numpy(dtype=bool), np.nan, values)
+    targets = np.flatnonzero(np.isnan(known))
+    need_low, need_high = values[targets] * 0.7, values[targets] + 2.0
+    got = unprotected(constraints, known, targets, need_low, need_high)
+    dense = np.zeros((constraints.equations, len(values)))
+    np.add.at(dense, (constraints.eq, constraints.cell), constraints.coef)
+    unknown = np.isnan(known)
+    rhs = -dense[:, ~unknown] @ known[~unknown]
+    a, eq = dense[:, unknown], constraints.equality
+    index = {cell: i for i, cell in enumerate(np.flatnonzero(unknown))}
+    for k, target in enumerate(targets):
+        c = np.zeros(a.shape[1])
+        c[index[target]] = 1.0
+        ranges = []
+        for sign in (1.0, -1.0):
+            kwargs: dict[str, Any] = {"A_eq": a[eq], "b_eq": rhs[eq]} if eq.any() else {}
+            if (~eq).any():
+                kwargs |= {"A_ub": -a[~eq], "b_ub": -rhs[~eq]}
+            solved = linprog(sign * c, bounds=(0, None), method="highs", **kwargs)
+            ranges.append(np.inf if solved.status == 3 else sign * solved.fun)
+        low, high = ranges
+        expected = low > need_low[k] + 1e-6 or high < need_high[k] - 1e-6
+        assert got[k] == expected, (target, low, high, need_low[k], need_high[k])
