@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import os
 import resource
 import secrets
@@ -387,7 +388,7 @@ def measure(backend: str, *, demo: bool, shape: tuple[int, int, int], seed: int 
             flush=True,
         )
         command = [sys.executable, "-m", "bench.release_build", "--child", url, username, data]
-        done = subprocess.run(command, check=True, capture_output=True, text=True, cwd=REPO_ROOT)
+        done = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
     return Figures(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
@@ -424,7 +425,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--child", nargs=3, metavar=("URL", "USERNAME", "DATA"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.child:
+    if args.child:  # the build's own stage log (hub.publication, INFO) goes to stderr as it runs
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="  %(name)s: %(message)s")
+        logging.getLogger("hub.publication").setLevel(logging.INFO)
         print(json.dumps(_child(*args.child)))
         return 0
     figures = measure(
