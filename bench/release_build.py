@@ -290,6 +290,7 @@ class Figures:
     duckdb_cpu: float
     duckdb_figures: int
     agreed: int
+    disagreement: str = ""  # why DuckDB and the hub differ ("" when they agree)
     peak_mb: float = 0.0
 
     @property
@@ -340,7 +341,10 @@ def build_and_compare(url: str, username: str, data: str) -> tuple[Figures, dict
     started, cpu = time.perf_counter(), time.process_time()
     baseline = duckdb_figures(stages.observations, catalogue)
     duck, duck_cpu = time.perf_counter() - started, time.process_time() - cpu
-    agreed = check(stages.indicators, baseline, catalogue)
+    try:
+        agreed, disagreement = check(stages.indicators, baseline, catalogue), ""
+    except AssertionError as exc:  # reported with the figures, not instead of them
+        agreed, disagreement = 0, str(exc)
     figures = Figures(
         backend=make_url(url).get_backend_name(),
         data=data,
@@ -355,6 +359,7 @@ def build_and_compare(url: str, username: str, data: str) -> tuple[Figures, dict
         duckdb_cpu=duck_cpu,
         duckdb_figures=sum(len(b) for b in baseline.values()),
         agreed=agreed,
+        disagreement=disagreement,
     )
     return figures, {"observations": stages.observations, "indicators": stages.indicators, **baseline}
 
@@ -403,11 +408,16 @@ def report(figures: Figures) -> str:
     ]
     lines += [f"  {stage:<28} {figures.stages[stage]:7.2f} s" for stage in STAGES]
     verdict = "meets" if figures.meets_goals() else "MISSES"
+    agreement = (
+        f"{figures.agreed:,} compared and equal"
+        if not figures.disagreement
+        else "DISAGREE: " + figures.disagreement.replace("\n", " | ")[:600]
+    )
     lines += [
         f"  {'release build (with commit)':<28} {figures.total:7.2f} s wall {figures.total_cpu:7.2f} s CPU"
         f"  peak RSS {figures.peak_mb:,.0f} MB",
         f"  {'duckdb, same indicators':<28} {figures.duckdb:7.2f} s wall {figures.duckdb_cpu:7.2f} s CPU"
-        f"  {figures.duckdb_figures:,} figures, {figures.agreed:,} compared and equal",
+        f"  {figures.duckdb_figures:,} figures; {agreement}",
         f"ratio (build - suppression) / duckdb: {figures.ratio:.2f}x "
         f"({figures.ratio_with_read:.2f}x with the read charged to DuckDB too); "
         f"suppression {figures.suppression:.2f} s; total {figures.total:.2f} s",
@@ -438,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(report(figures))
     print(json.dumps(asdict(figures)))
-    return 0
+    return 1 if figures.disagreement else 0
 
 
 if __name__ == "__main__":
