@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import api_latency, demo_load, ingest_end_to_end, ingest_events
+from bench import api_latency, demo_load, indicators, ingest_end_to_end, ingest_events, release_build
 
 
 def main() -> int:
@@ -12,6 +12,9 @@ def main() -> int:
     ingest_events.main(sys.argv[1:])  # e.g. --rows 1000000 for a quick run
     ingest_end_to_end.main(sys.argv[1:])  # the whole ingest (issue 3 section 8), same file
     api_latency.main([])
+    indicators.main([])  # the indicator engine against DuckDB on the same frame (issue 4 section 7)
+    release_build.main(["--demo"])  # the protected release build against DuckDB (issue 4 section 7)
+    release_build.main([])  # 5 years x 200 organisations x 60 countries
     return 0
 
 
