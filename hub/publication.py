@@ -48,12 +48,6 @@ log = logging.getLogger(__name__)
 # that pair's own two counts (an organisation's figure), with two each side could subtract.
 MIN_RECONCILIATION_PAIRS = 3
 RESTATED = "restated by the organisation"  # what a release says of a restatement's reason
-# The keys of the tables the release stores besides hub.releases.DEFAULT_KEYS.
-TABLE_KEYS: dict[str, tuple[str, ...]] = {
-    "targets": ("code",),
-    "reconciliation": ("flow", "period", "period_kind"),
-}
-VALUE_COLUMNS: dict[str, str] = {"targets": "latest_value", "reconciliation": "total_received"}
 
 
 def named_organisations(organisations: pd.DataFrame) -> set[str]:
@@ -198,8 +192,6 @@ def build_protected_release(
         title=title,
         built_by=built_by,
         compose=release_composer(data_dir),
-        keys=TABLE_KEYS,
-        value_columns=VALUE_COLUMNS,
         notes=notes,
         channel=channel,
     )

@@ -45,9 +45,15 @@ DEFAULT_KEYS: dict[str, tuple[str, ...]] = {
     "observations": OBSERVATION_KEY,
     "coverage": ("metric", "period", "stakeholder_type"),
     "indicators": KEY_COLUMNS,
+    "targets": ("code",),
+    "reconciliation": ("flow", "period", "period_kind"),
 }
 # The column holding a table's figure (default "value").
-DEFAULT_VALUE_COLUMNS: dict[str, str] = {"coverage": "organisations"}
+DEFAULT_VALUE_COLUMNS: dict[str, str] = {
+    "coverage": "organisations",
+    "targets": "latest_value",
+    "reconciliation": "total_received",
+}
 PROVENANCE = ("submission_id", "version", "supersede_reason")
 REVISION_COLUMNS: dict[str, str] = {
     "table": "string",

@@ -19,7 +19,7 @@ HUB = str(REPO_ROOT / ".venv" / "bin" / "hub")
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([HUB, *args], env=env, capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run([HUB, *args], env=env, capture_output=True, text=True, timeout=600, check=False)
 
 
 def test_db_upgrade_on_an_empty_sqlite_file(tmp_path: Path, cli_env: dict[str, str]) -> None:

@@ -360,9 +360,19 @@ def test_finding_is_frozen() -> None:
 # --- performance ----------------------------------------------------------------------------
 
 
-def test_throughput_floor() -> None:
-    """Conservative floor so CI is not flaky; the measured figure on the dev box is reported in the PR."""
-    assert bench_firewall(200_000) >= 200_000
+def test_throughput_against_a_baseline_of_the_same_run() -> None:
+    """The row path scans at least a fifth as fast as merely visiting every cell of the same
+    rows in Python (measured in the same run: a shared machine's load cancels out)."""
+    import time
+
+    from ingest.firewall import typical_event_rows
+
+    rows = typical_event_rows(100_000)
+    started = time.perf_counter()
+    visited = sum(len(value) for row in rows for value in row.values())
+    baseline = len(rows) / (time.perf_counter() - started)
+    assert visited > 0
+    assert bench_firewall(100_000) >= baseline / 5
 
 
 def test_utc_now_is_not_flagged() -> None:
