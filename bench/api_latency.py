@@ -23,25 +23,22 @@ import statistics
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import pycountry
 import waitress
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from waitress import wasyncore
 
+from bench.databases import empty_database
 from hub.db import build_engine, session_scope
 from hub.organisations import OrganisationIn, add_organisation
 from hub.services import prepare_database
 from hub.settings import REPO_ROOT, Settings
 from hub.tokens import create_token
 
-PG_ADMIN = os.environ.get("HUB_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ORG = "bench-platform"
 GOAL_MS = 50.0
 COUNTRIES = sorted(c.alpha_2 for c in pycountry.countries)[:100]
@@ -60,22 +57,9 @@ def months(n: int) -> list[str]:
     return [f"{2015 + i // 12}-{i % 12 + 1:02d}" for i in range(n)]
 
 
-@contextmanager
-def database(backend: str, folder: Path) -> Iterator[str]:
-    """A fresh empty database URL of ``backend``, dropped afterwards (PostgreSQL)."""
-    if backend == "sqlite":
-        yield f"sqlite:///{folder / 'bench-api.sqlite3'}"
-        return
-    name = f"hub_bench_api_{uuid.uuid4().hex[:8]}"
-    admin = build_engine(PG_ADMIN).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+def database(backend: str, folder: Path) -> AbstractContextManager[str]:
+    """A fresh empty database for this benchmark (bench.databases)."""
+    return empty_database(backend, folder, name="bench-api")
 
 
 @contextmanager

@@ -49,9 +49,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,6 +63,7 @@ from sqlmodel import Session, select
 
 import hub.publication
 import hub.releases
+from bench.databases import empty_database
 from bench.indicators import check, duckdb_figures
 from bench.release_synthetic import synthetic_alliance
 from hub.auth import create_user
@@ -80,7 +80,6 @@ from hub.store import ensure_periods, metric_ids
 from hub.vocab import DIMENSIONS
 
 DATA_DIR = REPO_ROOT / "data"
-PG_ADMIN = os.environ.get("HUB_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BENCH_USERNAME = "bench-secretariat"
 GOAL_RATIO, GOAL_SECONDS = 3.0, 60.0
 LARGE = (5, 200, 60)  # years, organisations, countries
@@ -93,22 +92,9 @@ _COLUMNS = tuple(c.name for c in _OBSERVATION_TABLE.columns if c.name != "id")
 # --- set-up (not timed) ------------------------------------------------------------------------
 
 
-@contextmanager
-def database(backend: str, folder: Path) -> Iterator[str]:
-    """URL of a fresh empty database (PostgreSQL: created here and dropped afterwards)."""
-    if backend == "sqlite":
-        yield f"sqlite:///{folder / 'hub.sqlite3'}"
-        return
-    name = f"hub_bench_release_{uuid.uuid4().hex[:8]}"
-    admin = build_engine(PG_ADMIN).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+def database(backend: str, folder: Path) -> AbstractContextManager[str]:
+    """A fresh empty database for this benchmark (bench.databases)."""
+    return empty_database(backend, folder, name="bench-release")
 
 
 def _bulk_insert(session: Session, rows: list[tuple[Any, ...]]) -> None:
