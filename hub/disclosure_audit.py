@@ -2,7 +2,7 @@
 
 Every published table is a set of linear equations (a total is the sum of its parts) and
 inequalities (a total is at least the sum of the parts it lists). For each suppressed
-sensitive cell the audit solves two linear programmes (scipy's HiGHS): the smallest and the
+sensitive cell the audit solves two linear programmes (HiGHS, through highspy): the smallest and the
 largest value the cell can take given every published value, every value an earlier release
 published that has not changed, and non-negative unknowns. A cell whose range is exact or
 narrower than the policy's protection is reported. hub.disclosure uses the same solver to
@@ -14,14 +14,16 @@ can be a little narrower than the one found (limit stated in docs/disclosure.md)
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+import highspy
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from scipy.optimize._highspy import _core as _highs
 from scipy.sparse.csgraph import connected_components
 
 from hub.figures import KEY_COLUMNS
@@ -107,22 +109,81 @@ class AuditResult:
         return self.failures.empty
 
 
-@dataclass
-class _Block:
-    """The unknown cells of every connected component holding a target, as ONE linear system.
+@dataclass(frozen=True)
+class _System:
+    """Linear constraints over non-negative variables: ``a_eq @ x == b_eq`` and
+    ``a_ub @ x <= b_ub``; ``label``: the connected component of each variable."""
+
+    a_eq: Any  # scipy.sparse CSR
+    b_eq: np.ndarray
+    a_ub: Any  # scipy.sparse CSR
+    b_ub: np.ndarray
+    label: np.ndarray
+    value: np.ndarray  # the true table (NaN when unknown to the caller): a feasible point
+
+    @property
+    def variables(self) -> int:
+        return len(self.label)
+
+    def steps(self, direction: np.ndarray) -> float:
+        """How far the true table can move along ``direction`` (the difference of two
+        feasible tables, so it keeps the equalities up to the solver's tolerance) and stay
+        feasible: non-negative and within the inequalities. Never so far that the
+        equalities' rounding error grows past _TOLERANCE, and at most MAX_STEP."""
+        limit = MAX_STEP
+        if self.a_eq.shape[0]:
+            error = float(np.abs(self.a_eq @ direction).max())
+            if error > 0:
+                limit = min(limit, _TOLERANCE / error)
+        falling = direction < 0
+        if falling.any():
+            limit = min(limit, float(np.min(self.value[falling] / -direction[falling])))
+        if self.a_ub.shape[0]:
+            rate = self.a_ub @ direction
+            rising = rate > 0
+            if rising.any():
+                slack = np.maximum(self.b_ub - self.a_ub @ self.value, 0.0)
+                limit = min(limit, float(np.min(slack[rising] / rate[rising])))
+        return max(limit, 0.0)
+
+
+@dataclass(frozen=True)
+class _Block(_System):
+    """The unknown cells of every connected component holding a target, as ONE linear
+    system (everything known moved to the right-hand side).
 
     Unknown cells linked by an equation form a component; the system is block-diagonal (one
     block per component) and the objectives used here are sums over cells, so the optimum of
-    one programme over all blocks is the optimum of each block: one HiGHS call answers for
-    every component at once instead of one call per component."""
+    one programme over several components is the optimum of each: components are solved in
+    bins of about BIN_VARIABLES variables (small ones together, large ones alone), and the
+    bins in parallel. Two cells an equation forces equal (``a == b``: an organisation and
+    its country when the country has no other contributor) are one variable."""
 
-    cells: np.ndarray  # variable -> cell position
-    var_of: np.ndarray  # cell position -> variable, -1 when not a variable
-    label: np.ndarray  # variable -> component label
-    a_eq: Any
-    b_eq: np.ndarray
-    a_ub: Any
-    b_ub: np.ndarray
+    var_of: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # cell -> variable or -1
+    eq_label: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # row -> component
+    ub_label: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def part(self, labels: np.ndarray) -> tuple[_System, np.ndarray]:
+        """The sub-system of the components ``labels`` and, per variable of the block, its
+        variable in the sub-system (-1 outside)."""
+        variables = np.isin(self.label, labels)
+        local = np.full(self.variables, -1, dtype=np.int64)
+        local[variables] = np.arange(int(variables.sum()))
+        eq_rows, ub_rows = np.isin(self.eq_label, labels), np.isin(self.ub_label, labels)
+        system = _System(
+            self.a_eq[eq_rows][:, variables],
+            self.b_eq[eq_rows],
+            self.a_ub[ub_rows][:, variables],
+            self.b_ub[ub_rows],
+            self.label[variables],
+            self.value[variables],
+        )
+        return system, local
+
+
+BIN_VARIABLES = 1500
+MAX_STEP = 1e3  # how far a witness direction is stretched at most (hub.disclosure_audit._System.steps)
+WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 
 def _spans(ptr: np.ndarray, order: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -134,6 +195,35 @@ def _spans(ptr: np.ndarray, order: np.ndarray, ids: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     shift = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
     return np.asarray(order[shift + np.arange(total)], dtype=np.int64)
+
+
+def _merge_equal(
+    matrix: Any, rhs: np.ndarray, is_equal: np.ndarray
+) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
+    """Substitute the variables equations force equal (``x_a - x_b == 0``): one variable per
+    class, those equations dropped, the others rewritten. Exact: both are non-negative, so
+    the merged variable is too. Returns the new matrix, right-hand side, equality flags and
+    each old variable's new one."""
+    rows, n = matrix.shape
+    counts = np.diff(matrix.indptr)
+    row_ids = np.repeat(np.arange(rows), counts)
+    unit = np.abs(matrix.data) == 1.0
+    row_sum = np.bincount(row_ids, weights=matrix.data, minlength=rows)
+    all_unit = np.bincount(row_ids, weights=unit.astype(float), minlength=rows) == counts
+    pair = is_equal & (counts == 2) & all_unit & (row_sum == 0) & (np.abs(rhs) <= 1e-9)
+    if not pair.any():
+        return matrix, rhs, is_equal, np.arange(n)
+    starts = matrix.indptr[:-1][pair]
+    graph = sparse.coo_matrix(
+        (np.ones(len(starts)), (matrix.indices[starts], matrix.indices[starts + 1])), shape=(n, n)
+    )
+    merged_count, merged = connected_components(graph, directed=False)
+    projection = sparse.csr_matrix((np.ones(n), (np.arange(n), merged)), shape=(n, merged_count))
+    reduced = (matrix[~pair] @ projection).tocsr()
+    reduced.sum_duplicates()
+    reduced.eliminate_zeros()
+    keep = np.diff(reduced.indptr) > 0  # 0 == 0 rows: the true table satisfies them
+    return reduced[keep], rhs[~pair][keep], is_equal[~pair][keep], merged
 
 
 def _block(constraints: Constraints, known_values: np.ndarray, targets: np.ndarray) -> _Block | None:
@@ -168,58 +258,85 @@ def _block(constraints: Constraints, known_values: np.ndarray, targets: np.ndarr
     constant = np.bincount(row_of[eq[terms]], weights=known_part, minlength=len(eq_ids))
     keep = terms[term_unknown]
     var_cells = np.unique(cell[keep])
-    var_of = np.full(len(known_values), -1, dtype=np.int64)
-    var_of[var_cells] = np.arange(len(var_cells))
+    cell_var = np.full(len(known_values), -1, dtype=np.int64)
+    cell_var[var_cells] = np.arange(len(var_cells))
     matrix = sparse.csr_matrix(
-        (coef[keep], (row_of[eq[keep]], var_of[cell[keep]])), shape=(len(eq_ids), len(var_cells))
+        (coef[keep], (row_of[eq[keep]], cell_var[cell[keep]])), shape=(len(eq_ids), len(var_cells))
     )
-    n_var, n_row = len(var_cells), len(eq_ids)
+    matrix.sum_duplicates()
+    matrix, rhs, is_equal, merged = _merge_equal(matrix, -constant, constraints.equality[eq_ids])
+    var_of = np.full(len(known_values), -1, dtype=np.int64)
+    var_of[var_cells] = merged
+    value = np.full(matrix.shape[1], np.nan)
+    value[merged] = constraints.cells["value"].to_numpy(dtype=float)[var_cells]
+    n_var, n_row = matrix.shape[1], matrix.shape[0]
     graph = sparse.coo_matrix(
-        (np.ones(len(keep)), (var_of[cell[keep]], n_var + row_of[eq[keep]])),
+        (np.ones(matrix.nnz), (matrix.indices, n_var + np.repeat(np.arange(n_row), np.diff(matrix.indptr)))),
         shape=(n_var + n_row, n_var + n_row),
     )
     _, labels = connected_components(graph, directed=False)
-    is_equal = constraints.equality[eq_ids]
-    rhs = -constant
+    row_label = labels[n_var:]
     return _Block(
-        var_cells,
-        var_of,
-        labels[:n_var],
         matrix[is_equal],
         rhs[is_equal],
         -matrix[~is_equal],
         -rhs[~is_equal],
+        labels[:n_var],
+        value,
+        var_of=var_of,
+        eq_label=row_label[is_equal],
+        ub_label=row_label[~is_equal],
     )
 
 
-class _Programme:
-    """One HiGHS model of a block (scipy's bundled HiGHS, called directly: the block is
-    solved many times with different objectives, so the model is passed once and every
-    solve starts from the previous optimal basis).
+def _bins(block: _Block, labels: np.ndarray) -> list[np.ndarray]:
+    """Components ``labels`` grouped into bins of at least BIN_VARIABLES variables (a
+    component larger than that alone), largest first so the parallel workers finish
+    together."""
+    sizes = np.bincount(block.label)[labels]
+    order = np.argsort(-sizes, kind="stable")
+    bins: list[np.ndarray] = []
+    current: list[int] = []
+    filled = 0
+    for position in order:
+        current.append(int(labels[position]))
+        filled += int(sizes[position])
+        if filled >= BIN_VARIABLES:
+            bins.append(np.asarray(current))
+            current, filled = [], 0
+    if current:
+        bins.append(np.asarray(current))
+    return bins
 
-    Variables: x (the block's unknown cells, >= 0), then y_t (one per target, with
+
+class _Programme:
+    """One HiGHS model of a system (highspy, called directly: the system is solved many
+    times with different objectives, so the model is passed once and every solve starts
+    from the previous optimal basis).
+
+    Variables: x (the system's variables, >= 0), then y_t (one per target, with
     0 <= y_t <= cap_t and y_t <= x_t) so that "carry x_t up to cap_t" is the bounded
     objective max sum(w * y). A zero cost leaves y free to stay at 0, so the same model
     serves minimising x too."""
 
-    def __init__(self, block: _Block, t_var: np.ndarray, cap: np.ndarray) -> None:
-        n, m = len(block.cells), len(t_var)
+    def __init__(self, system: _System, t_var: np.ndarray, cap: np.ndarray) -> None:
+        n, m = system.variables, len(t_var)
         rows = np.concatenate([np.arange(m), np.arange(m)])
         cols = np.concatenate([t_var, n + np.arange(m)])
         link = sparse.csr_matrix((np.concatenate([-np.ones(m), np.ones(m)]), (rows, cols)), shape=(m, n + m))
-        a_eq = sparse.hstack([block.a_eq, sparse.csr_matrix((block.a_eq.shape[0], m))])
-        a_ub = sparse.hstack([block.a_ub, sparse.csr_matrix((block.a_ub.shape[0], m))])
+        a_eq = sparse.hstack([system.a_eq, sparse.csr_matrix((system.a_eq.shape[0], m))])
+        a_ub = sparse.hstack([system.a_ub, sparse.csr_matrix((system.a_ub.shape[0], m))])
         matrix = sparse.vstack([a_eq, a_ub, link], format="csc")
         matrix.sort_indices()
-        inf = _highs.kHighsInf
-        lower = np.concatenate([block.b_eq, np.full(a_ub.shape[0] + m, -inf)])
-        upper = np.concatenate([block.b_eq, block.b_ub, np.zeros(m)])
-        lp = _highs.HighsLp()
+        inf = highspy.kHighsInf
+        lower = np.concatenate([system.b_eq, np.full(a_ub.shape[0] + m, -inf)])
+        upper = np.concatenate([system.b_eq, system.b_ub, np.zeros(m)])
+        lp = highspy.HighsLp()
         lp.num_col_ = n + m
         lp.num_row_ = matrix.shape[0]
         lp.a_matrix_.num_col_ = n + m
         lp.a_matrix_.num_row_ = matrix.shape[0]
-        lp.a_matrix_.format_ = _highs.MatrixFormat.kColwise
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
         lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
         lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
         lp.a_matrix_.value_ = matrix.data.astype(float)
@@ -228,8 +345,9 @@ class _Programme:
         lp.col_upper_ = np.concatenate([np.full(n, inf), np.maximum(cap, 0.0)])
         lp.row_lower_ = lower
         lp.row_upper_ = upper
-        self.highs = _highs._Highs()
+        self.highs = highspy.Highs()
         self.highs.setOptionValue("output_flag", False)
+        self.highs.setOptionValue("threads", 1)  # the bins run in parallel instead
         # Between solves only the costs change, so the last optimal basis stays feasible:
         # the primal simplex goes on from it (the dual simplex would start over).
         self.highs.setOptionValue("simplex_strategy", 4)  # kSimplexStrategyPrimal
@@ -245,9 +363,9 @@ class _Programme:
         self.highs.run()
         status = self.highs.getModelStatus()
         # the true table satisfies every constraint, so "unbounded or infeasible" is unbounded
-        if status in (_highs.HighsModelStatus.kUnbounded, _highs.HighsModelStatus.kUnboundedOrInfeasible):
+        if status in (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible):
             return None
-        if status != _highs.HighsModelStatus.kOptimal:
+        if status != highspy.HighsModelStatus.kOptimal:
             message = self.highs.modelStatusToString(status)
             raise RuntimeError(f"disclosure audit: linear programme failed ({message})")
         return np.asarray(self.highs.getSolution().col_value)[: self.n]
@@ -265,34 +383,84 @@ def feasible_ranges(
     block = _block(constraints, known_values, targets)
     if block is None:
         return lower, upper
-    programme = _Programme(block, np.zeros(0, dtype=np.int64), np.zeros(0))
-    for index, target in enumerate(targets):
-        variable = block.var_of[target]
-        if variable < 0:
-            continue
-        objective = np.zeros(len(block.cells))
-        objective[variable] = 1.0  # the other blocks have no objective: they only stay feasible
-        low = programme.solve(objective, np.zeros(0))
-        high = programme.solve(-objective, np.zeros(0))
-        assert low is not None
-        lower[index] = max(float(low[variable]), 0.0)
-        upper[index] = np.inf if high is None else float(high[variable])
+    t_var = block.var_of[targets]
+    for labels in _bins(block, np.unique(block.label[t_var[t_var >= 0]])):
+        system, local = block.part(labels)
+        programme = _Programme(system, np.zeros(0, dtype=np.int64), np.zeros(0))
+        for index in np.flatnonzero(np.isin(block.label[np.maximum(t_var, 0)], labels) & (t_var >= 0)):
+            variable = local[t_var[index]]
+            objective = np.zeros(system.variables)
+            objective[variable] = 1.0  # the other components have no objective: they only stay feasible
+            low = programme.solve(objective, np.zeros(0))
+            high = programme.solve(-objective, np.zeros(0))
+            assert low is not None
+            lower[index] = max(float(low[variable]), 0.0)
+            upper[index] = np.inf if high is None else float(high[variable])
     return lower, upper
 
 
-def _push(programme: _Programme, t_var: np.ndarray, weights: np.ndarray, up: bool) -> np.ndarray:
-    """One feasible table pushing the targets towards their requirement; the targets' values.
+def _short_in(
+    system: _System, t_var: np.ndarray, need_low: np.ndarray, need_high: np.ndarray, exact: bool
+) -> dict[bool, np.ndarray]:
+    """unprotected for the targets of one bin: per direction (True: up), which are short.
 
-    up: maximise sum(w * y) (y_t <= x_t, y_t <= need_t: capped, so bounded);
-    down: minimise sum(w * x_t)."""
-    x_cost = np.zeros(programme.n)
-    if up:
-        solution = programme.solve(x_cost, -weights)
-    else:
-        np.add.at(x_cost, t_var, weights)
-        solution = programme.solve(x_cost, np.zeros(programme.m))
-    assert solution is not None  # both objectives are bounded
-    return solution[t_var]
+    Every table a programme finds is used twice: the difference D from the true table X
+    (itself feasible) keeps every equality, so X + s * D is a feasible table for every step
+    s in [-s_down, s_up] that keeps the cells non-negative and the inequalities (_System.steps).
+    A push up thus also yields witnesses down for the cells it moved the other way, and
+    stretching D as far as it goes can carry more targets over their requirement."""
+    short = {True: np.zeros(len(t_var), dtype=bool), False: np.zeros(len(t_var), dtype=bool)}
+    satisfied = {True: np.zeros(len(t_var), dtype=bool), False: np.zeros(len(t_var), dtype=bool)}
+    t_label = system.label[t_var]
+    programme = _Programme(system, t_var, need_high)  # one model, both directions
+    stretch = not np.isnan(system.value).any()
+
+    def absorb(table: np.ndarray) -> None:
+        """Record the targets ``table`` (and the line through it and the true table) witness."""
+        reached = [table[t_var]]
+        if stretch:
+            direction = table - system.value
+            direction[np.abs(direction) < _TOLERANCE] = 0.0  # the solver's rounding, not a move
+            for sign in (1.0, -1.0):
+                step = system.steps(sign * direction)
+                moved = sign * direction[t_var]
+                reached.append(system.value[t_var] + moved * step)
+        for values in reached:
+            satisfied[True] |= values >= need_high - _TOLERANCE
+            satisfied[False] |= values <= need_low + _TOLERANCE
+
+    def push(weights: np.ndarray, up: bool) -> None:
+        x_cost = np.zeros(programme.n)
+        if up:
+            table = programme.solve(x_cost, -weights)
+        else:
+            np.add.at(x_cost, t_var, weights)
+            table = programme.solve(x_cost, np.zeros(programme.m))
+        assert table is not None  # both objectives are bounded
+        absorb(table)
+
+    for up in (True, False):
+        if not satisfied[up].all():
+            push((~satisfied[up]).astype(float), up)
+        while not satisfied[up].all():  # push the ones still without a witness, together
+            before = int(satisfied[up].sum())
+            push((~satisfied[up]).astype(float), up)
+            if int(satisfied[up].sum()) == before:
+                break
+        undecided = ~satisfied[up]
+        while exact and undecided.any():
+            pending = np.flatnonzero(undecided)
+            _, first = np.unique(t_label[pending], return_index=True)
+            chosen = pending[first]  # one target per component
+            weights = np.zeros(len(t_var))
+            weights[chosen] = 1.0
+            push(weights, up)
+            short[up][chosen[~satisfied[up][chosen]]] = True
+            undecided &= ~satisfied[up]
+            undecided[chosen] = False
+        if not exact:
+            short[up][~satisfied[up]] = True
+    return short
 
 
 def unprotected(
@@ -309,15 +477,16 @@ def unprotected(
     ``need_low`` or up to ``need_high`` (for the targets marked in ``either_side``: neither
     down to ``need_low`` nor up to ``need_high``, i.e. confined on both sides).
 
-    Per direction, one programme over every component holding a target (hub.disclosure_audit
-    ._Block) pushes every target at once; any feasible table it finds is a witness for every
+    Per direction, one programme per bin of components holding a target (_Block, _bins)
+    pushes every target at once; any feasible table it finds is a witness for every
     target it carries far enough. The targets still without a witness are pushed together
     again while that finds new witnesses. Then (``exact``) each target left gets a programme
     of its own, which decides it exactly (and may witness others): one target per component
-    at a time, all components in one programme, since their objectives are independent.
-    Far fewer programmes than a minimum and a maximum per cell, same answer. ``exact`` False
-    skips that last step: a target without a witness counts as failing (safe for choosing
-    suppressions, since every target reported protected has a witness).
+    at a time, all components of the bin in one programme, since their objectives are
+    independent. Far fewer programmes than a minimum and a maximum per cell, same answer.
+    ``exact`` False skips that last step: a target without a witness counts as failing
+    (safe for choosing suppressions, since every target reported protected has a witness).
+    The bins are solved in parallel threads (HiGHS releases the GIL while it solves).
     """
     short = {True: np.zeros(len(targets), dtype=bool), False: np.zeros(len(targets), dtype=bool)}
     block = _block(constraints, known_values, targets)
@@ -325,35 +494,24 @@ def unprotected(
         t_var_all = block.var_of[targets]
         inside = np.flatnonzero(t_var_all >= 0)  # targets in no equation are never narrowed
         t_var = t_var_all[inside]
-        t_label = block.label[t_var]
-        programme = _Programme(block, t_var, need_high[inside])  # one model, both directions
-        for up in (True, False):
-            need = need_high[inside] if up else need_low[inside]
+        jobs = []
+        for labels in _bins(block, np.unique(block.label[t_var])):
+            system, local = block.part(labels)
+            mine = np.flatnonzero(np.isin(block.label[t_var], labels))
+            jobs.append((mine, system, local[t_var[mine]]))
 
-            def met(x: np.ndarray, need: np.ndarray = need, up: bool = up) -> np.ndarray:
-                return (x >= need - _TOLERANCE) if up else (x <= need + _TOLERANCE)
+        def run(job: tuple[np.ndarray, _System, np.ndarray]) -> dict[bool, np.ndarray]:
+            mine, system, local_t = job
+            return _short_in(system, local_t, need_low[inside[mine]], need_high[inside[mine]], exact)
 
-            satisfied = met(_push(programme, t_var, np.ones(len(t_var)), up))
-            while not satisfied.all():  # push the ones still without a witness, together
-                reached = met(_push(programme, t_var, (~satisfied).astype(float), up))
-                if not (reached & ~satisfied).any():
-                    break
-                satisfied |= reached
-            undecided = ~satisfied
-            while exact and undecided.any():
-                pending = np.flatnonzero(undecided)
-                _, first = np.unique(t_label[pending], return_index=True)
-                chosen = pending[first]  # one target per component
-                weights = np.zeros(len(t_var))
-                weights[chosen] = 1.0
-                reached = met(_push(programme, t_var, weights, up))
-                failed = chosen[~reached[chosen]]
-                short[up][inside[failed]] = True
-                satisfied |= reached
-                undecided &= ~satisfied
-                undecided[chosen] = False
-            if not exact:
-                short[up][inside[~satisfied]] = True
+        if len(jobs) > 1 and WORKERS > 1:
+            with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+                results = list(pool.map(run, jobs))
+        else:
+            results = [run(job) for job in jobs]
+        for (mine, _, _), result in zip(jobs, results, strict=True):
+            for up in (True, False):
+                short[up][inside[mine[result[up]]]] = True
     both = short[True] & short[False]
     either = short[True] | short[False]
     if either_side is None:

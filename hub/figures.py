@@ -131,9 +131,25 @@ OBSERVATION_COLUMNS = tuple(OBSERVATION_TYPES)
 
 
 def _frame(session: Session, query: Select[*tuple[Any, ...]]) -> pd.DataFrame:
-    """The rows of ``query`` as a frame, built column by column (4x faster than from Row objects)."""
+    """The rows of ``query`` as a frame of object columns.
+
+    Read with the driver's own cursor, not SQLAlchemy's result rows: a million observations
+    come back several times faster, and the queries here need none of SQLAlchemy's type
+    processing (ids, numbers, text; the callers set the types)."""
+    connection = session.connection()
+    compiled = query.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+    values = compiled.construct_params()
+    params: Any = (
+        tuple(values[name] for name in compiled.positiontup or ()) if compiled.positional else values
+    )
     names = [column.name for column in query.selected_columns]
-    columns = list(zip(*session.connection().execute(query).fetchall(), strict=True)) or [()] * len(names)
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    columns = list(zip(*rows, strict=True)) or [()] * len(names)
     return pd.DataFrame(
         {name: pd.Series(list(values), dtype=object) for name, values in zip(names, columns, strict=True)}
     )
