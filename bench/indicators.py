@@ -61,14 +61,20 @@ def _levels(source: str) -> str:
 
 
 def duckdb_figures(frame: pd.DataFrame, catalogue: Catalogue) -> dict[str, pd.DataFrame]:
-    """Sums, ratios of sums and merged distribution buckets per level and native period."""
+    """Sums, ratios of sums and merged distribution buckets per level and native period.
+
+    As in the engine, the same figure in two submissions (overlapping scopes) counts once:
+    the newest submission's (for a distribution, its whole distribution)."""
     con = duckdb.connect()
-    con.register("obs", frame)
+    con.register("reported", frame)
     metrics = catalogue.metrics.values()
     sums = ", ".join(f"'{m.code}'" for m in metrics if m.combination == "sum")
     dists = ", ".join(f"'{m.code}'" for m in metrics if m.combination == "distribution")
     ratios = [m for m in metrics if m.combination == "ratio_of_sums"]
     dims = ", ".join(KEY_DIMS)
+    con.sql(f"""
+        CREATE TEMP VIEW obs AS SELECT * FROM reported
+        QUALIFY submission_id = MAX(submission_id) OVER (PARTITION BY metric, period, organisation, {dims})""")
     out: dict[str, pd.DataFrame] = {}
     out["sum"] = con.sql(f"""
         WITH o AS (SELECT * FROM obs WHERE metric IN ({sums})), lv AS ({_levels("o")})

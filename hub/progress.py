@@ -550,11 +550,15 @@ def _progress_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
 def _by_metric(indicators: pd.DataFrame, targets: Sequence[TargetSpec]) -> dict[str, pd.DataFrame]:
     """The rows each target metric may be read from, by metric: one pass over a large table
     instead of one per target. Organisation rows are dropped first: no target reads them,
-    and they are most of the table."""
+    and they are most of the table; so are breakdowns other than by country, which no target
+    reads either (series_points keeps only their totals)."""
     _check_columns(indicators)
     wanted = indicators["metric"].isin({target.metric for target in targets}) & (
         indicators["level"] != "organisation"
     )
+    for name in DIMENSIONS:
+        if name != "country" and name in indicators.columns:
+            wanted &= indicators[name] == TOTAL
     rows = indicators.loc[wanted.to_numpy(dtype=bool, na_value=False)]
     groups = {str(metric): frame for metric, frame in rows.groupby("metric", sort=False, observed=True)}
     return {target.metric: groups.get(target.metric, rows.iloc[:0]) for target in targets}

@@ -96,3 +96,24 @@ def test_duckdb_agrees_and_the_check_catches_a_difference(built: Built) -> None:
     sums.loc[row, "value"] += 1
     with pytest.raises(AssertionError, match="sum: values differ"):
         check(frames["indicators"], baseline, catalogue)
+
+
+def test_duckdb_counts_a_figure_reported_twice_once_as_the_engine_does(built: Built) -> None:
+    """Overlapping scopes: one organisation's figures reported again, changed, by a newer
+    submission. The engine keeps the newest submission's figure; so must the baseline, or
+    the two would disagree on every total above it."""
+    from bench.indicators import duckdb_figures
+    from hub.indicators import compute_indicators
+
+    _, _, frames = built
+    catalogue = load_catalogue(REPO_ROOT / "data")
+    observations = frames["observations"]
+    sums = {code for code, metric in catalogue.metrics.items() if metric.combination == "sum"}
+    first = observations.loc[observations["metric"].isin(sums), "organisation"].iloc[0]
+    again = observations[(observations["organisation"] == first) & observations["metric"].isin(sums)].copy()
+    again["submission_id"] = int(observations["submission_id"].max()) + 1
+    again["value"] = again["value"] + 7
+    overlapping = pd.concat([observations, again], ignore_index=True)
+    indicators = compute_indicators(overlapping, catalogue)
+    baseline = duckdb_figures(overlapping, catalogue)
+    assert check(indicators, baseline, catalogue) > 1000
