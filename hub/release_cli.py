@@ -7,11 +7,17 @@ exist, be active and have the role secretariat or admin; the audit trail names i
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from hub.errors import HubError
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from hub.models import User
 
 period_app = typer.Typer(no_args_is_help=True, help="Period locks after approval.")
 submissions_app = typer.Typer(no_args_is_help=True, help="Submissions awaiting or after approval.")
@@ -24,6 +30,18 @@ def _engine():  # type: ignore[no-untyped-def]
     from hub.cli import _ready_engine
 
     return _ready_engine()
+
+
+def _acting(as_user: str, action: Callable[[Session, User], Any], done: str) -> None:
+    """Run ``action`` in one transaction as the account ``as_user`` (secretariat or admin,
+    hub.approval.acting_user), then say what was done."""
+    from hub.approval import acting_user
+    from hub.db import session_scope
+
+    _, engine = _engine()
+    with session_scope(engine) as session:
+        action(session, acting_user(session, as_user))
+    typer.echo(done)
 
 
 def _decide_targets(ids: list[int] | None, period: str | None) -> None:
@@ -87,13 +105,11 @@ def period_lock(
     ] = False,
 ) -> None:
     """Lock a period (and the periods inside it): later changes only as restatements."""
-    from hub.approval import acting_user, lock_period
-    from hub.db import session_scope
+    from hub.approval import lock_period
 
-    _, engine = _engine()
-    with session_scope(engine) as session:
-        lock_period(session, acting_user(session, as_user), period, allow_pending=allow_pending)
-    typer.echo(f"locked {period}")
+    _acting(
+        as_user, lambda s, user: lock_period(s, user, period, allow_pending=allow_pending), f"locked {period}"
+    )
 
 
 @period_app.command("unlock")
@@ -103,13 +119,9 @@ def period_unlock(
     reason: Annotated[str, typer.Option("--reason", help="Why the period opens again (audited).")],
 ) -> None:
     """Unlock a period, with a reason."""
-    from hub.approval import acting_user, unlock_period
-    from hub.db import session_scope
+    from hub.approval import unlock_period
 
-    _, engine = _engine()
-    with session_scope(engine) as session:
-        unlock_period(session, acting_user(session, as_user), period, reason)
-    typer.echo(f"unlocked {period}")
+    _acting(as_user, lambda s, user: unlock_period(s, user, period, reason), f"unlocked {period}")
 
 
 @period_app.command("list")
@@ -187,14 +199,9 @@ def release_publish(
     as_user: AsUser,
 ) -> None:
     """Publish a built release: from now on it never changes."""
-    from hub.approval import acting_user
-    from hub.db import session_scope
     from hub.releases import publish_release
 
-    _, engine = _engine()
-    with session_scope(engine) as session:
-        publish_release(session, number, acting_user(session, as_user))
-    typer.echo(f"published release {number}")
+    _acting(as_user, lambda s, user: publish_release(s, number, user), f"published release {number}")
 
 
 @release_app.command("withdraw")
@@ -204,14 +211,9 @@ def release_withdraw(
     reason: Annotated[str, typer.Option("--reason", help="Why it is withdrawn (public).")],
 ) -> None:
     """Withdraw a published release; it stays readable, marked withdrawn."""
-    from hub.approval import acting_user
-    from hub.db import session_scope
     from hub.releases import withdraw_release
 
-    _, engine = _engine()
-    with session_scope(engine) as session:
-        withdraw_release(session, number, acting_user(session, as_user), reason)
-    typer.echo(f"withdrew release {number}")
+    _acting(as_user, lambda s, user: withdraw_release(s, number, user, reason), f"withdrew release {number}")
 
 
 @release_app.command("notice")
@@ -221,14 +223,9 @@ def release_notice(
     text: Annotated[str, typer.Option("--text", help="The correction notice.")],
 ) -> None:
     """Attach a correction notice to a release."""
-    from hub.approval import acting_user
-    from hub.db import session_scope
     from hub.releases import add_notice
 
-    _, engine = _engine()
-    with session_scope(engine) as session:
-        add_notice(session, number, acting_user(session, as_user), text)
-    typer.echo(f"notice added to release {number}")
+    _acting(as_user, lambda s, user: add_notice(s, number, user, text), f"notice added to release {number}")
 
 
 @release_app.command("list")
