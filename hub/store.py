@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,6 +53,9 @@ class StoreResult:
     version: int
     created: bool
     observation_count: int
+    # the row itself (new or found): holding it keeps it in the session's identity map, which
+    # only references objects weakly, so a caller can update it without reading it back
+    submission: Submission | None = field(default=None, compare=False, repr=False)
 
 
 def content_checksum(rows: Iterable[ObservationIn], source_definition: str | None = None) -> str:
@@ -239,7 +242,7 @@ def store_submission(
         # the same content as the current version: nothing new (a correction back to an
         # older version's figures is new, and so is the same content for another scope)
         assert latest.id is not None
-        return StoreResult(latest.id, latest.version, False, latest.row_count)
+        return StoreResult(latest.id, latest.version, False, latest.row_count, latest)
 
     now = today or datetime.now(UTC)
     problems: list[str] = []
@@ -294,7 +297,7 @@ def store_submission(
             raise
         if winner.checksum == checksum:
             assert winner.id is not None
-            return StoreResult(winner.id, winner.version, False, winner.row_count)
+            return StoreResult(winner.id, winner.version, False, winner.row_count, winner)
         raise ConcurrentRestatement(
             f"{scope!r} of {organisation.code} was just restated by another submission "
             f"(version {winner.version}); check it and retry"
@@ -334,7 +337,7 @@ def store_submission(
             "checksum": checksum,
         },
     )
-    return StoreResult(submission.id, submission.version, True, len(rows))
+    return StoreResult(submission.id, submission.version, True, len(rows), submission)
 
 
 def current_submissions(
@@ -364,6 +367,15 @@ def current_submissions(
         ),
     )
     return query.where(Submission.channel == channel) if channel is not None else query
+
+
+# current_submissions(organisation_id=?) as plain SQL with one "?" placeholder, for a caller that
+# sends it to the driver itself (hub.plausibility, on every submission); tests hold the two equal
+CURRENT_SUBMISSIONS_OF_ORGANISATION = (
+    "SELECT s.id FROM submission s JOIN (SELECT organisation_id, scope, max(version) AS version "
+    "FROM submission WHERE organisation_id = ? GROUP BY organisation_id, scope) g "
+    "ON s.organisation_id = g.organisation_id AND s.scope = g.scope AND s.version = g.version"
+)
 
 
 def current_submission_ids(session: Session, channel: str | None = None) -> list[int]:

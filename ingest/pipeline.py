@@ -28,7 +28,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,8 @@ class IngestResult:
     submission_id: int | None
     created: bool
     observations: int
+    # the stored row, so that a caller (the API's answer) need not read it back
+    submission: Submission | None = field(default=None, compare=False, repr=False)
 
 
 class _NonFiniteJson(ValueError):
@@ -351,13 +353,13 @@ def _store(
             "pass --reason with why the figures changed",
         )
         return IngestResult(report, None, False, 0)
+    submission = stored.submission or session.get(Submission, stored.submission_id)
     if stored.created and settings is not None and staged is not None:
-        submission = session.get(Submission, stored.submission_id)
         assert submission is not None
         keep_original(settings, staged, submission, path.name)
         session.add(submission)
         session.flush()
-    return IngestResult(report, stored.submission_id, stored.created, stored.observation_count)
+    return IngestResult(report, stored.submission_id, stored.created, stored.observation_count, submission)
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -597,8 +599,16 @@ def _map_problem(message: str, row: ObservationIn) -> tuple[str, str, str]:
     return "", "observation.invalid", "the observation breaks a catalogue rule"
 
 
-def _org_codes(session: Session) -> set[str]:
-    return set(session.exec(select(Organisation.code)))
+def _org_codes(session: Session, catalogue: Catalogue, columns: dict[str, list[Any]]) -> set[str]:
+    """The registered organisation codes when a cell names one (a dimension whose values are
+    organisations, e.g. counterpart), else an empty set: most files name none, and reading every
+    code for each of them would cost a query of hundreds of rows per API batch."""
+    named = any(
+        catalogue.dimensions[name].values == "organisations" and any(v not in ("", TOTAL) for v in values)
+        for name, values in columns.items()
+        if name in catalogue.dimensions
+    )
+    return set(session.exec(select(Organisation.code))) if named else set()
 
 
 def _aggregate(
@@ -622,8 +632,8 @@ def _aggregate(
         report.add(first_row - 1 if first_row > 1 else 0, column, "format.missing_column", "add this column")
     if not clean or missing:
         return []
-    org_codes = _org_codes(session)
     columns = {name: table[name].to_pylist() for name in table.column_names if name in AGGREGATE_KINDS}
+    org_codes = _org_codes(session, catalogue, columns)
     observations: list[ObservationIn] = []
     found_lines: list[int] = [] if lines is None else lines
     buckets: list[tuple[int, ObservationIn]] = []

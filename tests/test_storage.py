@@ -331,3 +331,27 @@ def test_timestamps_come_back_in_utc_on_every_backend(session: Session, catalogu
     assert stored.received_at.utcoffset() == timedelta(0)
     month = session.execute(text("SELECT received_at FROM submission WHERE scope = 'tz'")).scalar_one()
     assert str(month).startswith("2025-04-01 03:30")
+
+
+def test_a_counterpart_in_a_file_must_be_a_registered_organisation(
+    session: Session, catalogue: Catalogue
+) -> None:
+    """The pipeline reads the organisation codes only when a cell names one: a file naming a
+    registered counterpart is accepted, one naming an unknown code is rejected for it."""
+    from ingest.pipeline import ingest_bytes
+
+    add_organisation(
+        session, OrganisationIn(code="cp-platform", name="Counterpart Platform", stakeholder_type="company")
+    )
+    header = "reporter,period,metric,counterpart,country,value,unit,flag\n"
+
+    def ingest(counterpart: str) -> list[tuple[str, str]]:
+        row = f"cp-platform,2025-Q1,co_reports_to_authority,{counterpart},,10,count,\n"
+        result = ingest_bytes(
+            session, catalogue, (header + row).encode(), "cp.csv", "cp-platform", dry_run=True, today=NOW
+        )
+        return [(p.column, p.rule) for p in result.report.errors]
+
+    assert ingest("ncmec") == []
+    assert ingest("no-such-org") == [("counterpart", "dimension.unknown_value")]
+    assert ingest("") == []  # no counterpart named: no organisation codes needed
