@@ -410,3 +410,18 @@ def test_end_to_end_benchmark_core_runs(tmp_path: Path) -> None:
     assert figures.accepted and figures.rows == 20_000
     assert figures.observations > 1000 and figures.duckdb_groups > 1000
     assert figures.hub_peak_mb < 4096 and figures.hub_seconds > 0 and figures.duckdb_seconds > 0
+
+
+def test_checksum_of_a_large_input_is_computed_in_a_thread_and_equal() -> None:
+    """ingest.pipeline.Checksum: a large file's SHA-256 is hashed beside the parse, a small
+    batch's at once; both are the plain SHA-256 of the bytes."""
+    import hashlib
+
+    from ingest.pipeline import PARALLEL_CHECKSUM_BYTES, Checksum
+
+    small, large = b"reporter,period\n", bytes(range(256)) * (PARALLEL_CHECKSUM_BYTES // 256 + 1)
+    quick = Checksum(small)
+    assert quick._thread is None and quick.value() == hashlib.sha256(small).hexdigest()
+    threaded = Checksum(large)
+    assert threaded._thread is not None
+    assert threaded.value() == hashlib.sha256(large).hexdigest() == threaded.value()
