@@ -469,6 +469,9 @@ def _read_csv(data: bytes, start: int, report: ValidationReport) -> tuple[pa.Tab
         report.add(1, "", "format.bad_header", "column names must be present and unique")
         return None
     if report.file_format == "events":
+        typed = _read_typed_events(data, header)
+        if typed is not None:
+            return typed, 2
         convert = event_convert_options(header)
     else:
         convert = pacsv.ConvertOptions(
@@ -490,6 +493,21 @@ def _read_csv(data: bytes, start: int, report: ValidationReport) -> tuple[pa.Tab
         report.add(0, "", "csv.malformed", "every row needs as many cells as the header, quotes balanced")
         return None
     return table, 2
+
+
+def _read_typed_events(data: bytes, header: list[str]) -> pa.Table | None:
+    """An event file read with its time columns parsed as it is read, or None when any cell
+    is not a time with a UTC offset (or the CSV is malformed): the caller then reads it as text,
+    which finds and reports every such cell. A clean file, the usual case, is parsed once, and
+    its times are never held as text."""
+    try:
+        return pacsv.read_csv(
+            pa.BufferReader(pa.py_buffer(data)),
+            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, block_size=16 << 20),
+            convert_options=event_convert_options(header, parse_times=True),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
 
 
 def _cell(value: Any) -> str | None:
@@ -760,11 +778,15 @@ def _events(
     at most ``MAX_ROW_ERRORS`` per rule. ``data`` is not read again.
     """
     del data
-    times = {
-        name: cast
-        for name in ("received_at", "actioned_at")
-        if name in table.column_names and (cast := cast_times(table[name])) is not None
-    }
+    times: dict[str, pa.ChunkedArray] = {}
+    for name in ("received_at", "actioned_at"):
+        if name not in table.column_names:
+            continue
+        column = table[name]
+        if pa.types.is_timestamp(column.type):  # parsed by the reader (_read_typed_events)
+            times[name] = column
+        elif (cast := cast_times(column)) is not None:
+            times[name] = cast
     suspicious: dict[str, list[int]] = {}
     clean = _firewall(table, EVENT_KINDS, 2, report, proven_timestamps=times.keys(), suspicious=suspicious)
     missing = [c for c in EVENT_COLUMNS if c not in table.column_names]
