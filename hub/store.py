@@ -11,9 +11,12 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Table, and_, event, func
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, select
@@ -99,31 +102,27 @@ def ensure_periods(session: Session, refs: Iterable[PeriodRef]) -> dict[str, int
     if missing:
         query = select(Period.code, Period.id).where(col(Period.code).in_(missing))
         cache.update({code: pid for code, pid in session.exec(query) if pid is not None})
-    if any(code not in cache for code in missing):
-        _take_write_lock(session)  # so that the SAVEPOINT below nests in a transaction on SQLite
-    for code in missing:
-        if code not in cache:
-            ref = wanted[code]
-            period = Period(
-                code=code,
-                kind=ref.kind,
-                year=ref.year,
-                number=ref.number,
-                start_date=ref.start,
-                end_date=ref.end,
-            )
-            try:
-                with session.begin_nested():  # another process may create the same period now
-                    session.add(period)
-                    session.flush()
-            except IntegrityError:
-                found = session.exec(select(Period.id).where(Period.code == code)).first()
-                if found is None:
-                    raise
-                cache[code] = found
-                continue
-            assert period.id is not None
-            cache[code] = period.id
+    absent = [code for code in missing if code not in cache]
+    if absent:
+        # One INSERT of every absent period that skips any another process has created since
+        # (ON CONFLICT DO NOTHING, SQLite and PostgreSQL alike), then one SELECT of their ids:
+        # no SAVEPOINT and no ORM flush per period, and nothing to roll back when racing.
+        _take_write_lock(session)
+        rows = [
+            {
+                "code": code,
+                "kind": wanted[code].kind,
+                "year": wanted[code].year,
+                "number": wanted[code].number,
+                "start_date": wanted[code].start,
+                "end_date": wanted[code].end,
+            }
+            for code in absent
+        ]
+        insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+        session.execute(insert(_PERIOD_TABLE).values(rows).on_conflict_do_nothing())
+        query = select(Period.code, Period.id).where(col(Period.code).in_(absent))
+        cache.update({code: pid for code, pid in session.exec(query) if pid is not None})
     return {code: cache[code] for code in wanted}
 
 
@@ -144,8 +143,11 @@ def metric_ids(session: Session, catalogue: Catalogue) -> dict[str, int]:
     return cache
 
 
+_PERIOD_TABLE: Table = Period.__table__  # type: ignore[attr-defined]
 _OBSERVATION_TABLE: Table = Observation.__table__  # type: ignore[attr-defined]
 _OBSERVATION_COLUMNS = tuple(column.name for column in _OBSERVATION_TABLE.columns if column.name != "id")
+# a record's values in column order, picked in C (a generator per row cost more than the insert)
+_OBSERVATION_VALUES = itemgetter(*_OBSERVATION_COLUMNS)
 # column names from the model, never from input
 _SQLITE_INSERT = (
     f"INSERT INTO observation ({', '.join(_OBSERVATION_COLUMNS)}) "  # noqa: S608
@@ -162,11 +164,11 @@ def _insert_observations(session: Session, records: list[dict[str, object]]) -> 
         statement = f"COPY observation ({', '.join(_OBSERVATION_COLUMNS)}) FROM STDIN"
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
             for record in records:
-                copy.write_row([record[name] for name in _OBSERVATION_COLUMNS])
+                copy.write_row(_OBSERVATION_VALUES(record))
         return
     # SQLite: one prepared statement, plain tuples (no per-row SQLAlchemy parameter processing)
     statement = _SQLITE_INSERT
-    rows = [tuple(record[name] for name in _OBSERVATION_COLUMNS) for record in records]
+    rows = [_OBSERVATION_VALUES(record) for record in records]
     for start in range(0, len(rows), 5000):
         connection.exec_driver_sql(statement, rows[start : start + 5000])
 

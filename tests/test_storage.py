@@ -10,7 +10,7 @@ from alembic import command
 from sqlalchemy import func, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from hub import migrate
 from hub.catalogue import Catalogue
@@ -226,6 +226,32 @@ def test_periods_are_stored_once_per_kind(session: Session, catalogue: Catalogue
         date(2025, 1, 1),
         date(2025, 4, 1),
     )
+
+
+def test_a_period_created_by_another_transaction_meanwhile_is_reused(loaded_engine: Engine) -> None:
+    """Two transactions create the same new period: the second looked before the first
+    committed, then inserts with ON CONFLICT DO NOTHING, and gets the first one's id."""
+    import threading
+
+    from hub.store import ensure_periods
+
+    refs = [parse_period("2024-Q3"), parse_period("2024-Q4")]
+    first = Session(loaded_engine)
+    created = ensure_periods(first, refs[:1])  # not committed yet
+    timer = threading.Timer(0.5, first.commit)
+    with Session(loaded_engine) as second:
+        # the first SELECT misses 2024-Q3 (uncommitted) ...
+        assert second.exec(select(Period.id).where(Period.code == "2024-Q3")).first() is None
+        timer.start()  # ... and its insert waits for the first transaction, then skips the row
+        ids = ensure_periods(second, refs)
+        second.commit()
+    timer.join()
+    first.close()
+    assert ids["2024-Q3"] == created["2024-Q3"] and len(set(ids.values())) == 2
+    with Session(loaded_engine) as check:
+        assert (
+            check.exec(select(func.count()).select_from(Period).where(col(Period.code).in_(ids))).one() == 2
+        )
 
 
 def test_ids_cached_in_a_rolled_back_transaction_are_forgotten(
