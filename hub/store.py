@@ -9,11 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Table, and_, event, func
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, select
@@ -53,6 +56,9 @@ class StoreResult:
     version: int
     created: bool
     observation_count: int
+    # the row itself (new or found): holding it keeps it in the session's identity map, which
+    # only references objects weakly, so a caller can update it without reading it back
+    submission: Submission | None = field(default=None, compare=False, repr=False)
 
 
 def content_checksum(rows: Iterable[ObservationIn], source_definition: str | None = None) -> str:
@@ -96,31 +102,27 @@ def ensure_periods(session: Session, refs: Iterable[PeriodRef]) -> dict[str, int
     if missing:
         query = select(Period.code, Period.id).where(col(Period.code).in_(missing))
         cache.update({code: pid for code, pid in session.exec(query) if pid is not None})
-    if any(code not in cache for code in missing):
-        _take_write_lock(session)  # so that the SAVEPOINT below nests in a transaction on SQLite
-    for code in missing:
-        if code not in cache:
-            ref = wanted[code]
-            period = Period(
-                code=code,
-                kind=ref.kind,
-                year=ref.year,
-                number=ref.number,
-                start_date=ref.start,
-                end_date=ref.end,
-            )
-            try:
-                with session.begin_nested():  # another process may create the same period now
-                    session.add(period)
-                    session.flush()
-            except IntegrityError:
-                found = session.exec(select(Period.id).where(Period.code == code)).first()
-                if found is None:
-                    raise
-                cache[code] = found
-                continue
-            assert period.id is not None
-            cache[code] = period.id
+    absent = [code for code in missing if code not in cache]
+    if absent:
+        # One INSERT of every absent period that skips any another process has created since
+        # (ON CONFLICT DO NOTHING, SQLite and PostgreSQL alike), then one SELECT of their ids:
+        # no SAVEPOINT and no ORM flush per period, and nothing to roll back when racing.
+        _take_write_lock(session)
+        rows = [
+            {
+                "code": code,
+                "kind": wanted[code].kind,
+                "year": wanted[code].year,
+                "number": wanted[code].number,
+                "start_date": wanted[code].start,
+                "end_date": wanted[code].end,
+            }
+            for code in absent
+        ]
+        insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+        session.execute(insert(_PERIOD_TABLE).values(rows).on_conflict_do_nothing())
+        query = select(Period.code, Period.id).where(col(Period.code).in_(absent))
+        cache.update({code: pid for code, pid in session.exec(query) if pid is not None})
     return {code: cache[code] for code in wanted}
 
 
@@ -141,8 +143,11 @@ def metric_ids(session: Session, catalogue: Catalogue) -> dict[str, int]:
     return cache
 
 
+_PERIOD_TABLE: Table = Period.__table__  # type: ignore[attr-defined]
 _OBSERVATION_TABLE: Table = Observation.__table__  # type: ignore[attr-defined]
 _OBSERVATION_COLUMNS = tuple(column.name for column in _OBSERVATION_TABLE.columns if column.name != "id")
+# a record's values in column order, picked in C (a generator per row cost more than the insert)
+_OBSERVATION_VALUES = itemgetter(*_OBSERVATION_COLUMNS)
 # column names from the model, never from input
 _SQLITE_INSERT = (
     f"INSERT INTO observation ({', '.join(_OBSERVATION_COLUMNS)}) "  # noqa: S608
@@ -159,11 +164,11 @@ def _insert_observations(session: Session, records: list[dict[str, object]]) -> 
         statement = f"COPY observation ({', '.join(_OBSERVATION_COLUMNS)}) FROM STDIN"
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
             for record in records:
-                copy.write_row([record[name] for name in _OBSERVATION_COLUMNS])
+                copy.write_row(_OBSERVATION_VALUES(record))
         return
     # SQLite: one prepared statement, plain tuples (no per-row SQLAlchemy parameter processing)
     statement = _SQLITE_INSERT
-    rows = [tuple(record[name] for name in _OBSERVATION_COLUMNS) for record in records]
+    rows = [_OBSERVATION_VALUES(record) for record in records]
     for start in range(0, len(rows), 5000):
         connection.exec_driver_sql(statement, rows[start : start + 5000])
 
@@ -239,7 +244,7 @@ def store_submission(
         # the same content as the current version: nothing new (a correction back to an
         # older version's figures is new, and so is the same content for another scope)
         assert latest.id is not None
-        return StoreResult(latest.id, latest.version, False, latest.row_count)
+        return StoreResult(latest.id, latest.version, False, latest.row_count, latest)
 
     now = today or datetime.now(UTC)
     problems: list[str] = []
@@ -294,7 +299,7 @@ def store_submission(
             raise
         if winner.checksum == checksum:
             assert winner.id is not None
-            return StoreResult(winner.id, winner.version, False, winner.row_count)
+            return StoreResult(winner.id, winner.version, False, winner.row_count, winner)
         raise ConcurrentRestatement(
             f"{scope!r} of {organisation.code} was just restated by another submission "
             f"(version {winner.version}); check it and retry"
@@ -334,7 +339,7 @@ def store_submission(
             "checksum": checksum,
         },
     )
-    return StoreResult(submission.id, submission.version, True, len(rows))
+    return StoreResult(submission.id, submission.version, True, len(rows), submission)
 
 
 def current_submissions(
@@ -364,6 +369,15 @@ def current_submissions(
         ),
     )
     return query.where(Submission.channel == channel) if channel is not None else query
+
+
+# current_submissions(organisation_id=?) as plain SQL with one "?" placeholder, for a caller that
+# sends it to the driver itself (hub.plausibility, on every submission); tests hold the two equal
+CURRENT_SUBMISSIONS_OF_ORGANISATION = (
+    "SELECT s.id FROM submission s JOIN (SELECT organisation_id, scope, max(version) AS version "
+    "FROM submission WHERE organisation_id = ? GROUP BY organisation_id, scope) g "
+    "ON s.organisation_id = g.organisation_id AND s.scope = g.scope AND s.version = g.version"
+)
 
 
 def current_submission_ids(session: Session, channel: str | None = None) -> list[int]:

@@ -382,26 +382,15 @@ def batch_problem(body: bytes, content_type: str) -> tuple[str, str] | None:
 
 
 def _report_response(
-    session: Session, caller: Caller, result: IngestResult, dry_run: bool, body_size: int
+    session: Session, caller: Caller, result: IngestResult, dry_run: bool
 ) -> tuple[ApiResponse, int | None]:
     """The answer to an ingest, and the id of the submission it names."""
     report = result.report
+    # the pipeline stored the report (warnings included), its warning count and the body's size
+    # with the version it created: the row it hands back is the answer, no read or write here
     submission: Submission | None = None
-    if result.submission_id is not None and result.created:
-        # the API keeps the report (warnings included) with the version it created; one round
-        # trip both stores it and reads the submission back for the answer
-        submission = session.execute(
-            update(Submission)
-            .where(col(Submission.id) == result.submission_id)
-            .values(
-                validation_report=report.to_dict(),
-                warning_count=len(report.problems) - len(report.errors),
-                file_size=body_size,
-            )
-            .returning(Submission)
-        ).scalar_one()
-    elif result.submission_id is not None:
-        submission = session.get(Submission, result.submission_id)
+    if result.submission_id is not None:
+        submission = result.submission or session.get(Submission, result.submission_id)
     if not report.ok:
         status, outcome = (400 if any(p.rule == "json.invalid" for p in report.errors) else 422), "rejected"
     elif dry_run:
@@ -519,7 +508,7 @@ def submit(
                     channel="api",
                     settings=settings,
                 )
-                response, submission_id = _report_response(session, caller, result, dry_run, len(body))
+                response, submission_id = _report_response(session, caller, result, dry_run)
             if record_id is not None:
                 _complete_key(session, record_id, response, None if dry_run else submission_id)
     except BaseException:

@@ -26,9 +26,10 @@ import io
 import json
 import math
 import re
+import threading
 from collections import Counter
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,8 @@ class IngestResult:
     submission_id: int | None
     created: bool
     observations: int
+    # the stored row, so that a caller (the API's answer) need not read it back
+    submission: Submission | None = field(default=None, compare=False, repr=False)
 
 
 class _NonFiniteJson(ValueError):
@@ -97,6 +100,40 @@ class _NonFiniteJson(ValueError):
 
 def _reject_constant(_name: str) -> Any:
     raise _NonFiniteJson("non-finite number")
+
+
+PARALLEL_CHECKSUM_BYTES = 8 << 20  # below this, a thread costs more than it saves
+
+
+class Checksum:
+    """SHA-256 of a submission's bytes, for a large file computed in a thread meanwhile.
+
+    Hashing a gigabyte takes most of a second; hashlib releases the GIL while it hashes, and so
+    do Arrow's parser and compute kernels, so the digest of a large file is ready by the time
+    the file has been parsed and checked instead of delaying both. Small inputs (API batches)
+    are hashed at once. The bytes are immutable: the digest is of exactly what is validated.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self._digest: str | None = None
+        self._thread: threading.Thread | None = None
+        if len(data) < PARALLEL_CHECKSUM_BYTES:
+            self._digest = hashlib.sha256(data).hexdigest()
+        else:
+            self._thread = threading.Thread(target=self._hash, args=(data,), name="checksum", daemon=True)
+            self._thread.start()
+
+    def _hash(self, data: bytes) -> None:
+        self._digest = hashlib.sha256(data).hexdigest()
+
+    def value(self) -> str:
+        """The hex digest (waits for the thread)."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._digest is None:
+            raise RuntimeError("the checksum thread failed")
+        return self._digest
 
 
 def ingest_file(
@@ -155,7 +192,7 @@ def ingest_bytes(
     commit keeps the audit line although nothing else is stored.
     """
     path = Path(source_name or "file")
-    checksum = hashlib.sha256(data).hexdigest()
+    checksum = Checksum(data)  # a large file's is computed while it is parsed and checked
     report = ValidationReport(source_name=path.name)
     reason = (supersede_reason or "").strip() or None
     organisation: Organisation | None
@@ -181,7 +218,7 @@ def ingest_bytes(
             submitted_by_id,
             settings,
         )
-    _audit_attempt(session, organisation, channel, checksum, result, dry_run=dry_run, reason=reason)
+    _audit_attempt(session, organisation, channel, checksum.value(), result, dry_run=dry_run, reason=reason)
     return result
 
 
@@ -232,7 +269,7 @@ def _ingest(
     catalogue: Catalogue,
     path: Path,
     data: bytes,
-    checksum: str,
+    checksum: Checksum,
     organisation: Organisation,
     report: ValidationReport,
     dry_run: bool,
@@ -297,7 +334,7 @@ def _store(
     observations: list[ObservationIn],
     report: ValidationReport,
     scope: str,
-    checksum: str,
+    checksum: Checksum,
     path: Path,
     data: bytes,
     reason: str | None,
@@ -317,7 +354,7 @@ def _store(
             channel=channel,
             scope=scope,
             actor=f"{channel}:{organisation.code}"[:64],
-            checksum=checksum,
+            checksum=checksum.value(),
             source_name=path.name[:300] or "file",
             supersede_reason=reason,
             today=now,
@@ -351,13 +388,13 @@ def _store(
             "pass --reason with why the figures changed",
         )
         return IngestResult(report, None, False, 0)
+    submission = stored.submission or session.get(Submission, stored.submission_id)
     if stored.created and settings is not None and staged is not None:
-        submission = session.get(Submission, stored.submission_id)
         assert submission is not None
         keep_original(settings, staged, submission, path.name)
         session.add(submission)
         session.flush()
-    return IngestResult(report, stored.submission_id, stored.created, stored.observation_count)
+    return IngestResult(report, stored.submission_id, stored.created, stored.observation_count, submission)
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -432,6 +469,9 @@ def _read_csv(data: bytes, start: int, report: ValidationReport) -> tuple[pa.Tab
         report.add(1, "", "format.bad_header", "column names must be present and unique")
         return None
     if report.file_format == "events":
+        typed = _read_typed_events(data, header)
+        if typed is not None:
+            return typed, 2
         convert = event_convert_options(header)
     else:
         convert = pacsv.ConvertOptions(
@@ -453,6 +493,21 @@ def _read_csv(data: bytes, start: int, report: ValidationReport) -> tuple[pa.Tab
         report.add(0, "", "csv.malformed", "every row needs as many cells as the header, quotes balanced")
         return None
     return table, 2
+
+
+def _read_typed_events(data: bytes, header: list[str]) -> pa.Table | None:
+    """An event file read with its time columns parsed as it is read, or None when any cell
+    is not a time with a UTC offset (or the CSV is malformed): the caller then reads it as text,
+    which finds and reports every such cell. A clean file, the usual case, is parsed once, and
+    its times are never held as text."""
+    try:
+        return pacsv.read_csv(
+            pa.BufferReader(pa.py_buffer(data)),
+            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, block_size=16 << 20),
+            convert_options=event_convert_options(header, parse_times=True),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
 
 
 def _cell(value: Any) -> str | None:
@@ -597,8 +652,16 @@ def _map_problem(message: str, row: ObservationIn) -> tuple[str, str, str]:
     return "", "observation.invalid", "the observation breaks a catalogue rule"
 
 
-def _org_codes(session: Session) -> set[str]:
-    return set(session.exec(select(Organisation.code)))
+def _org_codes(session: Session, catalogue: Catalogue, columns: dict[str, list[Any]]) -> set[str]:
+    """The registered organisation codes when a cell names one (a dimension whose values are
+    organisations, e.g. counterpart), else an empty set: most files name none, and reading every
+    code for each of them would cost a query of hundreds of rows per API batch."""
+    named = any(
+        catalogue.dimensions[name].values == "organisations" and any(v not in ("", TOTAL) for v in values)
+        for name, values in columns.items()
+        if name in catalogue.dimensions
+    )
+    return set(session.exec(select(Organisation.code))) if named else set()
 
 
 def _aggregate(
@@ -622,8 +685,8 @@ def _aggregate(
         report.add(first_row - 1 if first_row > 1 else 0, column, "format.missing_column", "add this column")
     if not clean or missing:
         return []
-    org_codes = _org_codes(session)
     columns = {name: table[name].to_pylist() for name in table.column_names if name in AGGREGATE_KINDS}
+    org_codes = _org_codes(session, catalogue, columns)
     observations: list[ObservationIn] = []
     found_lines: list[int] = [] if lines is None else lines
     buckets: list[tuple[int, ObservationIn]] = []
@@ -715,11 +778,15 @@ def _events(
     at most ``MAX_ROW_ERRORS`` per rule. ``data`` is not read again.
     """
     del data
-    times = {
-        name: cast
-        for name in ("received_at", "actioned_at")
-        if name in table.column_names and (cast := cast_times(table[name])) is not None
-    }
+    times: dict[str, pa.ChunkedArray] = {}
+    for name in ("received_at", "actioned_at"):
+        if name not in table.column_names:
+            continue
+        column = table[name]
+        if pa.types.is_timestamp(column.type):  # parsed by the reader (_read_typed_events)
+            times[name] = column
+        elif (cast := cast_times(column)) is not None:
+            times[name] = cast
     suspicious: dict[str, list[int]] = {}
     clean = _firewall(table, EVENT_KINDS, 2, report, proven_timestamps=times.keys(), suspicious=suspicious)
     missing = [c for c in EVENT_COLUMNS if c not in table.column_names]

@@ -271,6 +271,24 @@ def test_json_accepted_then_unchanged_and_looked_up(api: Api) -> None:
     assert api.call("GET", "/api/v1/submissions?limit=0").status == 400
 
 
+def test_a_stored_batch_keeps_its_report_warnings_and_size(api: Api) -> None:
+    """The version an API batch creates holds the report it was answered with (warnings
+    included), its warning count and the body's size; the answer describes that stored row."""
+    for month in ("2025-01", "2025-02", "2025-03"):
+        assert api.post(_countries(3, month)).status == 201
+    body = _countries(3, "2025-04", base=100_000)  # far above each country's history
+    reply = api.post(body)
+    assert reply.status == 201, reply.text
+    assert reply.json["report"]["warning_count"] == 3
+    with Session(api.engine) as session:
+        stored = session.get(Submission, reply.json["submission"]["id"])
+        assert stored is not None
+        assert stored.file_size == len(body) and stored.warning_count == 3
+        assert stored.validation_report == reply.json["report"]
+        assert reply.json["submission"]["warning_count"] == 3
+        assert reply.json["submission"]["validation_report"] == reply.json["report"]
+
+
 def test_csv_aggregate_and_event_files_accepted(api: Api) -> None:
     aggregate = api.post(CSV_SAMPLE, content_type="text/csv")
     assert aggregate.status == 201, aggregate.text

@@ -410,3 +410,70 @@ def test_end_to_end_benchmark_core_runs(tmp_path: Path) -> None:
     assert figures.accepted and figures.rows == 20_000
     assert figures.observations > 1000 and figures.duckdb_groups > 1000
     assert figures.hub_peak_mb < 4096 and figures.hub_seconds > 0 and figures.duckdb_seconds > 0
+
+
+def test_checksum_of_a_large_input_is_computed_in_a_thread_and_equal() -> None:
+    """ingest.pipeline.Checksum: a large file's SHA-256 is hashed beside the parse, a small
+    batch's at once; both are the plain SHA-256 of the bytes."""
+    import hashlib
+
+    from ingest.pipeline import PARALLEL_CHECKSUM_BYTES, Checksum
+
+    small, large = b"reporter,period\n", bytes(range(256)) * (PARALLEL_CHECKSUM_BYTES // 256 + 1)
+    quick = Checksum(small)
+    assert quick._thread is None and quick.value() == hashlib.sha256(small).hexdigest()
+    threaded = Checksum(large)
+    assert threaded._thread is not None
+    assert threaded.value() == hashlib.sha256(large).hexdigest() == threaded.value()
+
+
+def _events_file(lines: list[str]) -> bytes:
+    return (HEADER + "\n" + "\n".join(lines) + "\n").encode()
+
+
+def test_a_clean_file_has_its_times_parsed_by_the_reader_with_the_same_result(
+    session: Session, catalogue: Catalogue
+) -> None:
+    """A clean event file is read once with its time columns as timestamps (ingest.pipeline
+    _read_typed_events); its observations are those of the text read plus cast_times."""
+    from ingest.pipeline import _read_typed_events
+
+    lines = [GOOD.format(i=i) for i in range(30)]
+    lines[4] = lines[4].replace("2025-03-01T10:05:00+01:00,removed", ",pending")  # empty actioned_at
+    lines[5] = lines[5].replace(",removed", ",not_found").replace("10:05:00+01:00", "23:59:59Z")
+    lines[6] = lines[6].replace("2025-03-01T09:30:00+01:00", "2025-02-28 23:30:00-02:00")
+    data = _events_file(lines)
+    typed = _read_typed_events(data, list(COLUMNS))
+    assert typed is not None and pa.types.is_timestamp(typed["actioned_at"].type)
+    assert typed["actioned_at"].null_count == 1 and typed["case_ref"].type == pa.string()
+    result = _ingest(session, catalogue, data)
+    assert result.report.ok, result.report.to_text()
+    reference = reduce_events(
+        read_events_csv(data), catalogue=catalogue, stakeholder_type="company", now=NOW
+    ).observations
+    org = "example-platform"
+    stored = ingest_bytes(session, catalogue, data, "e.csv", org, dry_run=False, today=NOW)
+    assert stored.created and stored.observations == len(reference) == result.observations
+
+
+@pytest.mark.parametrize(
+    ("change", "rule"),
+    [
+        (("2025-03-01T10:05:00+01:00", "2025-03-01T10:05:00"), "events.invalid_time"),  # no offset
+        (("2025-03-01T09:30:00+01:00", "2025-02-30T09:30:00Z"), "events.invalid_time"),
+        (("2025-03-01T10:05:00+01:00", '""'), "events.outcome_needs_time"),  # quoted empty: text read
+        (("case-7,", ","), "events.missing_case_ref"),  # an empty text cell stays "", not null
+    ],
+)
+def test_a_cell_the_typed_read_refuses_is_found_by_the_text_read(
+    session: Session, catalogue: Catalogue, change: tuple[str, str], rule: str
+) -> None:
+    lines = [GOOD.format(i=i) for i in range(10)]
+    lines[7] = lines[7].replace(*change)
+    result = _ingest(session, catalogue, _events_file(lines))
+    assert [(p.row, p.rule) for p in result.report.errors] == [(9, rule)]
+
+
+def test_an_event_file_without_records_is_empty(session: Session, catalogue: Catalogue) -> None:
+    result = _ingest(session, catalogue, (HEADER + "\n").encode())
+    assert [p.rule for p in result.report.problems] == ["file.empty"]

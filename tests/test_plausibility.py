@@ -151,3 +151,82 @@ def test_history_of_a_whole_submission_takes_a_fixed_number_of_queries(
         event.remove(engine, "before_cursor_execute", count)
     assert counts[0] == counts[1] <= 4
     assert history.exec(select(func.count()).select_from(Submission)).one() == 3
+
+
+def test_a_breakdown_is_compared_with_its_own_history_only(history: Session, catalogue: Catalogue) -> None:
+    """History rows broken down by a dimension the submission does not name (here: country) are
+    never read as totals, and a country's figure is compared with that country's history only."""
+    for period in ("2024-Q2", "2024-Q3", "2024-Q4"):
+        rows = [(period, "co_notices_received", "NA", "1000", "count")]
+        result = ingest_bytes(
+            history,
+            catalogue,
+            _csv(rows),
+            "na.csv",
+            ORG,
+            dry_run=False,
+            today=TODAY,
+            supersede_reason="add NA",
+        )
+        assert result.created, result.report.to_text()
+    history.commit()
+    # totals are gone from 2024-Q2..Q4 now (each restatement holds NA only): no total history left
+    totals = _ingest(
+        history, catalogue, _csv([("2025-Q1", "co_notices_received", "", "7777", "count")]), True
+    )
+    assert totals.report.warnings == []
+    data = _csv(
+        [
+            ("2025-Q2", "co_notices_received", "NA", "20000", "count"),  # > 10 x NA's median 1000
+            ("2025-Q2", "co_notices_received", "FR", "20000", "count"),  # no history for FR
+        ]
+    )
+    result = _ingest(history, catalogue, data, dry_run=True)
+    assert [(w.row, w.rule) for w in result.report.warnings] == [(2, "plausibility.far_above_history")]
+
+
+def test_totals_are_not_confused_with_breakdowns(history: Session, catalogue: Catalogue) -> None:
+    """A total compared with the stored totals, though the same periods also hold country rows."""
+    for period, value in (("2024-Q2", "100"), ("2024-Q3", "120"), ("2024-Q4", "90")):
+        rows = [(period, "co_notices_received", "", value, "count")]
+        rows.append((period, "co_notices_received", "NA", "5000", "count"))
+        rows.append((period, "co_proactive_share", "", "0.8", "share"))
+        result = ingest_bytes(
+            history,
+            catalogue,
+            _csv(rows),
+            "b.csv",
+            ORG,
+            dry_run=False,
+            today=TODAY,
+            supersede_reason="add NA",
+        )
+        assert result.created, result.report.to_text()
+    history.commit()
+    # 7777 is far above the totals' median 100, not above NA's 5000 (read as totals it would pass)
+    result = _ingest(
+        history, catalogue, _csv([("2025-Q1", "co_notices_received", "", "7777", "count")]), True
+    )
+    assert [w.rule for w in result.report.warnings] == ["plausibility.far_above_history"]
+
+
+def test_plain_sql_of_current_submissions_matches_the_query(history: Session, catalogue: Catalogue) -> None:
+    """hub.plausibility sends CURRENT_SUBMISSIONS_OF_ORGANISATION to the driver itself: it must
+    name the same submissions as :func:`current_submissions` (restated versions left out)."""
+    from hub.plausibility import _placeholder
+    from hub.store import CURRENT_SUBMISSIONS_OF_ORGANISATION, current_submissions
+
+    organisation_id = history.exec(select(Submission.organisation_id)).first()
+    assert organisation_id is not None
+    data = _csv([("2024-Q4", "co_notices_received", "", "95", "count")])
+    restated = ingest_bytes(
+        history, catalogue, data, "r.csv", ORG, dry_run=False, today=TODAY, supersede_reason="recount"
+    )
+    assert restated.created
+    connection = history.connection()
+    plain = connection.exec_driver_sql(
+        CURRENT_SUBMISSIONS_OF_ORGANISATION.replace("?", _placeholder(connection)), (organisation_id,)
+    )
+    expected = history.execute(current_submissions(organisation_id=organisation_id)).scalars().all()
+    assert sorted(row[0] for row in plain) == sorted(expected)
+    assert len(expected) == 3 and history.exec(select(func.count()).select_from(Submission)).one() == 4

@@ -10,7 +10,7 @@ from alembic import command
 from sqlalchemy import func, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from hub import migrate
 from hub.catalogue import Catalogue
@@ -228,6 +228,32 @@ def test_periods_are_stored_once_per_kind(session: Session, catalogue: Catalogue
     )
 
 
+def test_a_period_created_by_another_transaction_meanwhile_is_reused(loaded_engine: Engine) -> None:
+    """Two transactions create the same new period: the second looked before the first
+    committed, then inserts with ON CONFLICT DO NOTHING, and gets the first one's id."""
+    import threading
+
+    from hub.store import ensure_periods
+
+    refs = [parse_period("2024-Q3"), parse_period("2024-Q4")]
+    first = Session(loaded_engine)
+    created = ensure_periods(first, refs[:1])  # not committed yet
+    timer = threading.Timer(0.5, first.commit)
+    with Session(loaded_engine) as second:
+        # the first SELECT misses 2024-Q3 (uncommitted) ...
+        assert second.exec(select(Period.id).where(Period.code == "2024-Q3")).first() is None
+        timer.start()  # ... and its insert waits for the first transaction, then skips the row
+        ids = ensure_periods(second, refs)
+        second.commit()
+    timer.join()
+    first.close()
+    assert ids["2024-Q3"] == created["2024-Q3"] and len(set(ids.values())) == 2
+    with Session(loaded_engine) as check:
+        assert (
+            check.exec(select(func.count()).select_from(Period).where(col(Period.code).in_(ids))).one() == 2
+        )
+
+
 def test_ids_cached_in_a_rolled_back_transaction_are_forgotten(
     session: Session, catalogue: Catalogue
 ) -> None:
@@ -331,3 +357,27 @@ def test_timestamps_come_back_in_utc_on_every_backend(session: Session, catalogu
     assert stored.received_at.utcoffset() == timedelta(0)
     month = session.execute(text("SELECT received_at FROM submission WHERE scope = 'tz'")).scalar_one()
     assert str(month).startswith("2025-04-01 03:30")
+
+
+def test_a_counterpart_in_a_file_must_be_a_registered_organisation(
+    session: Session, catalogue: Catalogue
+) -> None:
+    """The pipeline reads the organisation codes only when a cell names one: a file naming a
+    registered counterpart is accepted, one naming an unknown code is rejected for it."""
+    from ingest.pipeline import ingest_bytes
+
+    add_organisation(
+        session, OrganisationIn(code="cp-platform", name="Counterpart Platform", stakeholder_type="company")
+    )
+    header = "reporter,period,metric,counterpart,country,value,unit,flag\n"
+
+    def ingest(counterpart: str) -> list[tuple[str, str]]:
+        row = f"cp-platform,2025-Q1,co_reports_to_authority,{counterpart},,10,count,\n"
+        result = ingest_bytes(
+            session, catalogue, (header + row).encode(), "cp.csv", "cp-platform", dry_run=True, today=NOW
+        )
+        return [(p.column, p.rule) for p in result.report.errors]
+
+    assert ingest("ncmec") == []
+    assert ingest("no-such-org") == [("counterpart", "dimension.unknown_value")]
+    assert ingest("") == []  # no counterpart named: no organisation codes needed
