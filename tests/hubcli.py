@@ -82,3 +82,18 @@ def hub_in_process(env: dict[str, str], *args: str) -> subprocess.CompletedProce
         logging.getLogger("alembic").setLevel(saved[2])
         _forget_process_state()
     return subprocess.CompletedProcess(["hub", *args], code, out.getvalue(), err.getvalue())
+
+
+class HubCommands:
+    """``hub`` for a test that runs several commands against one environment: the first call
+    whose arguments start with ``family`` is a real process (the installed script starts and
+    reaches that command family), every other call runs in-process."""
+
+    def __init__(self, env: dict[str, str], *family: str) -> None:
+        self.env, self.family, self.proven = env, family, False
+
+    def __call__(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        if not self.proven and args[: len(self.family)] == self.family:
+            self.proven = True
+            return hub_process(env or self.env, *args)
+        return hub_in_process(env or self.env, *args)
