@@ -526,7 +526,7 @@ cells = st.dictionaries(
 )
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(old=cells, new=cells)
 def test_revisions_agree_with_a_plain_comparison(
     old: dict[tuple[str, str], tuple[float | None, bool]],
