@@ -7,12 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
-import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlmodel import Session, col, select
 
 from hub import audit, vocab
 from hub.countries import is_country_code
+from hub.datafiles import safe_load
 from hub.errors import CatalogueError, HubError, NotFoundError
 from hub.models import Organisation
 
@@ -98,7 +98,7 @@ def list_organisations(
 
 def read_registry(path: Path) -> list[OrganisationIn]:
     """Read a YAML list of organisations (``organisations:``), reporting every bad entry."""
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw = safe_load(path.read_text(encoding="utf-8")) or {}
     problems: list[str] = []
     entries: list[OrganisationIn] = []
     for index, entry in enumerate(raw.get("organisations", [])):

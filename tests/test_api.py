@@ -10,7 +10,6 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -21,10 +20,11 @@ from urllib.parse import urlsplit
 
 import pytest
 from browser import serve_in_thread
+from hubcli import HubCommands
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
-from test_ingest_cli import HUB, SAMPLES, audit_table_text, counts
+from test_ingest_cli import SAMPLES, audit_table_text, counts
 from werkzeug.serving import make_server
 
 from dashboards.app import create_app
@@ -214,10 +214,7 @@ def test_tokens_are_random_hashed_expire_revoke_and_rotate(session: Session) -> 
 
 
 def test_token_cli_creates_lists_and_revokes(cli_env: dict[str, str]) -> None:
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [HUB, *args], env=cli_env, capture_output=True, text=True, timeout=120, check=False
-        )
+    run = HubCommands(cli_env, "token")  # one real process: the first `hub token`
 
     assert run("org", "add", ORG, "--name", "Example Platform", "--type", "company").returncode == 0
     created = run("token", "create", "--org", ORG, "--label", "nightly job", "--days", "7")

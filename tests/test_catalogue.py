@@ -11,6 +11,7 @@ import yaml
 
 from hub.catalogue import Catalogue, load_catalogue_uncached
 from hub.categories import UnmappedCategory
+from hub.datafiles import safe_load
 from hub.errors import CatalogueError
 from hub.settings import REPO_ROOT
 
@@ -159,3 +160,13 @@ def test_check_command_passes_on_the_shipped_catalogue() -> None:
     result = subprocess.run([HUB, "catalogue", "check"], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stdout
+
+
+def test_libyaml_reads_every_data_file_as_the_python_parser_does() -> None:
+    """hub.datafiles.safe_load uses libyaml's parser for speed: the same documents come out."""
+    files = sorted((REPO_ROOT / "data").rglob("*.yaml"))
+    assert len(files) > 10
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert safe_load(text) == yaml.safe_load(text), path
+    assert yaml.__with_libyaml__  # else the hub silently falls back to the slow parser

@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from hubcli import hub_in_process, hub_process
 from sqlalchemy import func
 from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Engine
@@ -742,16 +743,14 @@ def test_oversize_file_in_drop_folder_is_rejected_unread(
 # --- command line ------------------------------------------------------------------------------
 
 
-def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([HUB, *args], env=env, capture_output=True, text=True, timeout=120, check=False)
-
-
 @pytest.mark.slow
 def test_cli_add_list_run(cli_env: dict[str, str], feed: FeedServer, tmp_path: Path) -> None:
+    # `connector add` a real process (the installed script reaches it); the rest in-process
+    run_cli = hub_in_process
     env = {**cli_env, "HUB_CONNECTOR_ALLOW_HTTP": "true", "EXAMPLE_FEED_TOKEN": "Bearer cli-secret"}
     added = run_cli(env, "org", "add", ORG, "--name", "Example Platform", "--type", "company")
     assert added.returncode == 0, added.stderr
-    result = run_cli(
+    result = hub_process(
         env,
         "connector",
         "add",

@@ -464,7 +464,7 @@ def test_distribution_rollup_merges_months_and_needs_all_of_them(catalogue: Cata
 EDGES_MIN = None
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     times=st.lists(st.floats(min_value=0, max_value=300_000, allow_nan=False), min_size=1, max_size=80),
     censored=st.integers(min_value=0, max_value=20),
@@ -492,7 +492,7 @@ def test_percentile_bounds_contain_the_true_value(
         assert got["upper"] == math.inf
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(times=st.lists(st.floats(min_value=0, max_value=200_000, allow_nan=False), min_size=1, max_size=60))
 def test_share_within_is_exact_on_every_edge(catalogue: Catalogue, times: list[float]) -> None:
     scheme = catalogue.buckets
@@ -524,7 +524,7 @@ observation_rows = st.lists(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=observation_rows)
 def test_sums_and_ratios_match_brute_force_loops(
     catalogue: Catalogue, rows: list[tuple[str, str, str, str, int | None]]

@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hubcli import hub_in_process, hub_process
 from sqlalchemy import func
 from sqlalchemy import text as sql_text
 from sqlmodel import Session, col, select
@@ -56,8 +56,9 @@ BAD_FILES = [
 ]
 
 
-def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([HUB, *args], env=env, capture_output=True, text=True, timeout=120, check=False)
+# `hub ingest` runs in-process (tests/hubcli.py) but for the first call of the CLI tests that
+# prove the real process: an accepted file, a rejected one and a usage error, on both backends
+run = hub_in_process
 
 
 def counts(database_url: str) -> tuple[int, int]:
@@ -124,7 +125,7 @@ def org_session(session: Session) -> Iterator[Session]:
 
 def test_cli_accepts_csv_and_json_and_ignores_the_same_file_again(org_env: dict[str, str]) -> None:
     url = org_env["HUB_DATABASE_URL"]
-    first = run(org_env, "ingest", str(SAMPLES / "aggregate.csv"), "--org", ORG)
+    first = hub_process(org_env, "ingest", str(SAMPLES / "aggregate.csv"), "--org", ORG)
     assert first.returncode == 0, first.stderr
     assert "stored submission" in first.stdout
     subs, obs = counts(url)
@@ -177,7 +178,7 @@ def test_cli_reduces_and_stores_an_event_file(org_env: dict[str, str]) -> None:
 
 
 def test_cli_missing_file_is_a_usage_error(org_env: dict[str, str]) -> None:
-    assert run(org_env, "ingest", "/nonexistent/file.csv", "--org", ORG).returncode == 2
+    assert hub_process(org_env, "ingest", "/nonexistent/file.csv", "--org", ORG).returncode == 2
     assert run(org_env, "ingest", str(SAMPLES / "aggregate.csv")).returncode == 2  # no --org
 
 
@@ -188,7 +189,8 @@ def test_cli_rejects_bad_file_without_echoing_it(
     url = org_env["HUB_DATABASE_URL"]
     before = counts(url)
     report = tmp_path / "report.json"
-    result = run(org_env, "ingest", str(FIXTURES / name), "--org", ORG, "--report-json", str(report))
+    ingest = hub_process if name == "email.csv" else hub_in_process
+    result = ingest(org_env, "ingest", str(FIXTURES / name), "--org", ORG, "--report-json", str(report))
     assert result.returncode == 1, result.stdout + result.stderr
     document = json.loads(report.read_text())
     assert document["accepted"] is False

@@ -625,7 +625,7 @@ def flow_rows(draw: st.DrawFn) -> list[dict[str, Any]]:
     return rows
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=flow_rows(), relative=st.sampled_from([0.0, 0.01, 0.05, 0.25]), absolute=st.integers(0, 50))
 def test_reconcile_agrees_with_a_computation_by_hand(
     flows: dict[str, Flow], rows: list[dict[str, Any]], relative: float, absolute: int
@@ -702,7 +702,7 @@ def _rolled_up_by_hand(
     }
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=monthly_and_quarterly_rows())
 def test_roll_up_agrees_with_a_computation_by_hand(
     flows: dict[str, Flow], rows: list[dict[str, Any]]
@@ -719,7 +719,7 @@ def test_roll_up_agrees_with_a_computation_by_hand(
     assert result.loc[result["period_kind"] == "year", "rolled_up"].all()
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     counts=st.lists(
         st.tuples(st.integers(0, 1000), st.one_of(st.none(), st.integers(0, 1000))), min_size=1, max_size=8

@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hubcli import HubCommands
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -186,10 +186,7 @@ def test_a_failed_transaction_leaves_an_orphan_that_purge_removes(
 
 
 def test_cli_keeps_the_original_and_purges(cli_env: dict[str, str], settings: Settings) -> None:
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [HUB, *args], env=cli_env, capture_output=True, text=True, timeout=120, check=False
-        )
+    run = HubCommands(cli_env, "retention")  # one real process: the first `hub retention`
 
     assert run("org", "add", ORG, "--name", "Example Platform", "--type", "company").returncode == 0
     assert run("ingest", str(SAMPLE), "--org", ORG).returncode == 0

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import subprocess
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from apscheduler.triggers.interval import IntervalTrigger
+from hubcli import HubCommands
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from test_connectors import HUB, JSON_FEED, ORG, FeedServer, Reply, org_session  # noqa: F401
@@ -103,23 +103,11 @@ def test_hub_scheduler_once(cli_env: dict[str, str], loaded_engine: Engine) -> N
     try:
         feed.replies = [Reply(body=JSON_FEED)]
         env = {**cli_env, "HUB_CONNECTOR_ALLOW_HTTP": "true"}
-        assert (
-            subprocess.run(
-                [HUB, "org", "add", ORG, "--name", "Example", "--type", "company"], env=env, check=False
-            ).returncode
-            == 0
-        )
-        added = subprocess.run(
-            [HUB, "connector", "add", ORG, "feed", "--url", feed.url()],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        run = HubCommands(env, "scheduler")  # one real process: the first `hub scheduler`
+        assert run("org", "add", ORG, "--name", "Example", "--type", "company").returncode == 0
+        added = run("connector", "add", ORG, "feed", "--url", feed.url())
         assert added.returncode == 0, added.stderr
-        once = subprocess.run(
-            [HUB, "scheduler", "--once"], env=env, capture_output=True, text=True, timeout=120, check=False
-        )
+        once = run("scheduler", "--once")
         assert once.returncode == 0, once.stderr
         lines = once.stdout.strip().splitlines()
         assert lines[0] == "connectors: 1 connector(s) ran: 1 accepted"
@@ -129,9 +117,7 @@ def test_hub_scheduler_once(cli_env: dict[str, str], loaded_engine: Engine) -> N
             connector = session.exec(select(Connector)).one()
             assert connector.next_run_at is not None and connector.next_run_at > datetime.now(UTC)
             assert [run.result for run in session.exec(select(ConnectorRun))] == ["accepted"]
-        again = subprocess.run(
-            [HUB, "scheduler", "--once"], env=env, capture_output=True, text=True, timeout=120, check=False
-        )
+        again = run("scheduler", "--once")
         assert again.stdout.strip().splitlines()[0] == "connectors: 0 connector(s) ran"
         assert len(feed.seen) == 1
     finally:

@@ -19,6 +19,7 @@ import pytest
 import requests
 from browser import serve_in_thread
 from flask.testing import FlaskClient
+from hubcli import HubCommands
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -255,10 +256,10 @@ def test_password_rules() -> None:
 def test_hub_user_cli(cli_env: dict[str, str], loaded_engine: Engine, accounts: Accounts) -> None:
     env = {**cli_env, "HUB_NEW_PASSWORD": PASSWORD}
 
+    hub = HubCommands(env, "user")  # one real process: the first `hub user`
+
     def run(*args: str, environment: dict[str, str] = env) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [HUB, "user", *args], env=environment, capture_output=True, text=True, timeout=120, check=False
-        )
+        return hub("user", *args, env=environment)
 
     added = run("add", "carol", "--org", ORG, "--role", "org_viewer", "--name", "Carol Viewer")
     assert added.returncode == 0, added.stderr

@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import yaml
 from pydantic import Field, ValidationError
 
 from hub.countries import country_name
-from hub.datafiles import StrictModel
+from hub.datafiles import StrictModel, safe_load
 from hub.errors import CatalogueError
 from hub.organisations import OrganisationIn
 
@@ -113,7 +112,7 @@ def slug(name: str) -> str:
 
 def load_config(path: Path) -> DemoConfig:
     try:
-        return DemoConfig.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+        return DemoConfig.model_validate(safe_load(path.read_text(encoding="utf-8")))
     except ValidationError as exc:
         problems = [f"{path}: {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
         raise CatalogueError(problems) from None
