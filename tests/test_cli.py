@@ -111,6 +111,7 @@ def _counts(url: str) -> tuple[int, ...]:
 
 
 @pytest.mark.slow
+@pytest.mark.longest
 def test_demo_twice_stores_nothing_twice_then_serves(cli_env: dict[str, str]) -> None:
     env = cli_env
     url = env["HUB_DATABASE_URL"]
