@@ -1,6 +1,6 @@
 """Latency of ``POST /api/v1/submissions`` with 100 aggregate observations, SQLite and PostgreSQL.
 
-The whole hub app is served by waitress on 127.0.0.1 in this process (as ``hub serve`` does)
+The whole hub app is served by waitress on 127.0.0.1 in this process (the options of ``hub serve``)
 and called over one keep-alive HTTP connection. Measured per backend, in the same run:
 
 - baseline: ``GET /healthz`` (routing, one ``SELECT 1``, JSON answer): the floor of any request;
@@ -21,21 +21,18 @@ import json
 import os
 import statistics
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
 
 import pycountry
-import waitress
-from waitress import wasyncore
 
 from bench.databases import empty_database
 from hub.db import build_engine, session_scope
 from hub.organisations import OrganisationIn, add_organisation
 from hub.services import prepare_database
+from hub.serving import serve_in_thread
 from hub.settings import REPO_ROOT, Settings
 from hub.tokens import create_token
 
@@ -62,25 +59,12 @@ def database(backend: str, folder: Path) -> AbstractContextManager[str]:
     return empty_database(backend, folder, name="bench-api")
 
 
-@contextmanager
-def served(app: Any) -> Iterator[int]:
-    server: Any = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield int(server.effective_port)
-    finally:
-        server.task_dispatcher.shutdown()
-        wasyncore.close_all(server._map)
-        thread.join(timeout=10)
-
-
 Timings = tuple[list[float], list[float]]  # wall-clock ms per request, process CPU ms per request
 
 
 def timed(
     connection: http.client.HTTPConnection,
-    requests: list[tuple[str, str, bytes | None, dict[str, str]]],
+    requests: Sequence[tuple[str, str, bytes | None, dict[str, str]]],
     expect: int,
 ) -> Timings:
     """Milliseconds of each request, wall clock and CPU of this process (client and server
@@ -126,8 +110,9 @@ def run_backend(backend: str, n: int, folder: Path) -> dict[str, tuple[float, fl
         auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         periods = months(n + 5)
         results: dict[str, tuple[float, float, float]] = {}
-        with served(create_app(engine, settings).server) as port:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        app = create_app(engine, settings).server
+        with serve_in_thread(app, max_body_bytes=settings.max_upload_bytes) as base:
+            connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=60)
             post = "/api/v1/submissions"
             # warm-up: catalogue, caches, connection pool (not measured)
             timed(connection, [("GET", "/healthz", None, {})] * 20, 200)

@@ -316,6 +316,7 @@ def _serve(settings: Settings, port: int, scheduler_catalogue: Catalogue | None 
     import waitress
 
     from dashboards.app import create_app
+    from hub.serving import server_options
 
     dash_app = create_app(get_engine(settings), settings)
     scheduler = None
@@ -331,10 +332,8 @@ def _serve(settings: Settings, port: int, scheduler_catalogue: Catalogue | None 
             dash_app.server,
             host=settings.host,
             port=port,
-            threads=8,
             _quiet=True,
-            # waitress buffers a body before the app sees it: refuse anything over the hub's limit
-            max_request_body_size=settings.max_upload_bytes,
+            **server_options(settings.max_upload_bytes),
         )
     finally:
         if scheduler is not None:

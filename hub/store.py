@@ -105,8 +105,9 @@ def ensure_periods(session: Session, refs: Iterable[PeriodRef]) -> dict[str, int
     absent = [code for code in missing if code not in cache]
     if absent:
         # One INSERT of every absent period that skips any another process has created since
-        # (ON CONFLICT DO NOTHING, SQLite and PostgreSQL alike), then one SELECT of their ids:
-        # no SAVEPOINT and no ORM flush per period, and nothing to roll back when racing.
+        # (ON CONFLICT DO NOTHING, SQLite and PostgreSQL alike) and returns the ids it created;
+        # only periods another process created meanwhile are read back: no SAVEPOINT and no ORM
+        # flush per period, and nothing to roll back when racing.
         _take_write_lock(session)
         rows = [
             {
@@ -120,9 +121,13 @@ def ensure_periods(session: Session, refs: Iterable[PeriodRef]) -> dict[str, int
             for code in absent
         ]
         insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
-        session.execute(insert(_PERIOD_TABLE).values(rows).on_conflict_do_nothing())
-        query = select(Period.code, Period.id).where(col(Period.code).in_(absent))
-        cache.update({code: pid for code, pid in session.exec(query) if pid is not None})
+        statement = insert(_PERIOD_TABLE).values(rows).on_conflict_do_nothing()
+        created = session.execute(statement.returning(_PERIOD_TABLE.c.code, _PERIOD_TABLE.c.id))
+        cache.update({code: pid for code, pid in created})
+        raced = [code for code in absent if code not in cache]
+        if raced:
+            query = select(Period.code, Period.id).where(col(Period.code).in_(raced))
+            cache.update({code: pid for code, pid in session.exec(query) if pid is not None})
     return {code: cache[code] for code in wanted}
 
 

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-import waitress
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
-from waitress import wasyncore
+
+from hub.serving import serve_in_thread as serve_in_thread  # the tests' server, re-exported
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -31,20 +29,6 @@ def browser_missing() -> str | None:
         if not path.exists():
             return f"{path} not installed (run scripts/install-system-deps.sh)"
     return None
-
-
-@contextmanager
-def serve_in_thread(wsgi_app: Any) -> Iterator[str]:
-    """Serve ``wsgi_app`` with waitress on 127.0.0.1 on a free port; yield its base URL."""
-    server: Any = waitress.create_server(wsgi_app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, name="waitress-test", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.effective_port}"
-    finally:
-        server.task_dispatcher.shutdown()
-        wasyncore.close_all(server._map)  # ends server.run()'s loop
-        thread.join(timeout=10)
 
 
 @contextmanager
