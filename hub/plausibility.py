@@ -129,12 +129,18 @@ def fetch_history(
         )
     ]
     metrics = {ids[code]: code for code in sorted({o.metric for o in observations}) if code in ids}
+    postgresql = connection.dialect.name == "postgresql"
+    # On PostgreSQL lists go as arrays, so each statement's text is the same for every batch
+    # of the same breakdowns and psycopg prepares it once per connection (no new parse and
+    # plan per batch); SQLite has no arrays and prepares per text in its own statement cache.
+    kind_filter = f"kind = ANY({ph})" if postgresql else f"kind IN {_in(ph, kinds)}"
     periods = {
         period_id: (kind, _period_start(kind, year, number))
         for period_id, kind, year, number in connection.exec_driver_sql(
-            f"SELECT id, kind, year, number FROM period WHERE kind IN {_in(ph, kinds)} "  # noqa: S608
+            f"SELECT id, kind, year, number FROM period WHERE {kind_filter} "  # noqa: S608
             f"AND start_date < {ph} AND start_date >= {ph}",
-            (*kinds, latest.isoformat(), since.isoformat()),  # ISO dates: both compare them
+            # ISO dates: both compare them
+            ((kinds,) if postgresql else tuple(kinds)) + (latest.isoformat(), since.isoformat()),
         )
     }
     if not submissions or not periods or not metrics:
@@ -146,25 +152,26 @@ def fetch_history(
     # uses the index whatever the statistics say (OFFSET 0: the planner keeps it per pair).
     # Column names from hub.vocab, values as parameters: never text from input in the statement.
     pairs = [(metric_id, period_id) for metric_id in metrics for period_id in periods]
-    window = ", ".join([f"(CAST({ph} AS INTEGER), CAST({ph} AS INTEGER))"] * len(pairs))
     columns = f"o.metric_id, o.period_id, o.value{''.join(', o.' + name for name in fetched)}"
-    filters = (
-        f"o.submission_id IN {_in(ph, submissions)} AND o.value IS NOT NULL"
-        f"{''.join(f' AND o.{name} = {ph}' for name in totals)}"
-    )
-    if connection.dialect.name == "postgresql":
+    total_filters = "".join(f" AND o.{name} = {ph}" for name in totals)
+    params: tuple[object, ...]
+    if postgresql:
         query = (
-            f"SELECT h.* FROM (VALUES {window}) AS w (metric_id, period_id) "  # noqa: S608
+            f"SELECT h.* FROM unnest({ph}::integer[], {ph}::integer[]) AS w (metric_id, period_id) "  # noqa: S608
             f"CROSS JOIN LATERAL (SELECT {columns} FROM observation o "
-            f"WHERE o.metric_id = w.metric_id AND o.period_id = w.period_id AND {filters} OFFSET 0) AS h"
+            f"WHERE o.metric_id = w.metric_id AND o.period_id = w.period_id "
+            f"AND o.submission_id = ANY({ph}::integer[]) AND o.value IS NOT NULL{total_filters} OFFSET 0) AS h"
         )
+        params = ([m for m, _ in pairs], [q for _, q in pairs], submissions, *([TOTAL] * len(totals)))
     else:
+        window = ", ".join([f"(CAST({ph} AS INTEGER), CAST({ph} AS INTEGER))"] * len(pairs))
         query = (
             f"WITH w (metric_id, period_id) AS (VALUES {window}) "  # noqa: S608
             f"SELECT {columns} FROM w JOIN observation o "
-            f"ON o.metric_id = w.metric_id AND o.period_id = w.period_id WHERE {filters}"
+            f"ON o.metric_id = w.metric_id AND o.period_id = w.period_id "
+            f"WHERE o.submission_id IN {_in(ph, submissions)} AND o.value IS NOT NULL{total_filters}"
         )
-    params = (*(x for pair in pairs for x in pair), *submissions, *([TOTAL] * len(totals)))
+        params = (*(x for pair in pairs for x in pair), *submissions, *([TOTAL] * len(totals)))
     history: dict[HistoryKey, dict[date, float]] = defaultdict(dict)
     # the breakdown of a row: the totals, with the fetched dimensions' values in their slots
     slots = [DIMENSIONS.index(name) for name in fetched]
