@@ -386,6 +386,12 @@ def list_locks(session: Session) -> list[LockRow]:
     return [LockRow(code, at, by) for code, at, by in session.exec(query)]
 
 
+# built once: every stored first version asks (SQLAlchemy reuses the compiled statement)
+_LOCKS = select(col(Period.code), col(Period.start_date), col(Period.end_date)).join(
+    PeriodLock, col(PeriodLock.period_id) == col(Period.id)
+)
+
+
 def refuse_locked_periods(session: Session, periods: Iterable[PeriodRef]) -> None:
     """Raise :class:`PeriodLocked` if any of ``periods`` is, or lies inside, a locked period.
 
@@ -394,14 +400,7 @@ def refuse_locked_periods(session: Session, periods: Iterable[PeriodRef]) -> Non
     one of them is locked. Locking a year locks its halves, quarters and months; locking a
     month leaves the year open (a yearly figure does not change the month's).
     """
-    locks: list[tuple[str, date, date]] = [
-        (code, start, end)
-        for code, start, end in session.exec(
-            select(col(Period.code), col(Period.start_date), col(Period.end_date)).join(
-                PeriodLock, col(PeriodLock.period_id) == col(Period.id)
-            )
-        )
-    ]
+    locks: list[tuple[str, date, date]] = [(code, start, end) for code, start, end in session.execute(_LOCKS)]
     if not locks:
         return
     hit = sorted(

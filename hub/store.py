@@ -12,12 +12,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Table, and_, event, func
+from sqlalchemy import Table, and_, bindparam, event, func
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -149,6 +148,14 @@ def metric_ids(session: Session, catalogue: Catalogue) -> dict[str, int]:
 
 
 _PERIOD_TABLE: Table = Period.__table__  # type: ignore[attr-defined]
+_SUBMISSION_TABLE: Table = Submission.__table__  # type: ignore[attr-defined]
+_SCHEMA_VERSION: str = Submission.model_fields["schema_version"].default
+_INSERT_SUBMISSION = {
+    is_sqlite: (sqlite_insert if is_sqlite else postgresql_insert)(_SUBMISSION_TABLE)
+    .on_conflict_do_nothing()
+    .returning(_SUBMISSION_TABLE.c.id)
+    for is_sqlite in (True, False)
+}
 _OBSERVATION_TABLE: Table = Observation.__table__  # type: ignore[attr-defined]
 _OBSERVATION_COLUMNS = tuple(column.name for column in _OBSERVATION_TABLE.columns if column.name != "id")
 # a record's values in column order, picked in C (a generator per row cost more than the insert)
@@ -188,12 +195,36 @@ def _check_lengths(**values: str | None) -> None:
             raise HubError(f"{name} must be 1 to {_MAX_LENGTHS[name]} characters long")
 
 
-def _latest_version(session: Session, organisation_id: int, scope: str) -> Submission | None:
-    return session.exec(
-        select(Submission)
-        .where(Submission.organisation_id == organisation_id, Submission.scope == scope)
-        .order_by(col(Submission.version).desc())
-    ).first()
+class _Version(NamedTuple):
+    """What storing needs of a scope's newest version (four columns, not the ORM row)."""
+
+    id: int
+    version: int
+    checksum: str
+    row_count: int
+
+
+# built once: SQLAlchemy then reuses the compiled statement (building one per call cost more
+# than running it)
+_LATEST_VERSION = (
+    select(Submission.id, Submission.version, Submission.checksum, Submission.row_count)
+    .where(Submission.organisation_id == bindparam("organisation_id"), Submission.scope == bindparam("scope"))
+    .order_by(col(Submission.version).desc())
+    .limit(1)
+)
+
+
+def _latest_version(session: Session, organisation_id: int, scope: str) -> _Version | None:
+    row = session.execute(_LATEST_VERSION, {"organisation_id": organisation_id, "scope": scope}).first()
+    return None if row is None else _Version(*row)
+
+
+def _insert_submission(session: Session, values: dict[str, Any]) -> int | None:
+    """The new submission's id; None when another process has stored this version since our
+    read (the unique (organisation, scope, version) constraint): one INSERT ... ON CONFLICT DO
+    NOTHING, so no SAVEPOINT, no ORM flush, and nothing to roll back when racing."""
+    dialect = session.get_bind().dialect.name
+    return session.execute(_INSERT_SUBMISSION[dialect == "sqlite"], values).scalar()
 
 
 def _take_write_lock(session: Session) -> None:
@@ -248,8 +279,7 @@ def store_submission(
     if latest is not None and latest.checksum == checksum:
         # the same content as the current version: nothing new (a correction back to an
         # older version's figures is new, and so is the same content for another scope)
-        assert latest.id is not None
-        return StoreResult(latest.id, latest.version, False, latest.row_count, latest)
+        return StoreResult(latest.id, latest.version, False, latest.row_count)
 
     now = today or datetime.now(UTC)
     problems: list[str] = []
@@ -275,41 +305,37 @@ def store_submission(
         )
     if latest is None:  # a locked period takes only restatements (hub.approval)
         refuse_locked_periods(session, (row.period for row in rows))
-    submission = Submission(
-        organisation_id=organisation.id,
-        channel=channel,
-        scope=scope,
-        checksum=checksum,
-        status=status,
-        version=latest.version + 1 if latest else 1,
-        supersedes_id=latest.id if latest else None,
-        supersede_reason=supersede_reason if latest else None,
-        source_name=source_name,
-        source_definition=source_definition,
-        row_count=len(rows),
-        received_at=received_at or now,
-        submitted_by_id=submitted_by_id,
-        validation_report=validation_report,
-        warning_count=warning_count,
-        file_size=file_size,
-    )
-    try:
-        with session.begin_nested():
-            session.add(submission)
-            session.flush()
-    except IntegrityError:
-        # another process stored this version between our read and our insert
+    version = latest.version + 1 if latest else 1
+    values: dict[str, Any] = {
+        "organisation_id": organisation.id,
+        "channel": channel,
+        "scope": scope,
+        "checksum": checksum,
+        "status": status,
+        "version": version,
+        "supersedes_id": latest.id if latest else None,
+        "supersede_reason": supersede_reason if latest else None,
+        "source_name": source_name,
+        "source_definition": source_definition,
+        "schema_version": _SCHEMA_VERSION,
+        "row_count": len(rows),
+        "received_at": received_at or now,
+        "submitted_by_id": submitted_by_id,
+        "validation_report": validation_report,
+        "warning_count": warning_count,
+        "file_size": file_size,
+    }
+    submission_id = _insert_submission(session, values)
+    if submission_id is None:
         winner = _latest_version(session, organisation.id, scope)
-        if winner is None or (latest is not None and winner.version <= latest.version):
-            raise
+        if winner is None or winner.version < version:
+            raise HubError(f"submission {scope!r} of {organisation.code} could not be stored")
         if winner.checksum == checksum:
-            assert winner.id is not None
-            return StoreResult(winner.id, winner.version, False, winner.row_count, winner)
+            return StoreResult(winner.id, winner.version, False, winner.row_count)
         raise ConcurrentRestatement(
             f"{scope!r} of {organisation.code} was just restated by another submission "
             f"(version {winner.version}); check it and retry"
         ) from None
-    assert submission.id is not None
 
     period_ids = ensure_periods(session, (row.period for row in rows))
     ids = metric_ids(session, catalogue)
@@ -318,7 +344,7 @@ def store_submission(
         record: dict[str, object] = {dimension: TOTAL for dimension in DIMENSIONS}
         record.update(row.dims)
         record.update(
-            submission_id=submission.id,
+            submission_id=submission_id,
             metric_id=ids[row.metric],
             period_id=period_ids[row.period.code],
             value=row.value,
@@ -329,22 +355,22 @@ def store_submission(
         )
         records.append(record)
     _insert_observations(session, records)
-    audit.record(
+    audit.record_now(
         session,
         "submission.store",
         actor_label=actor,
         organisation_id=organisation.id,
         object_type="submission",
-        object_id=submission.id,
+        object_id=submission_id,
         details={
             "channel": channel,
             "scope": scope,
-            "version": submission.version,
+            "version": version,
             "rows": len(rows),
             "checksum": checksum,
         },
     )
-    return StoreResult(submission.id, submission.version, True, len(rows), submission)
+    return StoreResult(submission_id, version, True, len(rows))
 
 
 def current_submissions(
