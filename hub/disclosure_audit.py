@@ -408,11 +408,19 @@ def _short_in(
     (itself feasible) keeps every equality, so X + s * D is a feasible table for every step
     s in [-s_down, s_up] that keeps the cells non-negative and the inequalities (_System.steps).
     A push up thus also yields witnesses down for the cells it moved the other way, and
-    stretching D as far as it goes can carry more targets over their requirement."""
+    stretching D as far as it goes can carry more targets over their requirement.
+
+    Several targets may be one variable (cells an equation forces equal): the programme has
+    one column per variable, pushed up to the largest requirement of its targets, and every
+    target is judged on its own requirement against the tables found."""
     short = {True: np.zeros(len(t_var), dtype=bool), False: np.zeros(len(t_var), dtype=bool)}
     satisfied = {True: np.zeros(len(t_var), dtype=bool), False: np.zeros(len(t_var), dtype=bool)}
+    variables, of_target = np.unique(t_var, return_inverse=True)
+    of_target = of_target.reshape(-1)
+    cap = np.full(len(variables), -np.inf)
+    np.maximum.at(cap, of_target, need_high)
     t_label = system.label[t_var]
-    programme = _Programme(system, t_var, need_high)  # one model, both directions
+    programme = _Programme(system, variables, cap)  # one model, both directions
     stretch = not np.isnan(system.value).any()
 
     def absorb(table: np.ndarray) -> None:
@@ -429,22 +437,31 @@ def _short_in(
             satisfied[True] |= values >= need_high - _TOLERANCE
             satisfied[False] |= values <= need_low + _TOLERANCE
 
-    def push(weights: np.ndarray, up: bool) -> None:
+    def push(pending: np.ndarray, up: bool) -> None:
+        """One programme carrying the variables of the ``pending`` targets (a mask) as far as
+        their requirement (up), or as low as they go (down)."""
+        weights = np.bincount(of_target[pending], minlength=len(variables)).clip(max=1).astype(float)
         x_cost = np.zeros(programme.n)
         if up:
-            table = programme.solve(x_cost, -weights)
+            table = programme.solve(
+                x_cost,
+                -weights,
+            )
         else:
-            np.add.at(x_cost, t_var, weights)
-            table = programme.solve(x_cost, np.zeros(programme.m))
+            x_cost[variables] = weights
+            table = programme.solve(
+                x_cost,
+                np.zeros(programme.m),
+            )
         assert table is not None  # both objectives are bounded
         absorb(table)
 
     for up in (True, False):
         if not satisfied[up].all():
-            push((~satisfied[up]).astype(float), up)
+            push(~satisfied[up], up)
         while not satisfied[up].all():  # push the ones still without a witness, together
             before = int(satisfied[up].sum())
-            push((~satisfied[up]).astype(float), up)
+            push(~satisfied[up], up)
             if int(satisfied[up].sum()) == before:
                 break
         undecided = ~satisfied[up]
@@ -452,9 +469,9 @@ def _short_in(
             pending = np.flatnonzero(undecided)
             _, first = np.unique(t_label[pending], return_index=True)
             chosen = pending[first]  # one target per component
-            weights = np.zeros(len(t_var))
-            weights[chosen] = 1.0
-            push(weights, up)
+            mask = np.zeros(len(t_var), dtype=bool)
+            mask[chosen] = True
+            push(mask, up)
             short[up][chosen[~satisfied[up][chosen]]] = True
             undecided &= ~satisfied[up]
             undecided[chosen] = False
