@@ -797,3 +797,20 @@ def test_unprotected_agrees_with_linprog_on_random_systems(
         quick = disclosure_audit.unprotected(constraints, known, targets, need_low, need_high, exact=False)
     assert list(exact) == list(expected)
     assert not (expected & ~quick).any()
+
+
+def test_repeated_equalities_are_dropped_and_inequalities_kept() -> None:
+    """Rows with the same terms (also negated) are one constraint; an inequality is never
+    merged with anything (its negation is the opposite constraint)."""
+    from scipy import sparse
+
+    from hub.disclosure_audit import _drop_repeated_equalities
+
+    rows = [[1, -1, 0], [-1, 1, 0], [1, -1, 0], [0, 1, 1], [0, 1, 1], [0, -1, -1]]
+    matrix = sparse.csr_matrix(np.array(rows, dtype=float))
+    rhs = np.array([0.0, 0.0, 0.0, 5.0, 5.0, -5.0])
+    is_equal = np.array([True, True, True, True, False, False])
+    kept, kept_rhs, kept_equal = _drop_repeated_equalities(matrix, rhs, is_equal)
+    assert kept.toarray().tolist() == [[1, -1, 0], [0, 1, 1], [0, 1, 1], [0, -1, -1]]
+    assert kept_rhs.tolist() == [0.0, 5.0, 5.0, -5.0]
+    assert kept_equal.tolist() == [True, True, False, False]
