@@ -345,23 +345,24 @@ class _Programme:
     times with different objectives, so the model is passed once and every solve starts
     from the previous optimal basis).
 
-    Variables: x (the system's variables, >= 0), then y_t (one per target, with
-    0 <= y_t <= cap_t and y_t <= x_t) so that "carry x_t up to cap_t" is the bounded
-    objective max sum(w * y). A zero cost leaves y free to stay at 0, so the same model
-    serves minimising x too."""
+    Each target variable's value is split in two columns with the same coefficients:
+    x_t >= 0 and y_t in [0, cap_t] (every other variable is its x alone). Then "carry the
+    targets up to their caps" is the bounded objective max sum(w * y), and any split of a
+    table is feasible, so the model's tables are exactly the system's. The split adds no
+    row (an earlier model linked y_t <= x_t by a row per target: a third more rows, and every
+    row costs the simplex on each iteration)."""
 
     def __init__(self, system: _System, t_var: np.ndarray, cap: np.ndarray) -> None:
         n, m = system.variables, len(t_var)
-        rows = np.concatenate([np.arange(m), np.arange(m)])
-        cols = np.concatenate([t_var, n + np.arange(m)])
-        link = sparse.csr_matrix((np.concatenate([-np.ones(m), np.ones(m)]), (rows, cols)), shape=(m, n + m))
-        a_eq = sparse.hstack([system.a_eq, sparse.csr_matrix((system.a_eq.shape[0], m))])
-        a_ub = sparse.hstack([system.a_ub, sparse.csr_matrix((system.a_ub.shape[0], m))])
-        matrix = sparse.vstack([a_eq, a_ub, link], format="csc")
+        matrix = sparse.vstack(
+            [
+                sparse.hstack([system.a_eq, system.a_eq[:, t_var]]),
+                sparse.hstack([system.a_ub, system.a_ub[:, t_var]]),
+            ],
+            format="csc",
+        )
         matrix.sort_indices()
         inf = highspy.kHighsInf
-        lower = np.concatenate([system.b_eq, np.full(a_ub.shape[0] + m, -inf)])
-        upper = np.concatenate([system.b_eq, system.b_ub, np.zeros(m)])
         lp = highspy.HighsLp()
         lp.num_col_ = n + m
         lp.num_row_ = matrix.shape[0]
@@ -374,8 +375,8 @@ class _Programme:
         lp.col_cost_ = np.zeros(n + m)
         lp.col_lower_ = np.zeros(n + m)
         lp.col_upper_ = np.concatenate([np.full(n, inf), np.maximum(cap, 0.0)])
-        lp.row_lower_ = lower
-        lp.row_upper_ = upper
+        lp.row_lower_ = np.concatenate([system.b_eq, np.full(system.a_ub.shape[0], -inf)])
+        lp.row_upper_ = np.concatenate([system.b_eq, system.b_ub])
         self.highs = highspy.Highs()
         self.highs.setOptionValue("output_flag", False)
         self.highs.setOptionValue("threads", 1)  # the bins run in parallel instead
@@ -384,12 +385,13 @@ class _Programme:
         self.highs.setOptionValue("simplex_strategy", 4)  # kSimplexStrategyPrimal
         self.highs.passModel(lp)
         self.n, self.m = n, m
+        self.t_var = np.asarray(t_var, dtype=np.int64)
         self.columns = np.arange(n + m, dtype=np.int32)
 
     def solve(self, x_cost: np.ndarray, y_cost: np.ndarray) -> np.ndarray | None:
-        """Minimise x_cost . x + y_cost . y: the x part of an optimal solution, or None when
-        unbounded."""
-        cost = np.concatenate([x_cost, y_cost]).astype(float)
+        """Minimise x_cost . X + y_cost . y over the tables X (X = x + y on the target
+        variables): an optimal table, or None when unbounded."""
+        cost = np.concatenate([x_cost, x_cost[self.t_var] + y_cost]).astype(float)
         self.highs.changeColsCost(len(cost), self.columns, cost)
         self.highs.run()
         status = self.highs.getModelStatus()
@@ -399,7 +401,10 @@ class _Programme:
         if status != highspy.HighsModelStatus.kOptimal:
             message = self.highs.modelStatusToString(status)
             raise RuntimeError(f"disclosure audit: linear programme failed ({message})")
-        return np.asarray(self.highs.getSolution().col_value)[: self.n]
+        solution = np.asarray(self.highs.getSolution().col_value)
+        table = solution[: self.n].copy()
+        np.add.at(table, self.t_var, solution[self.n :])
+        return table
 
 
 def feasible_ranges(
