@@ -479,16 +479,10 @@ def _short_in(
         weights = np.bincount(of_target[pending], minlength=len(variables)).clip(max=1).astype(float)
         x_cost = np.zeros(programme.n)
         if up:
-            table = programme.solve(
-                x_cost,
-                -weights,
-            )
+            table = programme.solve(x_cost, -weights)
         else:
             x_cost[variables] = weights
-            table = programme.solve(
-                x_cost,
-                np.zeros(programme.m),
-            )
+            table = programme.solve(x_cost, np.zeros(programme.m))
         assert table is not None  # both objectives are bounded
         absorb(table)
 

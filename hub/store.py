@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -55,9 +55,6 @@ class StoreResult:
     version: int
     created: bool
     observation_count: int
-    # the row itself (new or found): holding it keeps it in the session's identity map, which
-    # only references objects weakly, so a caller can update it without reading it back
-    submission: Submission | None = field(default=None, compare=False, repr=False)
 
 
 def content_checksum(rows: Iterable[ObservationIn], source_definition: str | None = None) -> str:

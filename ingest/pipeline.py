@@ -388,7 +388,8 @@ def _store(
             "pass --reason with why the figures changed",
         )
         return IngestResult(report, None, False, 0)
-    submission = stored.submission or session.get(Submission, stored.submission_id)
+    # store_submission writes its row without an ORM object: read it once, by primary key
+    submission = session.get(Submission, stored.submission_id)
     if stored.created and settings is not None and staged is not None:
         assert submission is not None
         keep_original(settings, staged, submission, path.name)
