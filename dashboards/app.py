@@ -7,20 +7,26 @@ rebuilt from the database on every page load, through the engine passed in.
 
 from __future__ import annotations
 
-import functools
 import logging
 from pathlib import Path
 
 import dash
 import flask
+from dash import ALL, Input, Output, State, dcc, html, no_update
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
 from werkzeug.exceptions import HTTPException, NotFound
 
-from dashboards import security
-from dashboards.pages import overview
+from dashboards import routing, security
+from dashboards.pages import overview, published
+from hub import tabular
+from hub.catalogue import load_catalogue
+from hub.published import ReleaseCache
+from hub.releases import read_release_table
 from hub.settings import Settings
+from hub.targets import load_targets
 from ingest import api as ingest_api
 from ingest import web as ingest_web
 
@@ -30,6 +36,9 @@ DESCRIPTION = (
     "Published figures on the fight against online child sexual exploitation and abuse, with their "
     "sources, and the alliance of organisations that reports them."
 )
+SOURCES_PATH = "/sources"
+KNOWN_PATHS = {*published.PAGES, SOURCES_PATH}
+DOWNLOADABLE = {"indicators", "observations", "targets", "reconciliation", "coverage", "revisions"}
 MAX_REQUEST_BYTES = 1024 * 1024  # callbacks post small JSON; refuse anything large early
 
 logger = logging.getLogger(__name__)
@@ -104,8 +113,8 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
         compress=True,
         title=TITLE,
         update_title="",
-        # The overview has no callbacks, so there are no callback ids to validate; without
-        # this Dash would also build the page (and query the database) once in create_app.
+        # The filters exist only inside pages a callback draws, so their ids are not in the
+        # first layout.
         suppress_callback_exceptions=True,
         index_string=INDEX,
         meta_tags=[
@@ -114,17 +123,73 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
         ],
     )
     maps = app.get_asset_url("")  # Plotly.js reads world_110m.json from here
-    app.layout = functools.partial(overview.layout, engine, topojson_url=maps)
+    catalogue = load_catalogue(settings.data_dir)
+    targets = load_targets(settings.data_dir, catalogue)
+    cache = ReleaseCache(engine)  # this app's own: published releases read once, handed out as copies
+    app.layout = shell()
     headers = security.security_headers(settings, security.content_security_policy(app.csp_hashes()))
     catchall = app.config.routes_pathname_prefix + "<path:path>"
     home = app.config.requests_pathname_prefix
 
+    @app.callback(
+        Output("page", "children"),
+        Output("nav", "children"),
+        Input("url", "pathname"),
+        Input("url", "search"),
+    )
+    def _show_page(pathname: str | None, search: str | None) -> tuple[object, object]:
+        route = routing.parse(pathname, search)
+        if route.path == SOURCES_PATH:
+            content: object = overview.content(engine, topojson_url=maps)
+        elif route.path in published.PAGES:
+            content = routing.render(route, cache, catalogue, targets)
+        else:
+            content = html.Div(
+                [
+                    html.H2("Page not found", className="page-title"),
+                    html.P("There is no page at this address."),
+                ]
+            )
+        return content, navigation(route.path, route.params.get("release"))
+
+    @app.callback(
+        Output("url", "search"),
+        Input({"type": "filter", "name": ALL}, "value"),
+        State({"type": "filter", "name": ALL}, "id"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
+    def _filter_changed(values: list[object], ids: list[dict[str, str]], search: str | None) -> object:
+        wanted = routing.search_for(ids, values, search)
+        return no_update if wanted == (search or "") else wanted
+
     @server.before_request
     def _only_known_pages() -> None:
-        # Dash answers every unknown GET path with the app; the hub has one page, so the
-        # catch-all is a 404 (a later issue with more pages lists them here).
+        # Dash answers every unknown GET path with the app: only the pages exist.
         if flask.request.endpoint == catchall:
+            path = "/" + str((flask.request.view_args or {}).get("path", "")).rstrip("/")
+            if path not in KNOWN_PATHS:
+                raise NotFound()
+
+    def download(number: int, name: str, fmt: str) -> flask.Response:
+        """A table of a published release as CSV, XLSX or JSON (never an unpublished one)."""
+        if fmt not in tabular.WRITERS or name not in DOWNLOADABLE:
             raise NotFound()
+        if number not in {r.number for r in cache.releases()}:
+            raise NotFound()
+        with Session(engine) as session:
+            frame = read_release_table(session, number, name)
+        try:
+            body = tabular.WRITERS[fmt](frame)
+        except tabular.TooLargeForFormat:
+            raise NotFound() from None
+        response = flask.Response(body, mimetype=tabular.MEDIA_TYPES[fmt])
+        response.headers["Content-Disposition"] = f'attachment; filename="release-{number}-{name}.{fmt}"'
+        return response
+
+    server.add_url_rule(
+        app.config.routes_pathname_prefix + "download/<int:number>/<name>.<fmt>", "download", download
+    )
 
     @server.after_request
     def _secure(response: flask.Response) -> flask.Response:
@@ -165,4 +230,49 @@ def _error_page(app: dash.Dash, code: int, home: str) -> str:
     title, message = ERROR_MESSAGES.get(code, (f"Error {code}", "The request could not be completed."))
     return ERROR_PAGE.format(
         title=title, message=message, site=TITLE, home=home, css=app.get_asset_url("hub.css")
+    )
+
+
+NAV = [*((path, title) for path, (title, _) in published.PAGES.items()), (SOURCES_PATH, "Public sources")]
+
+
+def navigation(current: str, release: str | None) -> list[object]:
+    """The site's menu; the current page marked for screen readers; the release kept."""
+    suffix = f"?release={release}" if release and release.isdigit() else ""
+    return [
+        dcc.Link(
+            # dcc.Link takes no aria-current: the current page says so in hidden text instead
+            [title, html.Span(" (this page)", className="visually-hidden")] if path == current else title,
+            href=path + (suffix if path != SOURCES_PATH else ""),
+            className="nav-link" + (" nav-link--current" if path == current else ""),
+        )
+        for path, title in NAV
+    ]
+
+
+def shell() -> html.Div:
+    """The frame every page shares; the page itself is drawn by a callback from the URL."""
+    return html.Div(
+        [
+            dcc.Location(id="url", refresh="callback-nav"),
+            html.Header(
+                html.Div(
+                    [
+                        html.A("Skip to the figures", href="#main", className="skip-link"),
+                        html.P("Global transparency hub", className="eyebrow"),
+                        html.P(TITLE, className="site-title"),
+                        html.Nav(id="nav", className="site-nav", **{"aria-label": "Pages"}),  # type: ignore[arg-type]
+                    ],
+                    className="wrap",
+                ),
+                className="site-header",
+            ),
+            html.Main(
+                dcc.Loading(html.Div(id="page"), type="default", delay_show=400),
+                className="page",
+                id="main",
+            ),
+            overview._footer(),
+        ],
+        className="app",
     )

@@ -464,7 +464,10 @@ def chart_block(
         caption.append(html.Span(note, className="note"))
     parts.append(html.Figcaption(caption))
     parts.append(data_table(table_rows, columns, caption=f"{title}. {source}"))
-    return html.Figure(parts, className="panel", id=block_id)
+    figure = html.Figure(parts, className="panel")
+    if block_id:  # Dash 4 refuses id=None
+        figure.id = block_id  # type: ignore[attr-defined]  # Dash sets props as attributes
+    return figure
 
 
 def empty_panel(title: str, message: str) -> html.Section:

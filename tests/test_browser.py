@@ -65,7 +65,7 @@ def base_url(loaded_engine: Engine, settings: Settings, catalogue: Catalogue) ->
 
 
 def _load_overview(driver: webdriver.Chrome, url: str) -> None:
-    driver.get(url + "/")
+    driver.get(url + "/sources")
     WebDriverWait(driver, 60).until(
         lambda d: len(d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg")) >= CHARTS * 2
     )

@@ -40,11 +40,27 @@ def _offline_settings(tmp_path: Path, **overrides: str) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
-def _layout_text(client: FlaskClient) -> str:
-    """The layout JSON as text a person would read (Dash escapes "/" and non-ASCII)."""
-    response = client.get("/_dash-layout")
+def _page_text(client: FlaskClient, path: str = "/sources") -> str:
+    """What the page callback sends for ``path``, as text a person would read (Dash escapes
+    "/" and non-ASCII); the same request the browser makes."""
+    body = {
+        "output": "..page.children...nav.children..",
+        "outputs": [{"id": "page", "property": "children"}, {"id": "nav", "property": "children"}],
+        "inputs": [
+            {"id": "url", "property": "pathname", "value": path},
+            {"id": "url", "property": "search", "value": ""},
+        ],
+        "changedPropIds": ["url.pathname"],
+        "state": [],
+    }
+    response = client.post("/_dash-update-component", json=body)
     assert response.status_code == 200
     return json.dumps(response.get_json(), ensure_ascii=False)
+
+
+def _layout_text(client: FlaskClient) -> str:
+    """The public-sources page, which charts what publishers published."""
+    return _page_text(client, "/sources")
 
 
 def test_overview_is_served_with_security_headers(client: FlaskClient) -> None:
@@ -101,8 +117,8 @@ def test_layout_shows_published_figures_with_sources(client: FlaskClient) -> Non
         RELEASE_NOTICE,
     ):
         assert expected in text, expected
-    layout = json.loads(text)
-    assert layout["type"] == "Div"
+    answer = json.loads(text)
+    assert answer["response"]["page"]["children"][0]["type"] == "P"  # the public-sources notice first
 
 
 def test_layout_never_shows_members_submitted_figures(client: FlaskClient) -> None:
@@ -138,11 +154,12 @@ def test_unknown_pages_get_a_generic_404(client: FlaskClient) -> None:
 
 def test_a_database_outage_shows_a_notice_not_an_error(tmp_path: Path) -> None:
     app = create_app(_broken_engine(tmp_path), _offline_settings(tmp_path))
-    response = app.server.test_client().get("/_dash-layout")
-    assert response.status_code == 200
-    text = json.dumps(response.get_json())
-    assert UNAVAILABLE in text
-    assert "sqlite" not in text
+    client = app.server.test_client()
+    assert client.get("/_dash-layout").status_code == 200  # the frame needs no database
+    for path in ("/sources", "/", "/targets"):
+        text = _page_text(client, path)
+        assert UNAVAILABLE in text or "cannot be shown" in text, path
+        assert "sqlite" not in text and "Traceback" not in text
 
 
 def test_server_errors_show_a_generic_page_without_details(tmp_path: Path) -> None:
@@ -178,7 +195,8 @@ def test_production_adds_hsts_and_never_debugs(tmp_path: Path) -> None:
     response = app.server.test_client().get("/healthz")
     assert response.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
     assert app.server.debug is False
-    assert app.callback_map == {}  # the page has no callbacks for anyone to call
+    # two callbacks only: draw the page of a URL, and put a changed filter into the URL
+    assert len(app.callback_map) == 2
 
 
 def test_assets_are_served_locally() -> None:

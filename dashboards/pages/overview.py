@@ -24,7 +24,10 @@ from hub import queries
 
 logger = logging.getLogger(__name__)
 
-RELEASE_NOTICE = "Alliance figures will appear here once the secretariat publishes its first release."
+RELEASE_NOTICE = (
+    "These are public sources' own figures. The alliance's figures, approved and disclosure-controlled, "
+    "are on the other pages, from its published releases."
+)
 AVERAGE_NOTE = "Average, as published by NCMEC; averages cannot be combined into an alliance median."
 UNAVAILABLE = "The figures cannot be shown at the moment. Please try again in a few minutes."
 MAP_NOTE = (
@@ -34,10 +37,15 @@ MAP_NOTE = (
 
 
 def layout(engine: Engine, *, topojson_url: str) -> html.Div:
-    """The whole page, read fresh from the database in one short session.
+    """The whole page (header, content, footer)."""
+    return _page(content(engine, topojson_url=topojson_url))
+
+
+def content(engine: Engine, *, topojson_url: str) -> list[Any]:
+    """The page's content, read fresh from the database in one short session.
 
     When the database does not answer, the page says so (and /healthz reports it) instead
-    of failing: Dash also builds the layout on the first request of any URL.
+    of failing.
     """
     try:
         with Session(engine) as session:
@@ -52,52 +60,50 @@ def layout(engine: Engine, *, topojson_url: str) -> html.Div:
             submissions = queries.submissions_by_quarter(session)
     except SQLAlchemyError:
         logger.exception("overview: the database could not be read")
-        return _page([html.P(UNAVAILABLE, className="release-notice", role="alert")])
-    return _page(
-        [
-            html.P(
-                [html.Strong("Published figures only. "), RELEASE_NOTICE],
-                className="release-notice",
-                role="note",
-            ),
-            _headline_cards(headline),
-            html.Section(
-                [
-                    html.H2("What the public sources report", id="public-figures"),
-                    html.P(
-                        "Figures below are shown as their publishers published them, each with its "
-                        "source. The hub does not adjust or estimate them; where a publisher printed "
-                        "one provider or country under two names in the same year, the two figures "
-                        "are added up.",
-                        className="section-intro",
-                    ),
-                    html.Div([_reports_per_year(per_year), _top_providers(providers)], className="grid-2"),
-                    _country_map(countries, topojson_url),
-                    _hosted_notices(notices),
-                    _disagreements(disagreements),
-                ],
-                className="section",
-                **{"aria-labelledby": "public-figures"},  # type: ignore[arg-type]
-            ),
-            html.Section(
-                [
-                    html.H2("The alliance", id="alliance"),
-                    html.P(
-                        "Who takes part and how many reports the secretariat has received. These are "
-                        "facts about membership, not the figures members report.",
-                        className="section-intro",
-                    ),
-                    html.Div(
-                        [_members_by_type(by_type), _members_map(by_country, topojson_url)],
-                        className="grid-2",
-                    ),
-                    _submissions(submissions),
-                ],
-                className="section",
-                **{"aria-labelledby": "alliance"},  # type: ignore[arg-type]
-            ),
-        ]
-    )
+        return [html.P(UNAVAILABLE, className="release-notice", role="alert")]
+    return [
+        html.P(
+            [html.Strong("Public sources. "), RELEASE_NOTICE],
+            className="release-notice",
+            role="note",
+        ),
+        _headline_cards(headline),
+        html.Section(
+            [
+                html.H2("What the public sources report", id="public-figures"),
+                html.P(
+                    "Figures below are shown as their publishers published them, each with its "
+                    "source. The hub does not adjust or estimate them; where a publisher printed "
+                    "one provider or country under two names in the same year, the two figures "
+                    "are added up.",
+                    className="section-intro",
+                ),
+                html.Div([_reports_per_year(per_year), _top_providers(providers)], className="grid-2"),
+                _country_map(countries, topojson_url),
+                _hosted_notices(notices),
+                _disagreements(disagreements),
+            ],
+            className="section",
+            **{"aria-labelledby": "public-figures"},  # type: ignore[arg-type]
+        ),
+        html.Section(
+            [
+                html.H2("The alliance", id="alliance"),
+                html.P(
+                    "Who takes part and how many reports the secretariat has received. These are "
+                    "facts about membership, not the figures members report.",
+                    className="section-intro",
+                ),
+                html.Div(
+                    [_members_by_type(by_type), _members_map(by_country, topojson_url)],
+                    className="grid-2",
+                ),
+                _submissions(submissions),
+            ],
+            className="section",
+            **{"aria-labelledby": "alliance"},  # type: ignore[arg-type]
+        ),
+    ]
 
 
 def _page(content: list[Any]) -> html.Div:
@@ -495,8 +501,8 @@ def _footer() -> html.Footer:
         "not adjusted. Where two publishers count the same thing differently, both counts are shown.",
         "CyberTipline totals count reports from providers and the public; one report can hold many files. "
         "Countries are apparent upload locations.",
-        f"{AVERAGE_NOTE} Time to takedown is a distribution: the hub will publish shares within fixed times "
-        "once members' submissions are released.",
+        f"{AVERAGE_NOTE} Time to takedown is a distribution: the hub publishes the shares removed within "
+        "fixed times, exact on its common bucket edges, and medians with the range of their bucket.",
         "Members' submitted figures are published only in releases the secretariat has approved, after "
         "disclosure control (small counts suppressed, totals protected).",
         "Colours are chosen to be distinguishable with common colour-vision deficiencies; every chart has "
