@@ -20,10 +20,11 @@ from sqlmodel import Session
 from werkzeug.exceptions import HTTPException, NotFound
 
 from dashboards import routing, security
-from dashboards.pages import overview, published
+from dashboards.pages import overview
 from hub import tabular
 from hub.catalogue import load_catalogue
 from hub.published import ReleaseCache
+from hub.reconciliation import load_flows
 from hub.releases import read_release_table
 from hub.settings import Settings
 from hub.targets import load_targets
@@ -36,8 +37,7 @@ DESCRIPTION = (
     "Published figures on the fight against online child sexual exploitation and abuse, with their "
     "sources, and the alliance of organisations that reports them."
 )
-SOURCES_PATH = "/sources"
-KNOWN_PATHS = {*published.PAGES, SOURCES_PATH}
+SOURCES_PATH = routing.SOURCES_PATH
 DOWNLOADABLE = {"indicators", "observations", "targets", "reconciliation", "coverage", "revisions"}
 MAX_REQUEST_BYTES = 1024 * 1024  # callbacks post small JSON; refuse anything large early
 
@@ -126,6 +126,7 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
     catalogue = load_catalogue(settings.data_dir)
     targets = load_targets(settings.data_dir, catalogue)
     cache = ReleaseCache(engine)  # this app's own: published releases read once, handed out as copies
+    flows = load_flows(settings.data_dir, catalogue)
     app.layout = shell()
     headers = security.security_headers(settings, security.content_security_policy(app.csp_hashes()))
     catchall = app.config.routes_pathname_prefix + "<path:path>"
@@ -139,10 +140,12 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
     )
     def _show_page(pathname: str | None, search: str | None) -> tuple[object, object]:
         route = routing.parse(pathname, search)
-        if route.path == SOURCES_PATH:
+        if route.known and route.path == SOURCES_PATH:
             content: object = overview.content(engine, topojson_url=maps)
-        elif route.path in published.PAGES:
-            content = routing.render(route, cache, catalogue, targets)
+        elif route.known:
+            content = routing.render(
+                route, cache, catalogue, targets, engine=engine, flows=flows, topojson_url=maps
+            )
         else:
             content = html.Div(
                 [
@@ -166,10 +169,9 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
     @server.before_request
     def _only_known_pages() -> None:
         # Dash answers every unknown GET path with the app: only the pages exist.
-        if flask.request.endpoint == catchall:
-            path = "/" + str((flask.request.view_args or {}).get("path", "")).rstrip("/")
-            if path not in KNOWN_PATHS:
-                raise NotFound()
+        path = "/" + str((flask.request.view_args or {}).get("path", ""))
+        if flask.request.endpoint == catchall and not routing.parse(path, None).known:
+            raise NotFound()
 
     def download(number: int, name: str, fmt: str) -> flask.Response:
         """A table of a published release as CSV, XLSX or JSON (never an unpublished one)."""
@@ -233,7 +235,7 @@ def _error_page(app: dash.Dash, code: int, home: str) -> str:
     )
 
 
-NAV = [*((path, title) for path, (title, _) in published.PAGES.items()), (SOURCES_PATH, "Public sources")]
+NAV = [*((path, title) for path, (title, _) in routing.PAGES.items()), (SOURCES_PATH, "Public sources")]
 
 
 def navigation(current: str, release: str | None) -> list[object]:

@@ -17,15 +17,20 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from dash import html
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
 
-from dashboards.pages import published
+from dashboards.pages import explore, published
 from hub.catalogue import Catalogue
+from hub.models import Organisation
 from hub.published import ReleaseCache
+from hub.reconciliation import Flow
 from hub.targets import TargetSpec
 
 logger = logging.getLogger(__name__)
 
 PARAMETERS = ("release", "metric", "period", "by", "scope", "target")
+SOURCES_PATH = "/sources"  # the public sources' own figures (dashboards.pages.overview)
 VALUE = re.compile(r"[A-Za-z0-9_.:-]{1,80}")
 NO_RELEASE = (
     "No release has been published yet. Figures appear here once the secretariat has approved and "
@@ -34,10 +39,27 @@ NO_RELEASE = (
 UNAVAILABLE = "The figures cannot be shown at the moment. Please try again in a few minutes."
 
 
+# The pages, in the order of the menu.
+PAGES = {
+    "/": published.PAGES["/"],
+    "/targets": published.PAGES["/targets"],
+    "/takedown": published.PAGES["/takedown"],
+    "/volumes": explore.PAGES["/volumes"],
+    "/victims": published.PAGES["/victims"],
+    "/flows": explore.PAGES["/flows"],
+    "/countries": explore.PAGES["/countries"],
+    "/organisations": explore.PAGES["/organisations"],
+    "/data": published.PAGES["/data"],
+}
+# Pages with one sub-page per item: /countries/FR, /organisations/open-social.
+ITEM_PAGES = {"/countries": ("country", explore.ISO), "/organisations": ("organisation", explore.SLUG)}
+
+
 @dataclass(frozen=True)
 class Route:
     path: str
     params: dict[str, str]
+    known: bool = True  # False: no page has this address
 
 
 def parse(pathname: str | None, search: str | None) -> Route:
@@ -47,7 +69,13 @@ def parse(pathname: str | None, search: str | None) -> Route:
     for name, value in parse_qsl((search or "").lstrip("?"), keep_blank_values=False)[:20]:
         if name in PARAMETERS and VALUE.fullmatch(value) and name not in params:
             params[name] = value
-    return Route(path, params)
+    parent, _, item = path.rpartition("/")
+    if parent in ITEM_PAGES:
+        name, pattern = ITEM_PAGES[parent]
+        if not pattern.fullmatch(item):
+            return Route(path, params, known=False)
+        return Route(parent, {**params, name: item})
+    return Route(path, params, known=path in PAGES or path == SOURCES_PATH)
 
 
 def search_for(ids: Sequence[dict[str, Any]], values: Sequence[Any], current: str | None) -> str:
@@ -71,9 +99,18 @@ def release_number(params: dict[str, str]) -> int | None:
     return int(value) if value.isdigit() and len(value) < 9 else None
 
 
-def render(route: Route, cache: ReleaseCache, catalogue: Catalogue, targets: Sequence[TargetSpec]) -> Any:
-    """The content of a published-release page (the caller checked the path is one)."""
-    title, builder = published.PAGES[route.path]
+def render(
+    route: Route,
+    cache: ReleaseCache,
+    catalogue: Catalogue,
+    targets: Sequence[TargetSpec],
+    *,
+    engine: Engine,
+    flows: Sequence[Flow] = (),
+    topojson_url: str = "/assets/",
+) -> Any:
+    """The content of a release page (the caller checked the route is a known page)."""
+    title, builder = PAGES[route.path]
     try:
         releases = cache.releases()
         chosen = next((r for r in releases if r.number == release_number(route.params)), None)
@@ -82,14 +119,22 @@ def render(route: Route, cache: ReleaseCache, catalogue: Catalogue, targets: Seq
             return html.Div(
                 [html.H2(title, className="page-title"), html.P(NO_RELEASE, className="release-notice")]
             )
+        data = cache.get(chosen)
+        names: dict[str, str] = {}
+        if route.path == "/organisations":
+            names = organisation_names(engine, list(explore.views.named_organisations(data)["organisation"]))
         ctx = published.PageContext(
             release=chosen,
             releases=releases,
-            data=cache.get(chosen),
+            data=data,
             catalogue=catalogue,
             targets=targets,
             params=route.params,
             path=route.path,
+            flows=flows,
+            organisation_names=names,
+            topojson_url=topojson_url,
+            names_of=lambda codes: organisation_names(engine, codes),
         )
         return builder(ctx)
     except Exception:  # a page that fails says so in general words; the log has the details
@@ -100,3 +145,12 @@ def render(route: Route, cache: ReleaseCache, catalogue: Catalogue, targets: Seq
                 html.P(UNAVAILABLE, className="release-notice", role="alert"),
             ]
         )
+
+
+def organisation_names(engine: Engine, codes: Sequence[str]) -> dict[str, str]:
+    """The names of the organisations a release names (and only those)."""
+    if not codes:
+        return {}
+    with Session(engine) as session:
+        query = select(Organisation.code, Organisation.name).where(col(Organisation.code).in_(list(codes)))
+        return {code: name for code, name in session.exec(query)}

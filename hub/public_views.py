@@ -9,7 +9,7 @@ undo disclosure control).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,7 +20,7 @@ from hub.figures import ALLIANCE, NO_PARAM
 from hub.progress import select_series, series_key
 from hub.published import ReleaseData
 from hub.targets import GrowthTarget, TargetSpec
-from hub.vocab import STAKEHOLDER_TYPES
+from hub.vocab import DIMENSIONS, STAKEHOLDER_TYPES, TOTAL
 
 TAKEDOWN_METRICS = ("ht_notice_to_removal_time", "co_takedown_time")
 ORGANISATION_COUNTRY = "organisation_country"  # a breakdown by the level, not a dimension
@@ -402,35 +402,21 @@ def named_organisations(data: ReleaseData) -> pd.DataFrame:
     return grouped.rename("figures").reset_index().sort_values("organisation").reset_index(drop=True)
 
 
+PROFILE_COLUMNS = ["metric", "period", "value", "display", "suppressed", "yoy_change"]
+
+
 def organisation_figures(data: ReleaseData, organisation: str) -> pd.DataFrame:
     """One named organisation's yearly published figures (totals only)."""
-    rows = [
-        data.cells(metric, level="organisation", entity=organisation).assign(metric=metric)
-        for metric in data.metrics
-    ]
-    found = [r for r in rows if not r.empty]
-    if not found:
-        return pd.DataFrame(columns=["metric", "period", "value", "display", "suppressed", "yoy_change"])
-    frame = pd.concat(found, ignore_index=True)
-    return (
-        frame.loc[:, ["metric", "period", "value", "display", "suppressed", "yoy_change"]]
-        .sort_values(["metric", "period"])
-        .reset_index(drop=True)
-    )
+    frame = data.entity_totals("organisation", organisation)
+    return frame.loc[:, PROFILE_COLUMNS].sort_values(["metric", "period"]).reset_index(drop=True)
 
 
-def country_profile(data: ReleaseData, iso: str, metrics: Sequence[str]) -> pd.DataFrame:
-    """A country's yearly figures for ``metrics`` (organisations based in it)."""
-    rows = [data.cells(m, level="country", entity=iso).assign(metric=m) for m in metrics]
-    found = [r for r in rows if not r.empty]
-    if not found:
-        return pd.DataFrame(columns=["metric", "period", "value", "display", "suppressed", "yoy_change"])
-    frame = pd.concat(found, ignore_index=True)
-    return (
-        frame.loc[:, ["metric", "period", "value", "display", "suppressed", "yoy_change"]]
-        .sort_values(["metric", "period"])
-        .reset_index(drop=True)
-    )
+def country_profile(data: ReleaseData, iso: str, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    """A country's yearly figures (organisations based in it), optionally of ``metrics`` only."""
+    frame = data.entity_totals("country", iso)
+    if metrics is not None:
+        frame = frame.loc[frame["metric"].isin(list(metrics))]
+    return frame.loc[:, PROFILE_COLUMNS].sort_values(["metric", "period"]).reset_index(drop=True)
 
 
 def metric_definitions(catalogue: Catalogue, metrics: Sequence[str]) -> pd.DataFrame:
@@ -465,3 +451,67 @@ def metric_definitions(catalogue: Catalogue, metrics: Sequence[str]) -> pd.DataF
             "source",
         ],
     )
+
+
+# --- published sources' own series (in the release's observations) -------------------------
+
+
+def source_breakdown(
+    data: ReleaseData, organisation: str, metric: str, dimension: str, period: str
+) -> pd.DataFrame:
+    """A named organisation's own published figures of ``metric`` in ``period`` broken down by
+    ``dimension`` only (group, value, display), largest first: e.g. NCMEC's CyberTipline
+    reports per provider (counterpart) or per country."""
+    observations = data.table("observations")
+    if observations.empty:
+        return pd.DataFrame(columns=["group", "value", "display", "suppressed"])
+    rows = observations.loc[
+        (observations["organisation"] == organisation)
+        & (observations["metric"] == metric)
+        & (observations["period"].astype(str) == period)
+    ]
+    rows = rows.loc[rows[dimension] != TOTAL]
+    if rows.empty:
+        return pd.DataFrame(columns=["group", "value", "display", "suppressed"])
+    # One series: the rows sharing the most common values of the other dimensions (NCMEC's
+    # per-provider reports are all notice_source provider_report, for example).
+    others = [d for d in DIMENSIONS if d != dimension]
+    shape = rows[others].astype(str).agg("|".join, axis=1)
+    rows = rows.loc[shape == shape.value_counts().index[0]]
+    found = rows.loc[:, [dimension, "value", "display", "suppressed"]].rename(columns={dimension: "group"})
+    return found.sort_values("value", ascending=False, na_position="last").reset_index(drop=True)
+
+
+def source_periods(data: ReleaseData, organisation: str, metric: str, dimension: str) -> list[str]:
+    """Years in which ``organisation`` published ``metric`` broken down by ``dimension``."""
+    observations = data.table("observations")
+    if observations.empty:
+        return []
+    rows = observations.loc[
+        (observations["organisation"] == organisation)
+        & (observations["metric"] == metric)
+        & (observations[dimension] != TOTAL)
+    ]
+    return sorted({str(p) for p in rows["period"]}, reverse=True)
+
+
+def sankey_links(
+    flow_rows: pd.DataFrame, flow_types: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]]
+) -> pd.DataFrame:
+    """One link per flow with a published total: from the senders' stakeholder type to the
+    receivers' (source, target, value = what senders counted, flow)."""
+    links = []
+    for row in flow_rows.itertuples(index=False):
+        senders, receivers = flow_types.get(str(row.flow), ((), ()))
+        value = float(row.total_sent) if pd.notna(row.total_sent) else math.nan
+        if not senders or not receivers or math.isnan(value) or bool(getattr(row, "suppressed", False)):
+            continue
+        links.append(
+            {
+                "source": "+".join(senders),
+                "target": "+".join(receivers),
+                "value": value,
+                "flow": str(row.flow),
+            }
+        )
+    return pd.DataFrame(links, columns=["source", "target", "value", "flow"])

@@ -58,6 +58,7 @@ CATEGORICAL = (
     "unit",
     "suppression_reason",
 )
+ENTITY_LEVELS = ("organisation", "country")
 BREAKDOWN = "_breakdown"  # bit i set: DIMENSIONS[i] is broken down (not the total)
 
 
@@ -130,6 +131,14 @@ class ReleaseData:
             str(metric): part.drop(columns="metric").reset_index(drop=True)
             for metric, part in indicators.groupby("metric", sort=True)
         }
+        # the totals of each organisation and country, for their profile pages
+        totals = indicators.loc[
+            (indicators[BREAKDOWN].to_numpy() == 0) & indicators["level"].isin(ENTITY_LEVELS).to_numpy()
+        ]
+        self._by_entity: dict[tuple[str, str], pd.DataFrame] = {
+            (str(level), str(entity)): part.reset_index(drop=True)
+            for (level, entity), part in totals.groupby(["level", "entity"], observed=True, sort=False)
+        }
         self._tables = {name: frame for name, frame in tables.items() if name != "indicators"}
         self._table_rows = {name: len(frame) for name, frame in tables.items()}
 
@@ -184,6 +193,18 @@ class ReleaseData:
         if param is not None:
             keep &= np.isclose(frame["param"].to_numpy(), param)
         chosen = frame.loc[keep].drop(columns=BREAKDOWN)
+        for name in chosen.select_dtypes("category").columns:
+            chosen[name] = chosen[name].astype(str)
+        return chosen.reset_index(drop=True)
+
+    def entity_totals(self, level: str, entity: str, *, statistic: str = "value") -> pd.DataFrame:
+        """Every metric's yearly totals of one organisation or country (level in ENTITY_LEVELS)."""
+        frame = self._by_entity.get((level, entity))
+        if frame is None:
+            return pd.DataFrame(columns=list(INDICATOR_COLUMNS))
+        chosen = frame.loc[
+            (frame["statistic"] == statistic).to_numpy() & (frame["period_kind"] == "year").to_numpy()
+        ].drop(columns=BREAKDOWN)
         for name in chosen.select_dtypes("category").columns:
             chosen[name] = chosen[name].astype(str)
         return chosen.reset_index(drop=True)

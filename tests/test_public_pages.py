@@ -331,6 +331,12 @@ def test_every_public_page_draws_the_published_release(client: FlaskClient, rele
             f"/download/{releases['published']}/observations.csv",
         ],
         "/sources": ["What the public sources report"],
+        "/volumes": ["Volumes", "by year"],
+        "/flows": ["Flows"],  # the small alliance has no flow both ends report
+        "/countries": ["Countries", "Notice-and-takedown notices sent"],
+        "/countries/DE": ["Germany", "Law enforcement", "Victims identified"],
+        "/organisations": ["Organisations", "Open Social", "Open Police"],
+        "/organisations/open-social": ["Open Social", "Items actioned", "5,000"],
     }
     for path, expected in pages.items():
         text = _page(client, path)
@@ -398,3 +404,63 @@ def test_no_release_yet_says_so(loaded_engine: Engine, settings: Settings) -> No
     client = create_app(loaded_engine, settings).server.test_client()
     text = _page(client, "/")
     assert routing.NO_RELEASE in text
+
+
+def test_an_organisation_that_did_not_consent_has_no_page(client: FlaskClient) -> None:
+    for code in ANONYMOUS:
+        text = _page(client, f"/organisations/{code}")
+        assert "Organisation not found" in text
+        assert "Quiet" not in text  # not even its name
+    assert "Page not found" in _page(client, "/organisations/Not_A_Slug")
+    assert "Page not found" in _page(client, "/countries/france")
+    assert client.get("/countries/france").status_code == 404
+    assert client.get("/countries/FR").status_code == 200
+
+
+def test_source_breakdown_takes_one_series() -> None:
+    observations = pd.DataFrame(
+        [
+            {
+                "organisation": "ncmec",
+                "metric": "ch_reports_received",
+                "period": "2023",
+                **dict.fromkeys(DIMENSIONS, TOTAL),
+                "counterpart": provider,
+                "notice_source": "provider_report",
+                "value": value,
+                "display": str(value),
+                "suppressed": False,
+            }
+            for provider, value in (("small", 5.0), ("big", 500.0), ("mid", 50.0))
+        ]
+        + [
+            {
+                "organisation": "ncmec",
+                "metric": "ch_reports_received",
+                "period": "2023",
+                **dict.fromkeys(DIMENSIONS, TOTAL),
+                "counterpart": "big",
+                "category": "csam",
+                "value": 1.0,
+                "display": "1",
+                "suppressed": False,
+            }
+        ]
+    )
+    data = _data([], observations=observations)
+    found = views.source_breakdown(data, "ncmec", "ch_reports_received", "counterpart", "2023")
+    assert found["group"].tolist() == ["big", "mid", "small"]
+    assert found["value"].tolist() == [500.0, 50.0, 5.0]
+    assert views.source_periods(data, "ncmec", "ch_reports_received", "counterpart") == ["2023"]
+    assert views.source_breakdown(data, "other", "ch_reports_received", "counterpart", "2023").empty
+
+
+def test_sankey_links_leave_out_hidden_totals() -> None:
+    rows = pd.DataFrame(
+        {"flow": ["a", "b", "c"], "total_sent": [10.0, math.nan, 5.0], "suppressed": [False, True, False]}
+    )
+    types = {"a": (("hotline", "clearinghouse"), ("company",)), "b": (("company",), ("clearinghouse",))}
+    links = views.sankey_links(rows, types)
+    assert links.to_dict("records") == [
+        {"source": "hotline+clearinghouse", "target": "company", "value": 10.0, "flow": "a"}
+    ]

@@ -11,7 +11,7 @@ cannot be derived) and the reason in words.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -24,6 +24,7 @@ from dashboards.charts import OKABE_ITO, Column, fmt_int, fmt_pct
 from hub import public_views as views
 from hub.catalogue import Catalogue
 from hub.published import ReleaseData, ReleaseSummary
+from hub.reconciliation import Flow
 from hub.targets import TargetSpec
 
 REASONS = {
@@ -66,6 +67,10 @@ class PageContext:
     targets: Sequence[TargetSpec]
     params: dict[str, str] = field(default_factory=dict)
     path: str = "/"
+    flows: Sequence[Flow] = ()
+    organisation_names: Mapping[str, str] = field(default_factory=dict)
+    names_of: Callable[[Sequence[str]], dict[str, str]] = lambda codes: {}  # organisation names by code
+    topojson_url: str = "/assets/"
 
     def link(self, path: str, **params: str) -> str:
         """A link keeping the chosen release (so a shared view shows the same figures)."""
@@ -88,7 +93,7 @@ def shown(figure: views.Figure | None, unit: str) -> str:
 def format_value(value: float, unit: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return charts.MISSING
-    if unit == "share":
+    if unit in ("share", "boolean"):  # a capability's figure is the share of reporters having it
         return fmt_pct(value * 100)
     if unit == "hours":
         return f"{value:,.1f} h" if value < 100 else f"{value:,.0f} h"
