@@ -76,11 +76,8 @@ def _year_columns(years: list[str]) -> list[Column]:
 
 
 def volumes(ctx: PageContext) -> html.Div:
-    metric = (
-        ctx.params.get("metric")
-        if ctx.params.get("metric") in views.VOLUME_METRICS
-        else views.VOLUME_METRICS[0]
-    )
+    present = [m for m in views.VOLUME_METRICS if m in ctx.data.metrics] or list(views.VOLUME_METRICS)
+    metric = ctx.params.get("metric") if ctx.params.get("metric") in views.VOLUME_METRICS else present[0]
     assert metric is not None
     series = views.alliance_years(ctx.data, metric)
     bars = go.Figure(

@@ -10,6 +10,7 @@ cannot be derived) and the reason in words.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -126,7 +127,12 @@ def select(name: str, label: str, options: Sequence[tuple[str, str]], value: str
     ident = {"type": "filter", "name": name}
     return html.Div(
         [
-            html.Label(label, htmlFor=f"filter-{name}", className="filter-label"),
+            # the label names the control Dash renders with the id as its JSON text
+            html.Label(
+                label,
+                htmlFor=json.dumps(ident, sort_keys=True, separators=(",", ":")),
+                className="filter-label",
+            ),
             dcc.Dropdown(
                 id=ident,
                 options=[{"label": text, "value": code} for code, text in options],
