@@ -127,6 +127,7 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
     targets = load_targets(settings.data_dir, catalogue)
     cache = ReleaseCache(engine)  # this app's own: published releases read once, handed out as copies
     flows = load_flows(settings.data_dir, catalogue)
+    pages = routing.PageCache()
     app.layout = shell()
     headers = security.security_headers(settings, security.content_security_policy(app.csp_hashes()))
     catchall = app.config.routes_pathname_prefix + "<path:path>"
@@ -144,7 +145,7 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
             content: object = overview.content(engine, topojson_url=maps)
         elif route.known:
             content = routing.render(
-                route, cache, catalogue, targets, engine=engine, flows=flows, topojson_url=maps
+                route, cache, catalogue, targets, engine=engine, flows=flows, topojson_url=maps, pages=pages
             )
         else:
             content = html.Div(

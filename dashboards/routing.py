@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +55,32 @@ PAGES = {
 }
 # Pages with one sub-page per item: /countries/FR, /organisations/open-social.
 ITEM_PAGES = {"/countries": ("country", explore.ISO), "/organisations": ("organisation", explore.SLUG)}
+
+
+class PageCache:
+    """Drawn release pages, the ``size`` most recently used. A published release never
+    changes, so a page is a function of the release, the path and the filters: drawing it
+    again would give the same components. One per app (never module state); bounded, so
+    made-up filter values cannot grow it."""
+
+    def __init__(self, size: int = 256):
+        self._size = size
+        self._pages: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> Any | None:
+        with self._lock:
+            page = self._pages.get(key)
+            if page is not None:
+                self._pages.move_to_end(key)
+            return page
+
+    def put(self, key: tuple[Any, ...], page: Any) -> None:
+        with self._lock:
+            self._pages[key] = page
+            self._pages.move_to_end(key)
+            while len(self._pages) > self._size:
+                self._pages.popitem(last=False)
 
 
 @dataclass(frozen=True)
@@ -108,8 +136,10 @@ def render(
     engine: Engine,
     flows: Sequence[Flow] = (),
     topojson_url: str = "/assets/",
+    pages: PageCache | None = None,
 ) -> Any:
-    """The content of a release page (the caller checked the route is a known page)."""
+    """The content of a release page (the caller checked the route is a known page), from
+    ``pages`` when it was drawn before for the same release and filters."""
     title, builder = PAGES[route.path]
     try:
         releases = cache.releases()
@@ -119,6 +149,10 @@ def render(
             return html.Div(
                 [html.H2(title, className="page-title"), html.P(NO_RELEASE, className="release-notice")]
             )
+        key = (chosen.number, chosen.content_checksum, route.path, tuple(sorted(route.params.items())))
+        drawn = pages.get(key) if pages is not None else None
+        if drawn is not None:
+            return drawn
         data = cache.get(chosen)
         names: dict[str, str] = {}
         if route.path == "/organisations":
@@ -136,7 +170,10 @@ def render(
             topojson_url=topojson_url,
             names_of=lambda codes: organisation_names(engine, codes),
         )
-        return builder(ctx)
+        drawn = builder(ctx)
+        if pages is not None:
+            pages.put(key, drawn)
+        return drawn
     except Exception:  # a page that fails says so in general words; the log has the details
         logger.exception("page %s could not be drawn", route.path)
         return html.Div(

@@ -25,7 +25,7 @@ from hub.catalogue import Catalogue
 from hub.models import Submission, User
 from hub.publication import build_protected_release
 from hub.published import ReleaseData, ReleaseSummary, breakdown_mask
-from hub.releases import publish_release
+from hub.releases import publish_release, withdraw_release
 from hub.settings import Settings
 from hub.vocab import DIMENSIONS, TOTAL
 
@@ -464,3 +464,27 @@ def test_sankey_links_leave_out_hidden_totals() -> None:
     assert links.to_dict("records") == [
         {"source": "hotline+clearinghouse", "target": "company", "value": 10.0, "flow": "a"}
     ]
+
+
+def test_a_withdrawn_release_leaves_the_pages_at_once(
+    client: FlaskClient,
+    session: Session,
+    releases: dict[str, int],
+    alliance: dict[str, object],  # noqa: F811
+) -> None:
+    assert "Children identified as victims" in _page(client, "/")  # drawn and kept
+    sec = alliance["sec"]
+    assert isinstance(sec, User)
+    withdraw_release(session, releases["published"], sec, reason="a figure was wrong")
+    session.commit()
+    text = _page(client, "/")
+    assert routing.NO_RELEASE in text and "Children identified as victims" not in text
+    assert client.get(f"/download/{releases['published']}/targets.csv").status_code == 404
+
+
+def test_the_page_cache_is_bounded() -> None:
+    pages = routing.PageCache(size=2)
+    for key in ("a", "b", "c"):
+        pages.put((key,), key)
+    assert pages.get(("a",)) is None
+    assert pages.get(("b",)) == "b" and pages.get(("c",)) == "c"
