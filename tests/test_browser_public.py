@@ -12,9 +12,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import DESKTOP, PHONE, browser_missing, console_errors, full_page_screenshot, headless_chromium
+from browser import (
+    DESKTOP,
+    PHONE,
+    axe_violations,
+    browser_missing,
+    console_errors,
+    full_page_screenshot,
+    headless_chromium,
+)
 from selenium import webdriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy.engine import Engine
 from test_public_pages import releases  # noqa: F401 - a fixture
@@ -124,4 +133,52 @@ def test_the_menu_navigates_without_reloading(base_url: str) -> None:
             lambda d: "Victim identification" in d.find_element(By.CSS_SELECTOR, "#page .page-title").text
         )
         assert driver.execute_script("return window.__sameDocument === true")
+        assert console_errors(driver) == []
+
+
+def test_no_serious_accessibility_violation_on_any_public_page(base_url: str) -> None:
+    found = {}
+    with headless_chromium(DESKTOP) as driver:
+        for path in [*PAGES, "/sources"]:
+            _open(driver, base_url + path)
+            WebDriverWait(driver, 30).until(
+                lambda d: not d.find_elements(By.CSS_SELECTOR, "[data-dash-is-loading='true']")
+            )
+            violations = axe_violations(driver)
+            if violations:
+                found[path] = violations
+    assert found == {}
+
+
+def test_filters_work_from_the_keyboard(base_url: str) -> None:
+    """Tab reaches the first filter's button (Dash's hidden focus input hands focus on at once),
+    the arrow keys open and move through the list, Enter chooses: the URL follows."""
+    with headless_chromium() as driver:
+        _open(driver, base_url + "/targets")
+        body = driver.find_element(By.TAG_NAME, "body")
+        body.send_keys(Keys.TAB)  # the skip link
+        focused = driver.switch_to.active_element
+        assert focused.text == "Skip to the figures"
+        for _ in range(40):  # through the menu to the first filter
+            driver.switch_to.active_element.send_keys(Keys.TAB)
+            focused = driver.switch_to.active_element
+            if focused.tag_name == "button" and "filter-select" in (focused.get_attribute("class") or ""):
+                break
+        else:
+            pytest.fail("Tab never reached a filter")
+        assert focused.get_attribute("aria-haspopup") == "listbox"
+        assert "Release" in focused.text or focused.get_attribute("aria-labelledby")
+        # the second filter: scope
+        focused.send_keys(Keys.TAB)
+        scope = driver.switch_to.active_element
+        assert scope.tag_name == "button" and "All scopes" in scope.text
+        scope.send_keys(Keys.ARROW_DOWN)
+        WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "[role=option]"))
+        for _ in range(3):
+            active = driver.switch_to.active_element
+            if active.text == "Alliance" or "Alliance" in (active.get_attribute("value") or ""):
+                break
+            active.send_keys(Keys.ARROW_DOWN)
+        driver.switch_to.active_element.send_keys(Keys.ENTER)
+        WebDriverWait(driver, 30).until(lambda d: "scope=" in d.current_url)
         assert console_errors(driver) == []

@@ -118,7 +118,9 @@ def test_layout_shows_published_figures_with_sources(client: FlaskClient) -> Non
     ):
         assert expected in text, expected
     answer = json.loads(text)
-    assert answer["response"]["page"]["children"][0]["type"] == "P"  # the public-sources notice first
+    first, notice = answer["response"]["page"]["children"][:2]
+    assert (first["type"], first["props"]["children"]) == ("H2", "Public sources")
+    assert notice["type"] == "P"  # then what these figures are
 
 
 def test_layout_never_shows_members_submitted_figures(client: FlaskClient) -> None:

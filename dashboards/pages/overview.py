@@ -30,6 +30,7 @@ RELEASE_NOTICE = (
 )
 AVERAGE_NOTE = "Average, as published by NCMEC; averages cannot be combined into an alliance median."
 UNAVAILABLE = "The figures cannot be shown at the moment. Please try again in a few minutes."
+PAGE_TITLE = html.H2("Public sources", className="page-title", id="page-title")
 MAP_NOTE = (
     "Boundaries from Natural Earth; they do not imply any endorsement. Countries too small for "
     "the map are in the table."
@@ -60,8 +61,9 @@ def content(engine: Engine, *, topojson_url: str) -> list[Any]:
             submissions = queries.submissions_by_quarter(session)
     except SQLAlchemyError:
         logger.exception("overview: the database could not be read")
-        return [html.P(UNAVAILABLE, className="release-notice", role="alert")]
+        return [PAGE_TITLE, html.P(UNAVAILABLE, className="release-notice", role="alert")]
     return [
+        PAGE_TITLE,
         html.P(
             [html.Strong("Public sources. "), RELEASE_NOTICE],
             className="release-notice",

@@ -123,7 +123,10 @@ def source_of(ctx: PageContext, code: str) -> str:
 
 
 def select(name: str, label: str, options: Sequence[tuple[str, str]], value: str) -> html.Div:
-    """A labelled filter; its value goes into the URL (see dashboards.app)."""
+    """A labelled filter; its value goes into the URL (see dashboards.app). Nothing when there
+    is nothing to choose from."""
+    if not options:
+        return html.Div(className="filter filter--empty")
     ident = {"type": "filter", "name": name}
     return html.Div(
         [
