@@ -8,7 +8,9 @@ rebuilt from the database on every page load, through the engine passed in.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
+from typing import Any
 
 import dash
 import flask
@@ -20,9 +22,12 @@ from sqlmodel import Session
 from werkzeug.exceptions import HTTPException, NotFound
 
 from dashboards import routing, security
-from dashboards.pages import overview
-from hub import tabular
+from dashboards.pages import member, overview
+from hub import member_views, tabular
+from hub.auth import Account, session_account
 from hub.catalogue import load_catalogue
+from hub.db import session_scope
+from hub.errors import HubError
 from hub.published import ReleaseCache
 from hub.reconciliation import load_flows
 from hub.releases import read_release_table
@@ -141,8 +146,11 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
     )
     def _show_page(pathname: str | None, search: str | None) -> tuple[object, object]:
         route = routing.parse(pathname, search)
-        if route.known and route.path == SOURCES_PATH:
-            content: object = overview.content(engine, topojson_url=maps)
+        account = signed_in()  # from the server-side session only, never from the request's values
+        if route.known and route.path in member.PATHS:
+            content: object = member_page(route.path, account)
+        elif route.known and route.path == SOURCES_PATH:
+            content = overview.content(engine, topojson_url=maps)
         elif route.known:
             content = routing.render(
                 route, cache, catalogue, targets, engine=engine, flows=flows, topojson_url=maps, pages=pages
@@ -154,7 +162,63 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
                     html.P("There is no page at this address."),
                 ]
             )
-        return content, navigation(route.path, route.params.get("release"))
+        return content, navigation(route.path, route.params.get("release"), account)
+
+    def signed_in() -> Account | None:
+        """The account of this request's session (idle and absolute limits applied), or None."""
+        if "uid" not in flask.session:
+            return None
+        with session_scope(engine) as session:
+            return session_account(
+                session,
+                flask.session,
+                time.time(),
+                idle_seconds=settings.session_idle_minutes * 60,
+                max_seconds=settings.session_max_hours * 3600,
+            )
+
+    def member_page(path: str, account: Account | None, message: str | None = None) -> object:
+        """A signed-in page for ``account``: its own organisation, or the secretariat's work."""
+        if account is None:
+            return member.sign_in_prompt(path)
+        csrf = str(flask.session.get("csrf", ""))
+        try:
+            with Session(engine) as session:
+                if path == member.SECRETARIAT_PATH:
+                    return member.secretariat(session, account, csrf, message)
+                return member.my_organisation(session, account, csrf)
+        except member_views.NotAllowed as refused:
+            return member.not_allowed(path, f"Your account cannot see this page: {refused}.")
+
+    @app.callback(
+        Output("page", "children", allow_duplicate=True),
+        Input({"type": "decide", "submission": ALL, "action": ALL}, "n_clicks"),
+        State({"type": "reason", "submission": ALL}, "value"),
+        State({"type": "reason", "submission": ALL}, "id"),
+        prevent_initial_call=True,
+    )
+    def _decide(
+        clicks: list[int | None], reasons: list[str | None], reason_ids: list[dict[str, Any]]
+    ) -> object:
+        """Approve or reject one submission: only for a signed-in secretariat account."""
+        trigger = dash.ctx.triggered_id
+        if not isinstance(trigger, dict) or not any(clicks):
+            return no_update
+        account = signed_in()
+        if account is None or not account.is_secretariat:
+            return member_page(member.SECRETARIAT_PATH, account)
+        submission, action = trigger.get("submission"), trigger.get("action")
+        if not isinstance(submission, int) or isinstance(submission, bool):
+            return no_update
+        reason = next(
+            (r for r, i in zip(reasons, reason_ids, strict=False) if i.get("submission") == submission), None
+        )
+        try:
+            with session_scope(engine) as session:
+                message = member_views.decide(session, account, submission, str(action), reason)
+        except HubError as refused:
+            message = f"Not done: {refused}"
+        return member_page(member.SECRETARIAT_PATH, account, message)
 
     @app.callback(
         Output("url", "search"),
@@ -196,6 +260,9 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
 
     @server.after_request
     def _secure(response: flask.Response) -> flask.Response:
+        if flask.request.path.endswith("/_dash-update-component"):
+            # a callback's answer can hold a signed-in page: never kept by a browser or a proxy
+            response.headers["Cache-Control"] = "no-store"
         return security.apply_headers(response, headers)
 
     @server.errorhandler(HTTPException)
@@ -239,9 +306,32 @@ def _error_page(app: dash.Dash, code: int, home: str) -> str:
 NAV = [*((path, title) for path, (title, _) in routing.PAGES.items()), (SOURCES_PATH, "Public sources")]
 
 
-def navigation(current: str, release: str | None) -> list[object]:
-    """The site's menu; the current page marked for screen readers; the release kept."""
+def navigation(current: str, release: str | None, account: Account | None = None) -> list[object]:
+    """The site's menu; the current page marked for screen readers; the release kept; the
+    signed-in pages the account may open (or a sign-in link)."""
     suffix = f"?release={release}" if release and release.isdigit() else ""
+    links: list[tuple[str, str]] = []
+    if account is None:
+        links.append(("/login?next=" + (current if current in member.PATHS else member.MY_PATH), "Sign in"))
+    else:
+        if account.organisation_code is not None:
+            links.append((member.MY_PATH, member.PATHS[member.MY_PATH]))
+        if account.is_secretariat:
+            links.append((member.SECRETARIAT_PATH, member.PATHS[member.SECRETARIAT_PATH]))
+    member_links: list[object] = [
+        html.A(
+            title,
+            href=path,
+            className="nav-link nav-link--member" + (" nav-link--current" if path == current else ""),
+        )
+        if path.startswith("/login")
+        else dcc.Link(
+            title,
+            href=path,
+            className="nav-link nav-link--member" + (" nav-link--current" if path == current else ""),
+        )
+        for path, title in links
+    ]
     return [
         dcc.Link(
             # dcc.Link takes no aria-current: the current page says so in hidden text instead
@@ -250,7 +340,7 @@ def navigation(current: str, release: str | None) -> list[object]:
             className="nav-link" + (" nav-link--current" if path == current else ""),
         )
         for path, title in NAV
-    ]
+    ] + member_links
 
 
 def shell() -> html.Div:

@@ -22,7 +22,7 @@ from dash import html
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from dashboards.pages import explore, published
+from dashboards.pages import explore, member, published
 from hub.catalogue import Catalogue
 from hub.models import Organisation
 from hub.published import ReleaseCache
@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 PARAMETERS = ("release", "metric", "period", "by", "scope", "target")
 SOURCES_PATH = "/sources"  # the public sources' own figures (dashboards.pages.overview)
+MEMBER_PATHS = tuple(member.PATHS)  # signed-in pages, drawn for the session's account
 VALUE = re.compile(r"[A-Za-z0-9_.:-]{1,80}")
 NO_RELEASE = (
     "No release has been published yet. Figures appear here once the secretariat has approved and "
@@ -103,7 +104,7 @@ def parse(pathname: str | None, search: str | None) -> Route:
         if not pattern.fullmatch(item):
             return Route(path, params, known=False)
         return Route(parent, {**params, name: item})
-    return Route(path, params, known=path in PAGES or path == SOURCES_PATH)
+    return Route(path, params, known=path in PAGES or path in (SOURCES_PATH, *MEMBER_PATHS))
 
 
 def search_for(ids: Sequence[dict[str, Any]], values: Sequence[Any], current: str | None) -> str:

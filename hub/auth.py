@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlmodel import Session, col, select
@@ -30,6 +31,7 @@ MAX_PASSWORD_LENGTH = 256  # a longer "password" only makes hashing expensive
 HASH_METHOD = "scrypt"  # werkzeug's default cost: n=32768, r=8, p=1
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
 UPLOAD_ROLES = ("org_submitter",)
+SECRETARIAT_ROLES = ("secretariat", "admin")
 PASSWORD_ENV = "HUB_NEW_PASSWORD"  # noqa: S105 - the variable's name, not a password
 
 
@@ -273,3 +275,89 @@ def user_deactivate(username: Annotated[str, typer.Argument(help="The account's 
     with session_scope(engine) as session:
         deactivate_user(session, username)
     typer.echo(f"deactivated {username}")
+
+
+# --- signed-in sessions (the web app's cookie holds only ids and times) ---------------------
+
+SESSION_KEYS = ("uid", "ver", "iat", "seen", "csrf")
+
+
+@dataclass(frozen=True)
+class Account:
+    """The signed-in user as the pages need it (read once per request, session closed)."""
+
+    user_id: int
+    display_name: str
+    role: str
+    can_upload: bool
+    organisation_id: int | None
+    organisation_code: str | None
+    organisation_name: str | None
+    stakeholder_type: str | None
+
+    @property
+    def is_secretariat(self) -> bool:
+        return self.role in SECRETARIAT_ROLES
+
+
+def load_account(session: Session, user_id: int, session_version: int) -> Account | None:
+    """The account of a signed-in session, or None when it was deactivated or signed out elsewhere."""
+    user = session.get(User, user_id)
+    if user is None or not user.is_active or user.session_version != session_version:
+        return None
+    org = session.get(Organisation, user.organisation_id) if user.organisation_id is not None else None
+    assert user.id is not None
+    return Account(
+        user_id=user.id,
+        display_name=user.display_name,
+        role=user.role,
+        can_upload=can_upload(user),
+        organisation_id=None if org is None else org.id,
+        organisation_code=None if org is None else org.code,
+        organisation_name=None if org is None else org.name,
+        stakeholder_type=None if org is None else org.stakeholder_type,
+    )
+
+
+def start_session(cookie: MutableMapping[str, Any], user: User, now: float) -> None:
+    """A fresh signed-in session: nothing from before sign-in carries over; new CSRF token."""
+    cookie.clear()
+    cookie.update(
+        uid=user.id, ver=user.session_version, iat=int(now), seen=int(now), csrf=secrets.token_urlsafe(32)
+    )
+
+
+def session_account(
+    session: Session, cookie: MutableMapping[str, Any], now: float, *, idle_seconds: int, max_seconds: int
+) -> Account | None:
+    """The account a session cookie signs in, or None: no session, too long idle, older than
+    the absolute limit, or ended on the server (signed out, deactivated). A live session's
+    last activity moves to ``now``; a dead one is emptied."""
+    uid, version, issued, seen = (cookie.get(key) for key in ("uid", "ver", "iat", "seen"))
+    if not all(
+        isinstance(value, int) and not isinstance(value, bool) for value in (uid, version, issued, seen)
+    ):
+        return None
+    assert (
+        isinstance(uid, int)
+        and isinstance(version, int)
+        and isinstance(issued, int)
+        and isinstance(seen, int)
+    )
+    if now - seen > idle_seconds or now - issued > max_seconds or seen > now + 60:
+        cookie.clear()
+        return None
+    account = load_account(session, uid, version)
+    if account is None:
+        cookie.clear()
+        return None
+    cookie["seen"] = int(now)
+    return account
+
+
+def end_sessions(session: Session, user_id: int) -> None:
+    """Sign the user out everywhere: every cookie issued before stops working (server side)."""
+    user = session.get(User, user_id)
+    if user is not None:
+        user.session_version += 1
+        session.add(user)

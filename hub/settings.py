@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     demo_seed: int = 20121205  # the Global Alliance was launched on 5 December 2012
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # signed-in sessions (issue 5): ended after this long without a request, and this long after sign-in
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_max_hours: int = Field(default=12, ge=1, le=7 * 24)
+
     # ingest (issue 3)
     retention_days: int = Field(
         default=90, ge=0, description="Days an original submitted file is kept for reprocessing"

@@ -34,10 +34,10 @@ from sqlmodel import Session, col, select
 from werkzeug.exceptions import HTTPException
 
 from hub import vocab
-from hub.auth import authenticate, can_upload
+from hub.auth import Account, authenticate, end_sessions, session_account, start_session
 from hub.catalogue import load_catalogue
 from hub.db import session_scope
-from hub.models import Organisation, Submission, User
+from hub.models import Submission
 from hub.settings import Settings
 from ingest.pipeline import IngestResult, ingest_bytes
 from ingest.report import Problem
@@ -97,20 +97,6 @@ class LoginThrottle:
     def failed(self, address: str) -> None:
         with self._lock:
             self._recent(address, time.monotonic()).append(time.monotonic())
-
-
-@dataclass(frozen=True)
-class Account:
-    """The signed-in user as the pages need it (read once per request, session closed)."""
-
-    user_id: int
-    display_name: str
-    role: str
-    can_upload: bool
-    organisation_id: int | None
-    organisation_code: str | None
-    organisation_name: str | None
-    stakeholder_type: str | None
 
 
 @dataclass(frozen=True)
@@ -194,25 +180,6 @@ def report_view(
     )
 
 
-def load_account(session: Session, user_id: int, session_version: int) -> Account | None:
-    """The account of a signed-in session, or None when it was deactivated or signed out elsewhere."""
-    user = session.get(User, user_id)
-    if user is None or not user.is_active or user.session_version != session_version:
-        return None
-    org = session.get(Organisation, user.organisation_id) if user.organisation_id is not None else None
-    assert user.id is not None
-    return Account(
-        user_id=user.id,
-        display_name=user.display_name,
-        role=user.role,
-        can_upload=can_upload(user),
-        organisation_id=None if org is None else org.id,
-        organisation_code=None if org is None else org.code,
-        organisation_name=None if org is None else org.name,
-        stakeholder_type=None if org is None else org.stakeholder_type,
-    )
-
-
 def organisation_history(
     session: Session, organisation_id: int, limit: int = HISTORY_LIMIT
 ) -> list[Submission]:
@@ -242,11 +209,14 @@ def register(server: flask.Flask, engine: Engine, settings: Settings) -> None:
         return token
 
     def current_account() -> Account | None:
-        uid, version = flask.session.get("uid"), flask.session.get("ver")
-        if not isinstance(uid, int) or not isinstance(version, int):
-            return None
         with session_scope(engine) as session:
-            return load_account(session, uid, version)
+            return session_account(
+                session,
+                flask.session,
+                time.time(),
+                idle_seconds=settings.session_idle_minutes * 60,
+                max_seconds=settings.session_max_hours * 3600,
+            )
 
     def signed_in(view: F) -> F:
         """Run ``view`` with the account in ``flask.g.account``; others go to the sign-in page."""
@@ -255,8 +225,6 @@ def register(server: flask.Flask, engine: Engine, settings: Settings) -> None:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             account = current_account()
             if account is None:
-                flask.session.pop("uid", None)
-                flask.session.pop("ver", None)
                 request = flask.request
                 here = request.full_path if request.query_string else request.path
                 return flask.redirect(flask.url_for("upload.login", next=here))
@@ -338,20 +306,22 @@ def register(server: flask.Flask, engine: Engine, settings: Settings) -> None:
         password = form.get("password", "")
         with session_scope(engine) as session:
             user = authenticate(session, username, password, channel="upload")
-            identity = None if user is None else (user.id, user.session_version)
-        if identity is None:
+            if user is not None:
+                start_session(flask.session, user, time.time())
+        if user is None:
             throttle.failed(address)
             error = "The username or password is not right, or the account is not active."
             # the username is kept in the field (escaped) so a typo in the password is quick to fix
             return render("login.html", 401, next=target, error=error, username=username[:64])
-        flask.session.clear()  # a new session: nothing from before sign-in carries over
-        flask.session["uid"], flask.session["ver"] = identity
-        flask.session["csrf"] = secrets.token_urlsafe(32)
         return flask.redirect(target)
 
     @bp.post("/logout")
     def logout() -> Any:
-        """End the session."""
+        """End the session, on the server too: a copy of the cookie no longer signs in."""
+        uid = flask.session.get("uid")
+        if isinstance(uid, int) and current_account() is not None:
+            with session_scope(engine) as session:
+                end_sessions(session, uid)
         flask.session.clear()
         return flask.redirect(flask.url_for("upload.login"))
 

@@ -1,0 +1,228 @@
+"""The signed-in pages: an organisation's own page and the secretariat's page.
+
+Each is drawn for the account of the server-side session (dashboards.app reads it from the
+cookie through hub.auth.session_account, inside the callback), never for a value the browser
+sent: the organisation is the account's own. The figures come from hub.member_views.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
+
+from dash import dcc, html
+from sqlmodel import Session
+
+from dashboards import charts
+from dashboards.charts import Column, stakeholder_label
+from hub import member_views
+from hub.approval import SubmissionRow
+from hub.auth import Account
+
+MY_PATH = "/my"
+SECRETARIAT_PATH = "/secretariat"
+PATHS = {MY_PATH: "My organisation", SECRETARIAT_PATH: "Secretariat"}
+STATE_LABELS = {"complete": "Complete", "partial": "Partial", "missing": "Missing", "not-due": "Not due yet"}
+
+
+def sign_in_prompt(path: str) -> html.Div:
+    return html.Div(
+        [
+            html.H2(PATHS.get(path, "Signed-in pages"), className="page-title", id="page-title"),
+            html.P(
+                "This page is for members of the alliance. Please sign in first.", className="release-notice"
+            ),
+            html.P(html.A("Sign in", href=f"/login?next={quote(path)}", className="button-link")),
+        ]
+    )
+
+
+def not_allowed(path: str, message: str) -> html.Div:
+    return html.Div(
+        [
+            html.H2(PATHS.get(path, "Not allowed"), className="page-title", id="page-title"),
+            html.P(message, className="release-notice", role="alert"),
+        ]
+    )
+
+
+def _account_bar(account: Account, csrf: str) -> html.Div:
+    who = account.display_name + (f", {account.organisation_name}" if account.organisation_name else "")
+    return html.Div(
+        [
+            html.Span(f"Signed in as {who} ({account.role.replace('_', ' ')})"),
+            html.Form(
+                [
+                    dcc.Input(type="hidden", name="csrf_token", value=csrf),
+                    html.Button("Sign out", type="submit", className="link-button"),
+                ],
+                action="/logout",
+                method="post",
+                className="inline-form",
+            ),
+        ],
+        className="account-bar",
+    )
+
+
+def _submission_columns(with_org: bool) -> list[Column]:
+    columns = [
+        Column("Id", lambda r: str(r.id), numeric=True),
+        Column("Period", lambda r: r.scope),
+        Column("Version", lambda r: str(r.version), numeric=True),
+        Column("Channel", lambda r: r.channel),
+        Column(
+            "Status", lambda r: html.Span(r.status, className=f"status status--{_status_class(r.status)}")
+        ),
+        Column("Received", lambda r: r.received_at.strftime("%Y-%m-%d %H:%M")),
+        Column("Reason", lambda r: r.review_reason or r.supersede_reason or ""),
+    ]
+    if with_org:
+        columns.insert(1, Column("Organisation", lambda r: r.organisation))
+    return columns
+
+
+def _status_class(status: str) -> str:
+    return {"approved": "achieved", "rejected": "deterioration", "validated": "moderate_progress"}.get(
+        status, "insufficient_data"
+    )
+
+
+def my_organisation(session: Session, account: Account, csrf: str) -> html.Div:
+    """The organisation's submissions, reporting duties and calendar."""
+    submissions = member_views.own_submissions(session, account)
+    duties = member_views.own_duties(session, account)
+    calendar = member_views.own_calendar(session, account)
+    duty_columns = [
+        Column("Period", lambda d: d.period),
+        Column("State", lambda d: STATE_LABELS.get(d.state, d.state)),
+        Column("Expected", lambda d: str(d.expected), numeric=True),
+        Column("Received", lambda d: str(d.received), numeric=True),
+        Column("On time", lambda d: str(d.on_time), numeric=True),
+        Column("Due", lambda d: d.due_date.isoformat() if d.due_date else "–"),
+        Column(
+            "Still to send", lambda d: ", ".join(f"{name} (due {due:%d %b %Y})" for _, name, due in d.missing)
+        ),
+    ]
+    calendar_columns = [
+        Column("Metric", lambda o: o.metric),
+        Column("Every", lambda o: o.period_kind.replace("_", " ")),
+        Column("Due after the period (days)", lambda o: str(o.due_days), numeric=True),
+    ]
+    upload = (
+        html.P(html.A("Upload a file", href="/submit", className="button-link"))
+        if account.can_upload
+        else html.P("Your account can view but not upload.", className="chart-subtitle")
+    )
+    return html.Div(
+        [
+            html.H2(account.organisation_name or "My organisation", className="page-title", id="page-title"),
+            _account_bar(account, csrf),
+            html.P(
+                "Your organisation's submissions and what the reporting calendar expects of it. Only your "
+                "organisation's own data is shown here.",
+                className="section-intro",
+            ),
+            upload,
+            _panel(
+                "What is due",
+                charts.table(duties, duty_columns, caption="Reporting in the latest quarters"),
+                "duties",
+            ),
+            _panel(
+                "Submissions",
+                charts.table(submissions, _submission_columns(False), caption="Newest first")
+                if submissions
+                else html.P("No submission yet.", className="empty"),
+                "submissions",
+            ),
+            _panel(
+                "Reporting calendar",
+                charts.table(calendar, calendar_columns, caption="What you report"),
+                "calendar",
+            ),
+        ]
+    )
+
+
+def _panel(title: str, content: Any, ident: str) -> html.Section:
+    return html.Section(
+        [html.H3(title, className="chart-title"), html.Div(content, className="table-scroll")],
+        className="panel",
+        id=ident,
+    )
+
+
+def secretariat(session: Session, account: Account, csrf: str, message: str | None = None) -> html.Div:
+    """Completeness and timeliness of reporting, and the approval queue with its decisions."""
+    periods, matrix = member_views.completeness_matrix(session, account)
+    queue = member_views.approval_queue(session, account)
+    matrix_columns = [
+        Column("Organisation", lambda r: r.organisation),
+        Column("Type", lambda r: stakeholder_label(r.stakeholder_type)),
+        *[Column(period, _state_cell(period)) for period in periods],
+    ]
+    return html.Div(
+        [
+            html.H2("Secretariat", className="page-title", id="page-title"),
+            _account_bar(account, csrf),
+            _panel(
+                "Completeness and timeliness",
+                charts.table(matrix, matrix_columns, caption="Reporting state by organisation and quarter"),
+                "completeness",
+            ),
+            html.Section(
+                [
+                    html.H3(f"Approval queue ({len(queue)})", className="chart-title"),
+                    html.P(message, className="release-notice", role="status") if message else None,
+                    html.Div(approval_table(queue), className="table-scroll", id="approval-queue"),
+                ],
+                className="panel",
+            ),
+        ]
+    )
+
+
+def _state_cell(period: str) -> Any:
+    def cell(row: member_views.MatrixRow) -> Any:
+        state = row.states.get(period)
+        return html.Span(STATE_LABELS.get(state or "", "–"), className=f"state state--{state or 'none'}")
+
+    return cell
+
+
+def approval_table(queue: Sequence[SubmissionRow]) -> Any:
+    if not queue:
+        return html.P("Nothing waits for a decision.", className="empty")
+    decide = Column(
+        "Decision",
+        lambda r: html.Div(
+            [
+                html.Button(
+                    "Approve",
+                    id={"type": "decide", "submission": r.id, "action": "approve"},
+                    className="small-button",
+                ),
+                html.Label(
+                    f"Reason to reject submission {r.id}",
+                    htmlFor=json.dumps({"submission": r.id, "type": "reason"}, separators=(",", ":")),
+                    className="visually-hidden",
+                ),
+                dcc.Input(
+                    id={"type": "reason", "submission": r.id},
+                    placeholder="Reason to reject",
+                    maxLength=500,
+                    className="reason-input",
+                ),
+                html.Button(
+                    "Reject",
+                    id={"type": "decide", "submission": r.id, "action": "reject"},
+                    className="small-button small-button--danger",
+                ),
+            ],
+            className="decision",
+        ),
+    )
+    return charts.table(list(queue), [*_submission_columns(True), decide], caption="Oldest first")

@@ -1,0 +1,234 @@
+"""The signed-in pages over HTTP: an organisation sees only its own submissions and duties, the
+secretariat its matrix and queue; decisions are refused to anyone else; sessions end after
+inactivity, after their absolute limit, at sign-out (on the server) and when an account is
+disabled. Forged callback requests get no data."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import flask
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+from test_web_upload import (
+    OTHER,
+    SAMPLE,
+    Accounts,
+    audit_lines,
+    for_org,
+    seed_accounts,
+    sign_in,
+    upload,
+)
+
+from dashboards.app import create_app
+from hub.auth import deactivate_user, session_account, start_session
+from hub.db import session_scope
+from hub.models import Submission, User
+from hub.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def _cheaper_scrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("hub.auth.HASH_METHOD", "scrypt:1024:8:1")
+
+
+@pytest.fixture
+def accounts(loaded_engine: Engine) -> Accounts:
+    return seed_accounts(loaded_engine)
+
+
+@pytest.fixture
+def web(loaded_engine: Engine, settings: Settings, accounts: Accounts) -> flask.Flask:
+    server = create_app(loaded_engine, settings).server
+    server.testing = True
+    return server
+
+
+def _csrf(client: FlaskClient) -> str:
+    with client.session_transaction() as cookie:
+        return str(cookie.get("csrf", ""))
+
+
+def _page(client: FlaskClient, path: str, search: str = "") -> str:
+    body = {
+        "output": "..page.children...nav.children..",
+        "outputs": [{"id": "page", "property": "children"}, {"id": "nav", "property": "children"}],
+        "inputs": [
+            {"id": "url", "property": "pathname", "value": path},
+            {"id": "url", "property": "search", "value": search},
+        ],
+        "changedPropIds": ["url.pathname"],
+        "state": [],
+    }
+    response = client.post("/_dash-update-component", json=body)
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    return json.dumps(response.get_json(), ensure_ascii=False)
+
+
+def _decide(client: FlaskClient, submission: int, action: str, reason: str | None = None) -> str:
+    """The request the Approve / Reject button sends."""
+    ident = {"type": "decide", "submission": submission, "action": action}
+    dependencies = client.get("/_dash-dependencies").get_json()
+    output = next(d["output"] for d in dependencies if d["output"].startswith("page.children@"))
+    body = {
+        "output": output,
+        "outputs": {"id": "page", "property": output.removeprefix("page.")},
+        "inputs": [[{"id": ident, "property": "n_clicks", "value": 1}]],
+        "changedPropIds": [json.dumps(ident, sort_keys=True, separators=(",", ":")) + ".n_clicks"],
+        "state": [
+            [{"id": {"type": "reason", "submission": submission}, "property": "value", "value": reason}],
+            [
+                {
+                    "id": {"type": "reason", "submission": submission},
+                    "property": "id",
+                    "value": {"type": "reason", "submission": submission},
+                }
+            ],
+        ],
+    }
+    response = client.post("/_dash-update-component", json=body)
+    return response.get_data(as_text=True)
+
+
+def _submission_ids(engine: Engine) -> dict[int, str]:
+    with Session(engine) as session:
+        return {s.id: s.status for s in session.exec(select(Submission).order_by(col(Submission.id)))}  # type: ignore[misc]
+
+
+def _uploaded(web: flask.Flask) -> None:
+    for user, data in (("alice", SAMPLE), ("oscar", for_org(SAMPLE, OTHER))):
+        client = web.test_client()
+        sign_in(client, user)
+        assert upload(client, data).status_code == 200
+
+
+def test_signed_out_visitors_get_a_sign_in_link_and_no_data(web: flask.Flask, loaded_engine: Engine) -> None:
+    _uploaded(web)
+    client = web.test_client()
+    for path in ("/my", "/secretariat"):
+        text = _page(client, path)
+        assert "Please sign in" in text and "/login?next=" in text
+        assert "example-platform" not in text and "Approval queue" not in text
+
+
+def test_an_organisation_sees_only_its_own_submissions(web: flask.Flask, loaded_engine: Engine) -> None:
+    _uploaded(web)
+    statuses = _submission_ids(loaded_engine)
+    client = web.test_client()
+    sign_in(client, "alice")
+    text = _page(client, "/my", "?organisation=other-platform")  # a made-up parameter changes nothing
+    assert "Example-Platform Ltd" in text and "What is due" in text and "Reporting calendar" in text
+    assert "Upload a file" in text
+    assert len(statuses) == 2
+    assert "other-platform" not in text and "Other-Platform" not in text
+    # the viewer of the same organisation sees it too, but cannot upload
+    viewer = web.test_client()
+    sign_in(viewer, "victor")
+    assert "can view but not upload" in _page(viewer, "/my")
+
+
+def test_only_the_secretariat_sees_the_matrix_and_queue(web: flask.Flask, loaded_engine: Engine) -> None:
+    _uploaded(web)
+    alice = web.test_client()
+    sign_in(alice, "alice")
+    refused = _page(alice, "/secretariat")
+    assert "cannot see this page" in refused and "Approval queue" not in refused
+    sam = web.test_client()
+    sign_in(sam, "sam")
+    text = _page(sam, "/secretariat")
+    assert "Completeness and timeliness" in text and "Approval queue (2)" in text
+    assert "example-platform" in text and "other-platform" in text
+    assert "Secretariat" in _page(sam, "/")  # the menu offers the page
+
+
+def test_decisions_need_a_secretariat_session(web: flask.Flask, loaded_engine: Engine) -> None:
+    _uploaded(web)
+    first = min(_submission_ids(loaded_engine))
+    # no session, and an organisation's own submitter: nothing happens
+    _decide(web.test_client(), first, "approve")
+    alice = web.test_client()
+    sign_in(alice, "alice")
+    _decide(alice, first, "approve")
+    assert _submission_ids(loaded_engine)[first] == "validated"
+    assert audit_lines(loaded_engine, "submission.approve") == []
+    # the secretariat approves; a rejection needs a reason
+    sam = web.test_client()
+    sign_in(sam, "sam")
+    assert "approved" in _decide(sam, first, "approve")
+    assert _submission_ids(loaded_engine)[first] == "approved"
+    second = max(_submission_ids(loaded_engine))
+    assert "Not done" in _decide(sam, second, "reject", None)
+    assert _submission_ids(loaded_engine)[second] == "validated"
+    assert "rejected" in _decide(sam, second, "reject", "figures for the wrong quarter")
+    assert _submission_ids(loaded_engine)[second] == "rejected"
+    assert "Not done" in _decide(sam, second, "approve")  # already decided
+
+
+# --- sessions ---------------------------------------------------------------------------------
+
+
+LIMITS = {"idle_seconds": 30 * 60, "max_seconds": 12 * 3600}
+
+
+def test_session_limits(loaded_engine: Engine, accounts: Accounts) -> None:
+    with session_scope(loaded_engine) as session:
+        user = session.get(User, accounts.submitter)
+        assert user is not None
+        cookie: dict[str, Any] = {}
+        start_session(cookie, user, 1_000_000.0)
+        assert set(cookie) == {"uid", "ver", "iat", "seen", "csrf"}
+        assert session_account(session, cookie, 1_000_000.0 + 60, **LIMITS) is not None
+        assert cookie["seen"] == 1_000_060
+        # idle for more than 30 minutes: ended, and the cookie emptied
+        assert session_account(session, cookie, 1_000_060.0 + 31 * 60, **LIMITS) is None
+        assert cookie == {}
+        # active all the time, but signed in more than 12 hours ago
+        start_session(cookie, user, 1_000_000.0)
+        now = 1_000_000.0
+        while now <= 1_000_000.0 + 12 * 3600:
+            now += 20 * 60
+            cookie["seen"] = int(now - 60)
+        assert session_account(session, cookie, now, **LIMITS) is None
+        # made-up values never sign in
+        for forged in (
+            {"uid": "1", "ver": 1, "iat": 1, "seen": 1},
+            {"uid": True, "ver": 1, "iat": 0, "seen": 0},
+        ):
+            assert session_account(session, dict(forged), 5.0, **LIMITS) is None
+
+
+def test_sign_out_and_deactivation_end_sessions_on_the_server(
+    web: flask.Flask, loaded_engine: Engine
+) -> None:
+    client = web.test_client()
+    sign_in(client, "alice")
+    with client.session_transaction() as cookie:
+        stolen = dict(cookie)
+    assert "Example-Platform Ltd" in _page(client, "/my")
+    assert client.post("/logout", data={"csrf_token": _csrf(client)}).status_code == 302
+    replay = web.test_client()
+    with replay.session_transaction() as cookie:
+        cookie.update(stolen)
+    assert "Please sign in" in _page(replay, "/my")
+    # a live session ends when the account is disabled
+    again = web.test_client()
+    sign_in(again, "alice")
+    assert "Example-Platform Ltd" in _page(again, "/my")
+    with session_scope(loaded_engine) as session:
+        deactivate_user(session, "alice")
+    assert "Please sign in" in _page(again, "/my")
+
+
+def test_an_idle_session_ends(web: flask.Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = web.test_client()
+    sign_in(client, "alice")
+    assert "Example-Platform Ltd" in _page(client, "/my")
+    later = time.time() + 31 * 60
+    monkeypatch.setattr("dashboards.app.time.time", lambda: later)
+    assert "Please sign in" in _page(client, "/my")
