@@ -7,6 +7,7 @@ rebuilt from the database on every page load, through the engine passed in.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 from pathlib import Path
@@ -182,6 +183,7 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
         if account is None:
             return member.sign_in_prompt(path)
         csrf = str(flask.session.get("csrf", ""))
+        message = message or flask.session.pop("flash", None)
         try:
             with Session(engine) as session:
                 if path == member.SECRETARIAT_PATH:
@@ -189,36 +191,6 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
                 return member.my_organisation(session, account, csrf)
         except member_views.NotAllowed as refused:
             return member.not_allowed(path, f"Your account cannot see this page: {refused}.")
-
-    @app.callback(
-        Output("page", "children", allow_duplicate=True),
-        Input({"type": "decide", "submission": ALL, "action": ALL}, "n_clicks"),
-        State({"type": "reason", "submission": ALL}, "value"),
-        State({"type": "reason", "submission": ALL}, "id"),
-        prevent_initial_call=True,
-    )
-    def _decide(
-        clicks: list[int | None], reasons: list[str | None], reason_ids: list[dict[str, Any]]
-    ) -> object:
-        """Approve or reject one submission: only for a signed-in secretariat account."""
-        trigger = dash.ctx.triggered_id
-        if not isinstance(trigger, dict) or not any(clicks):
-            return no_update
-        account = signed_in()
-        if account is None or not account.is_secretariat:
-            return member_page(member.SECRETARIAT_PATH, account)
-        submission, action = trigger.get("submission"), trigger.get("action")
-        if not isinstance(submission, int) or isinstance(submission, bool):
-            return no_update
-        reason = next(
-            (r for r, i in zip(reasons, reason_ids, strict=False) if i.get("submission") == submission), None
-        )
-        try:
-            with session_scope(engine) as session:
-                message = member_views.decide(session, account, submission, str(action), reason)
-        except HubError as refused:
-            message = f"Not done: {refused}"
-        return member_page(member.SECRETARIAT_PATH, account, message)
 
     @app.callback(
         Output("url", "search"),
@@ -257,6 +229,33 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
     server.add_url_rule(
         app.config.routes_pathname_prefix + "download/<int:number>/<name>.<fmt>", "download", download
     )
+
+    def decide() -> Any:
+        """The approval queue's Approve and Reject forms: the CSRF token of the session, a
+        signed-in secretariat account, then hub.approval (audited); back to the page with
+        what was done."""
+        form = flask.request.form
+        expected = flask.session.get("csrf")
+        sent = form.get("csrf_token", "")
+        if not isinstance(expected, str) or not hmac.compare_digest(sent.encode(), expected.encode()):
+            flask.abort(400)
+        account = signed_in()
+        if account is None or not account.is_secretariat:
+            flask.abort(403)
+        submission = form.get("submission", "")
+        if not submission.isdigit() or len(submission) > 12:
+            flask.abort(400)
+        try:
+            with session_scope(engine) as session:
+                done = member_views.decide(
+                    session, account, int(submission), form.get("action", ""), form.get("reason") or None
+                )
+        except HubError as refused:
+            done = f"Not done: {refused}"
+        flask.session["flash"] = done[:300]
+        return flask.redirect(member.SECRETARIAT_PATH, code=303)
+
+    server.add_url_rule(member.DECIDE_PATH, "decide", decide, methods=["POST"])
 
     @server.after_request
     def _secure(response: flask.Response) -> flask.Response:

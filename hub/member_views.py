@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 
 from sqlmodel import Session
 
-from hub.approval import SubmissionRow, approve, list_submissions, reject
+from hub.approval import SubmissionRow, approve, list_submissions, live_pending, reject
 from hub.auth import Account
 from hub.calendar import Obligation, calendar_of
 from hub.coordination import compute_status
@@ -124,9 +124,17 @@ def completeness_matrix(
 
 
 def approval_queue(session: Session, account: Account, limit: int = 200) -> list[SubmissionRow]:
-    """Submissions awaiting the secretariat's decision, oldest first."""
+    """Submissions awaiting the secretariat's decision, oldest first: the newest live version
+    of each scope only (an older one cannot be approved once a newer one exists)."""
     require_secretariat(account)
-    return list_submissions(session, status="validated")[:limit]
+    live = set(live_pending(session)[:limit])
+    return [row for row in list_submissions(session, status="validated") if row.id in live]
+
+
+def queue_length(session: Session, account: Account) -> int:
+    """How many submissions await a decision (newest live versions)."""
+    require_secretariat(account)
+    return len(live_pending(session))
 
 
 DECISIONS = ("approve", "reject")

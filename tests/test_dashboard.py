@@ -197,9 +197,8 @@ def test_production_adds_hsts_and_never_debugs(tmp_path: Path) -> None:
     response = app.server.test_client().get("/healthz")
     assert response.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
     assert app.server.debug is False
-    # three callbacks only: draw the page of a URL, put a changed filter into the URL, and the
-    # secretariat's decisions (which check the session's account themselves)
-    assert len(app.callback_map) == 3
+    # two callbacks only: draw the page of a URL, and put a changed filter into the URL
+    assert len(app.callback_map) == 2
 
 
 def test_assets_are_served_locally() -> None:

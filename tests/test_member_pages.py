@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import date
 from typing import Any
 
 import flask
@@ -26,9 +27,13 @@ from test_web_upload import (
 )
 
 from dashboards.app import create_app
-from hub.auth import deactivate_user, session_account, start_session
+from hub import member_views
+from hub.auth import deactivate_user, load_account, session_account, start_session
+from hub.calendar import Obligation, set_obligation
+from hub.catalogue import Catalogue
 from hub.db import session_scope
 from hub.models import Submission, User
+from hub.organisations import get_by_code
 from hub.settings import Settings
 
 
@@ -72,28 +77,17 @@ def _page(client: FlaskClient, path: str, search: str = "") -> str:
 
 
 def _decide(client: FlaskClient, submission: int, action: str, reason: str | None = None) -> str:
-    """The request the Approve / Reject button sends."""
-    ident = {"type": "decide", "submission": submission, "action": action}
-    dependencies = client.get("/_dash-dependencies").get_json()
-    output = next(d["output"] for d in dependencies if d["output"].startswith("page.children@"))
-    body = {
-        "output": output,
-        "outputs": {"id": "page", "property": output.removeprefix("page.")},
-        "inputs": [[{"id": ident, "property": "n_clicks", "value": 1}]],
-        "changedPropIds": [json.dumps(ident, sort_keys=True, separators=(",", ":")) + ".n_clicks"],
-        "state": [
-            [{"id": {"type": "reason", "submission": submission}, "property": "value", "value": reason}],
-            [
-                {
-                    "id": {"type": "reason", "submission": submission},
-                    "property": "id",
-                    "value": {"type": "reason", "submission": submission},
-                }
-            ],
-        ],
+    """What the Approve / Reject form sends (with the session's CSRF token); the page after."""
+    form = {
+        "csrf_token": _csrf(client),
+        "submission": str(submission),
+        "action": action,
+        "reason": reason or "",
     }
-    response = client.post("/_dash-update-component", json=body)
-    return response.get_data(as_text=True)
+    response = client.post("/secretariat/decide", data=form)
+    if response.status_code != 303:
+        return f"status {response.status_code}"
+    return _page(client, "/secretariat")
 
 
 def _submission_ids(engine: Engine) -> dict[int, str]:
@@ -150,11 +144,11 @@ def test_only_the_secretariat_sees_the_matrix_and_queue(web: flask.Flask, loaded
 def test_decisions_need_a_secretariat_session(web: flask.Flask, loaded_engine: Engine) -> None:
     _uploaded(web)
     first = min(_submission_ids(loaded_engine))
-    # no session, and an organisation's own submitter: nothing happens
-    _decide(web.test_client(), first, "approve")
+    # no session, and an organisation's own submitter: refused, nothing happens
+    assert _decide(web.test_client(), first, "approve") == "status 400"  # no session, no token
     alice = web.test_client()
     sign_in(alice, "alice")
-    _decide(alice, first, "approve")
+    assert _decide(alice, first, "approve") == "status 403"
     assert _submission_ids(loaded_engine)[first] == "validated"
     assert audit_lines(loaded_engine, "submission.approve") == []
     # the secretariat approves; a rejection needs a reason
@@ -168,6 +162,15 @@ def test_decisions_need_a_secretariat_session(web: flask.Flask, loaded_engine: E
     assert "rejected" in _decide(sam, second, "reject", "figures for the wrong quarter")
     assert _submission_ids(loaded_engine)[second] == "rejected"
     assert "Not done" in _decide(sam, second, "approve")  # already decided
+    # a forged form without the session's token is refused
+    forged = sam.post(
+        "/secretariat/decide", data={"csrf_token": "x", "submission": str(first), "action": "reject"}
+    )
+    assert forged.status_code == 400
+    assert (
+        sam.post("/secretariat/decide", data={"csrf_token": _csrf(sam), "submission": "1 OR 1=1"}).status_code
+        == 400
+    )
 
 
 # --- sessions ---------------------------------------------------------------------------------
@@ -232,3 +235,41 @@ def test_an_idle_session_ends(web: flask.Flask, monkeypatch: pytest.MonkeyPatch)
     later = time.time() + 31 * 60
     monkeypatch.setattr("dashboards.app.time.time", lambda: later)
     assert "Please sign in" in _page(client, "/my")
+
+
+def test_duties_and_the_matrix_follow_the_calendar(
+    web: flask.Flask, loaded_engine: Engine, catalogue: Catalogue, accounts: Accounts
+) -> None:
+    """A quarterly notices obligation: the quarter of the upload (2025-Q1) is complete for the
+    organisation that sent it, missing for the other; the matrix shows both, the page the own."""
+    today = date(2025, 6, 30)
+    with session_scope(loaded_engine) as session:
+        for code in ("example-platform", OTHER):
+            org = get_by_code(session, code)
+            set_obligation(
+                session,
+                catalogue,
+                org,
+                Obligation("co_notices_received", "quarter", 30, active_from=date(2024, 1, 1)),
+            )
+    _uploaded_only(web, "alice")
+    with session_scope(loaded_engine) as session:
+        alice = load_account(session, accounts.submitter, 1)
+        sam = load_account(session, accounts.secretariat, 1)
+        assert alice is not None and sam is not None
+        duties = {d.period: d for d in member_views.own_duties(session, alice, today)}
+        assert duties["2025-Q1"].state == "complete" and duties["2025-Q1"].received == 1
+        assert duties["2025-Q2"].state == "not-due"
+        periods, matrix = member_views.completeness_matrix(session, sam, today)
+        assert periods == ["2024-Q3", "2024-Q4", "2025-Q1", "2025-Q2"]
+        states = {row.organisation: row.states for row in matrix}
+        assert states["example-platform"]["2025-Q1"] == "complete"
+        assert states[OTHER]["2025-Q1"] == "missing"
+        with pytest.raises(member_views.NotAllowed):
+            member_views.completeness_matrix(session, alice, today)
+
+
+def _uploaded_only(web: flask.Flask, user: str) -> None:
+    client = web.test_client()
+    sign_in(client, user)
+    assert upload(client, SAMPLE).status_code == 200
