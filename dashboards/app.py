@@ -149,7 +149,7 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
         route = routing.parse(pathname, search)
         account = signed_in()  # from the server-side session only, never from the request's values
         if route.known and route.path in member.PATHS:
-            content: object = member_page(route.path, account)
+            content: object = member_page(route.path, account, params=route.params)
         elif route.known and route.path == SOURCES_PATH:
             content = overview.content(engine, topojson_url=maps)
         elif route.known:
@@ -178,16 +178,19 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
                 max_seconds=settings.session_max_hours * 3600,
             )
 
-    def member_page(path: str, account: Account | None, message: str | None = None) -> object:
+    def member_page(
+        path: str, account: Account | None, message: str | None = None, params: dict[str, str] | None = None
+    ) -> object:
         """A signed-in page for ``account``: its own organisation, or the secretariat's work."""
         if account is None:
             return member.sign_in_prompt(path)
+        preview = routing.release_number(params or {})
         csrf = str(flask.session.get("csrf", ""))
         message = message or flask.session.pop("flash", None)
         try:
             with Session(engine) as session:
                 if path == member.SECRETARIAT_PATH:
-                    return member.secretariat(session, account, csrf, message)
+                    return member.secretariat(session, account, csrf, message, preview)
                 return member.my_organisation(session, account, csrf)
         except member_views.NotAllowed as refused:
             return member.not_allowed(path, f"Your account cannot see this page: {refused}.")
@@ -230,18 +233,39 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
         app.config.routes_pathname_prefix + "download/<int:number>/<name>.<fmt>", "download", download
     )
 
-    def decide() -> Any:
-        """The approval queue's Approve and Reject forms: the CSRF token of the session, a
-        signed-in secretariat account, then hub.approval (audited); back to the page with
-        what was done."""
-        form = flask.request.form
+    def secretariat_form() -> Account:
+        """The checks of every secretariat form: the session's CSRF token, then the account."""
         expected = flask.session.get("csrf")
-        sent = form.get("csrf_token", "")
+        sent = flask.request.form.get("csrf_token", "")
         if not isinstance(expected, str) or not hmac.compare_digest(sent.encode(), expected.encode()):
             flask.abort(400)
         account = signed_in()
         if account is None or not account.is_secretariat:
             flask.abort(403)
+        return account
+
+    def publish() -> Any:
+        """Publish a built release from the secretariat's page."""
+        account = secretariat_form()
+        number = flask.request.form.get("release", "")
+        if not number.isdigit() or len(number) > 9:
+            flask.abort(400)
+        try:
+            with session_scope(engine) as session:
+                done = member_views.publish(session, account, int(number))
+        except HubError as refused:
+            done = f"Not done: {refused}"
+        flask.session["flash"] = done[:300]
+        return flask.redirect(member.SECRETARIAT_PATH, code=303)
+
+    server.add_url_rule(member.PUBLISH_PATH, "publish", publish, methods=["POST"])
+
+    def decide() -> Any:
+        """The approval queue's Approve and Reject forms: the CSRF token of the session, a
+        signed-in secretariat account, then hub.approval (audited); back to the page with
+        what was done."""
+        account = secretariat_form()
+        form = flask.request.form
         submission = form.get("submission", "")
         if not submission.isdigit() or len(submission) > 12:
             flask.abort(400)

@@ -12,16 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+import pandas as pd
 from sqlmodel import Session
 
 from hub.approval import SubmissionRow, approve, list_submissions, live_pending, reject
-from hub.auth import Account
+from hub.auth import Account, list_users
 from hub.calendar import Obligation, calendar_of
 from hub.coordination import compute_status
 from hub.errors import HubError
 from hub.models import User
-from hub.organisations import get_by_code
+from hub.organisations import get_by_code, list_organisations
 from hub.periods import PeriodRef, parse_period
+from hub.releases import REVISIONS, ReleaseInfo, list_releases, publish_release, read_release_table
+from hub.tokens import list_tokens
 
 RECENT_SUBMISSIONS = 100
 
@@ -154,3 +157,75 @@ def decide(session: Session, account: Account, submission_id: int, action: str, 
         return f"Submission {submission_id} approved."
     reject(session, user, [submission_id], reason, channel="web")
     return f"Submission {submission_id} rejected."
+
+
+# --- the secretariat's registers ---------------------------------------------------------------
+
+
+def releases(session: Session, account: Account) -> list[ReleaseInfo]:
+    """Every release, newest first, drafts and built ones included (the secretariat's view)."""
+    require_secretariat(account)
+    return sorted(list_releases(session), key=lambda r: r.number, reverse=True)
+
+
+def release_preview(session: Session, account: Account, number: int, limit: int = 50) -> pd.DataFrame:
+    """What a built release changes against the latest published one: its revisions log,
+    largest absolute changes first (the log never holds a hidden value)."""
+    require_secretariat(account)
+    log = read_release_table(session, number, REVISIONS)
+    if log.empty:
+        return log
+    return (
+        log.sort_values("abs_change", ascending=False, na_position="last").head(limit).reset_index(drop=True)
+    )
+
+
+def publish(session: Session, account: Account, number: int) -> str:
+    """Publish a built release from the secretariat's page (hub.releases checks and audits)."""
+    require_secretariat(account)
+    user = session.get(User, account.user_id)
+    if user is None:
+        raise NotAllowed("the account no longer exists")
+    release = publish_release(session, number, user, channel="web")
+    return f"Release {release.number} published."
+
+
+def registers(session: Session, account: Account) -> dict[str, list[dict[str, str]]]:
+    """Organisations, accounts and API tokens as the secretariat lists them: never a password
+    hash, a token or its hash, nor a contact address."""
+    require_secretariat(account)
+    now = datetime.now(UTC)
+    organisations = [
+        {
+            "code": o.code,
+            "name": o.name,
+            "type": o.stakeholder_type,
+            "country": o.country or "",
+            "status": o.status,
+            "named": "yes" if o.consents_to_be_named else "no",
+        }
+        for o in list_organisations(session)
+    ]
+    users = [
+        {
+            "username": u.username,
+            "name": u.display_name,
+            "role": u.role,
+            "organisation": u.organisation or "",
+            "active": "yes" if u.is_active else "no",
+            "last sign-in": u.last_login_at.strftime("%Y-%m-%d %H:%M") if u.last_login_at else "",
+        }
+        for u in list_users(session)
+    ]
+    tokens = [
+        {
+            "organisation": t.organisation,
+            "label": t.label,
+            "prefix": t.prefix,
+            "state": t.state(now),
+            "expires": t.expires_at.strftime("%Y-%m-%d"),
+            "last used": t.last_used_at.strftime("%Y-%m-%d %H:%M") if t.last_used_at else "",
+        }
+        for t in list_tokens(session)
+    ]
+    return {"organisations": organisations, "users": users, "tokens": tokens}

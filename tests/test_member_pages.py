@@ -28,13 +28,17 @@ from test_web_upload import (
 
 from dashboards.app import create_app
 from hub import member_views
+from hub.approval import approve, live_pending
 from hub.auth import deactivate_user, load_account, session_account, start_session
 from hub.calendar import Obligation, set_obligation
 from hub.catalogue import Catalogue
 from hub.db import session_scope
 from hub.models import Submission, User
 from hub.organisations import get_by_code
-from hub.settings import Settings
+from hub.publication import build_protected_release
+from hub.settings import REPO_ROOT, Settings
+
+DATA = REPO_ROOT / "data"
 
 
 @pytest.fixture(autouse=True)
@@ -273,3 +277,46 @@ def _uploaded_only(web: flask.Flask, user: str) -> None:
     client = web.test_client()
     sign_in(client, user)
     assert upload(client, SAMPLE).status_code == 200
+
+
+def test_the_secretariat_previews_and_publishes_a_built_release(
+    web: flask.Flask, loaded_engine: Engine, catalogue: Catalogue, accounts: Accounts
+) -> None:
+    _uploaded(web)
+    with session_scope(loaded_engine) as session:
+        sam_user = session.get(User, accounts.secretariat)
+        assert sam_user is not None
+        approve(session, sam_user, live_pending(session))
+        built = build_protected_release(
+            session, catalogue=catalogue, data_dir=DATA, title="Spring", built_by=sam_user
+        )
+        number = built.number
+    sam = web.test_client()
+    sign_in(sam, "sam")
+    text = _page(sam, "/secretariat")
+    assert "Releases" in text and "Spring" in text and "Preview changes" in text
+    assert "Organisations" in text and "Accounts" in text and "API tokens" in text
+    assert "scrypt" not in text and "password" not in text.lower().replace("password_", "")
+    preview = _page(sam, "/secretariat", f"?release={number}")
+    assert f"Release {number} against release none" in preview
+    # only the secretariat, with the session's token, publishes
+    alice = web.test_client()
+    sign_in(alice, "alice")
+    assert (
+        alice.post(
+            "/secretariat/publish", data={"csrf_token": _csrf(alice), "release": str(number)}
+        ).status_code
+        == 403
+    )
+    assert (
+        sam.post("/secretariat/publish", data={"csrf_token": "forged", "release": str(number)}).status_code
+        == 400
+    )
+    published = sam.post("/secretariat/publish", data={"csrf_token": _csrf(sam), "release": str(number)})
+    assert published.status_code == 303
+    assert f"Release {number} published." in _page(sam, "/secretariat")
+    again = sam.post("/secretariat/publish", data={"csrf_token": _csrf(sam), "release": str(number)})
+    assert again.status_code == 303 and "Not done" in _page(sam, "/secretariat")  # already published
+    assert [str(line.object_id) for line in audit_lines(loaded_engine, "release.publish")] == [str(number)]
+    # the public pages show it at once
+    assert "Release 1: Spring" in _page(web.test_client(), "/data")

@@ -23,6 +23,7 @@ from hub.auth import Account
 QUEUE_SHOWN = 20  # rows of the approval queue on the page, oldest first (each row is a form)
 MY_PATH = "/my"
 DECIDE_PATH = "/secretariat/decide"
+PUBLISH_PATH = "/secretariat/publish"
 SECRETARIAT_PATH = "/secretariat"
 PATHS = {MY_PATH: "My organisation", SECRETARIAT_PATH: "Secretariat"}
 STATE_LABELS = {"complete": "Complete", "partial": "Partial", "missing": "Missing", "not-due": "Not due yet"}
@@ -156,9 +157,13 @@ def _panel(title: str, content: Any, ident: str) -> html.Section:
     )
 
 
-def secretariat(session: Session, account: Account, csrf: str, message: str | None = None) -> html.Div:
-    """Completeness and timeliness of reporting, and the approval queue with its decisions."""
+def secretariat(
+    session: Session, account: Account, csrf: str, message: str | None = None, preview: int | None = None
+) -> html.Div:
+    """Completeness and timeliness of reporting, the approval queue with its decisions, the
+    releases (preview and publish a built one), organisations, accounts and API tokens."""
     periods, matrix = member_views.completeness_matrix(session, account)
+    registers = member_views.registers(session, account)
     queue = member_views.approval_queue(session, account, limit=QUEUE_SHOWN)
     waiting = member_views.queue_length(session, account)
     return html.Div(
@@ -181,6 +186,15 @@ def secretariat(session: Session, account: Account, csrf: str, message: str | No
                 ],
                 className="panel",
             ),
+            releases_panel(session, account, csrf, preview),
+            *[
+                _panel(title, register_table(key, rows), f"register-{key}")
+                for key, title, rows in (
+                    ("organisations", "Organisations", registers["organisations"]),
+                    ("users", "Accounts", registers["users"]),
+                    ("tokens", "API tokens", registers["tokens"]),
+                )
+            ],
         ]
     )
 
@@ -274,3 +288,105 @@ def approval_table(queue: Sequence[SubmissionRow], csrf: str) -> Any:
         ),
     )
     return charts.table(list(queue), [*_submission_columns(True), decide], caption="Oldest first")
+
+
+def register_table(key: str, rows: Sequence[dict[str, str]]) -> Any:
+    """A register as one sortable, filterable table."""
+    if not rows:
+        return html.P("None yet.", className="empty")
+    return dash_table.DataTable(  # type: ignore[attr-defined]  # generated at import time
+        id=f"{key}-table",
+        data=list(rows),
+        columns=[{"name": name.capitalize(), "id": name} for name in rows[0]],
+        sort_action="native",
+        filter_action="native",
+        page_action="none",
+        fixed_rows={"headers": True},
+        style_table={"maxHeight": "360px", "overflowY": "auto"},
+        style_as_list_view=True,
+        style_cell={
+            "fontFamily": charts.FONT,
+            "fontSize": "0.875rem",
+            "padding": "6px 10px",
+            "textAlign": "left",
+        },
+        style_header={"fontWeight": "650", "backgroundColor": "#f5f7fa"},
+    )
+
+
+def releases_panel(session: Session, account: Account, csrf: str, preview: int | None) -> html.Section:
+    """Every release; a built one can be previewed (its changes against the latest published
+    release) and published. Building stays on the command line (`hub release build`): it reads
+    every approved figure and runs disclosure control, longer than a web request should."""
+    found = member_views.releases(session, account)
+
+    def actions(r: Any) -> Any:
+        if r.status != "built":
+            return ""
+        return html.Div(
+            [
+                dcc.Link("Preview changes", href=f"{SECRETARIAT_PATH}?release={r.number}#releases"),
+                html.Form(
+                    [
+                        dcc.Input(type="hidden", name="csrf_token", value=csrf),
+                        dcc.Input(type="hidden", name="release", value=str(r.number)),
+                        html.Button("Publish", type="submit", className="small-button"),
+                    ],
+                    action=PUBLISH_PATH,
+                    method="post",
+                    className="inline-form",
+                ),
+            ],
+            className="decision",
+        )
+
+    columns = [
+        Column("Release", lambda r: str(r.number), numeric=True),
+        Column("Title", lambda r: r.title),
+        Column(
+            "Status", lambda r: html.Span(r.status, className=f"status status--{_status_class(r.status)}")
+        ),
+        Column("Built", lambda r: r.built_at.strftime("%Y-%m-%d %H:%M") if r.built_at else ""),
+        Column("Published", lambda r: r.published_at.strftime("%Y-%m-%d %H:%M") if r.published_at else ""),
+        Column("Against", lambda r: str(r.previous or "–"), numeric=True),
+        Column("Indicator cells", lambda r: f"{r.tables.get('indicators', 0):,}", numeric=True),
+        Column("", actions),
+    ]
+    parts: list[Any] = [
+        html.H3("Releases", className="chart-title"),
+        html.P(
+            "Build a release with `hub release build` (the command line); preview and publish it here.",
+            className="chart-subtitle",
+        ),
+        charts.table(found, columns, caption="Newest first")
+        if found
+        else html.P("No release yet.", className="empty"),
+    ]
+    chosen = next((r for r in found if r.number == preview and r.status == "built"), None)
+    if chosen is not None:
+        log = member_views.release_preview(session, account, chosen.number)
+        change_columns = [
+            Column("Table", lambda r: str(r.table)),
+            Column("Figure", lambda r: str(r.key)),
+            Column("Change", lambda r: str(r.change)),
+            Column("Before", lambda r: charts.fmt_decimal(r.old_value, 0), numeric=True),
+            Column("After", lambda r: charts.fmt_decimal(r.new_value, 0), numeric=True),
+            Column("Why", lambda r: str(r.reason).replace("_", " ")),
+        ]
+        parts.append(
+            html.H3(
+                f"Release {chosen.number} against release {chosen.previous or 'none'}",
+                className="chart-title",
+            )
+        )
+        parts.append(
+            html.Div(
+                charts.table(
+                    list(log.itertuples(index=False)), change_columns, caption="The 50 largest changes"
+                ),
+                className="table-scroll",
+            )
+            if not log.empty
+            else html.P("No figure changes.", className="empty")
+        )
+    return html.Section(parts, className="panel", id="releases")
