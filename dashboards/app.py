@@ -25,7 +25,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from dashboards import routing, security
 from dashboards.pages import member, overview
 from hub import member_views, tabular
-from hub.auth import Account, session_account
+from hub.auth import Account, signed_in_account
 from hub.catalogue import load_catalogue
 from hub.db import session_scope
 from hub.errors import HubError
@@ -170,13 +170,7 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
         if "uid" not in flask.session:
             return None
         with session_scope(engine) as session:
-            return session_account(
-                session,
-                flask.session,
-                time.time(),
-                idle_seconds=settings.session_idle_minutes * 60,
-                max_seconds=settings.session_max_hours * 3600,
-            )
+            return signed_in_account(session, flask.session, settings, time.time())
 
     def member_page(
         path: str, account: Account | None, message: str | None = None, params: dict[str, str] | None = None

@@ -25,6 +25,7 @@ from hub import audit, vocab
 from hub.errors import HubError, NotFoundError
 from hub.models import Organisation, User
 from hub.organisations import get_by_code
+from hub.settings import Settings
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 256  # a longer "password" only makes hashing expensive
@@ -361,3 +362,16 @@ def end_sessions(session: Session, user_id: int) -> None:
     if user is not None:
         user.session_version += 1
         session.add(user)
+
+
+def signed_in_account(
+    session: Session, cookie: MutableMapping[str, Any], settings: Settings, now: float
+) -> Account | None:
+    """:func:`session_account` with the hub's configured idle and absolute limits."""
+    return session_account(
+        session,
+        cookie,
+        now,
+        idle_seconds=settings.session_idle_minutes * 60,
+        max_seconds=settings.session_max_hours * 3600,
+    )

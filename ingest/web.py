@@ -34,7 +34,7 @@ from sqlmodel import Session, col, select
 from werkzeug.exceptions import HTTPException
 
 from hub import vocab
-from hub.auth import Account, authenticate, end_sessions, session_account, start_session
+from hub.auth import Account, authenticate, end_sessions, signed_in_account, start_session
 from hub.catalogue import load_catalogue
 from hub.db import session_scope
 from hub.models import Submission
@@ -210,13 +210,7 @@ def register(server: flask.Flask, engine: Engine, settings: Settings) -> None:
 
     def current_account() -> Account | None:
         with session_scope(engine) as session:
-            return session_account(
-                session,
-                flask.session,
-                time.time(),
-                idle_seconds=settings.session_idle_minutes * 60,
-                max_seconds=settings.session_max_hours * 3600,
-            )
+            return signed_in_account(session, flask.session, settings, time.time())
 
     def signed_in(view: F) -> F:
         """Run ``view`` with the account in ``flask.g.account``; others go to the sign-in page."""

@@ -12,8 +12,8 @@ from browser import axe_violations, browser_missing, console_errors, headless_ch
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
-from test_member_pages import _cheaper_scrypt, _uploaded, accounts, web  # noqa: F401 - fixtures
-from test_web_upload import PASSWORD
+from test_member_pages import _uploaded
+from test_web_upload import PASSWORD, _cheaper_scrypt, accounts, web  # noqa: F401 - fixtures
 
 from hub.serving import serve_in_thread
 
@@ -25,7 +25,7 @@ pytestmark = [
 
 
 @pytest.fixture
-def base_url(web: flask.Flask) -> Iterator[str]:  # noqa: F811
+def base_url(web: flask.Flask) -> Iterator[str]:
     reason = browser_missing()
     if reason:
         if os.environ.get("CI", "").lower() == "true":

@@ -56,7 +56,7 @@ PAGES = {
 
 
 @pytest.fixture
-def base_url(loaded_engine: Engine, settings: Settings, releases: dict[str, int]) -> Iterator[str]:  # noqa: F811
+def base_url(loaded_engine: Engine, settings: Settings, releases: dict[str, int]) -> Iterator[str]:
     reason = browser_missing()
     if reason:
         if os.environ.get("CI", "").lower() == "true":

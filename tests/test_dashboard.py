@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+from dashpages import page_callback
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
@@ -40,27 +41,9 @@ def _offline_settings(tmp_path: Path, **overrides: str) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
-def _page_text(client: FlaskClient, path: str = "/sources") -> str:
-    """What the page callback sends for ``path``, as text a person would read (Dash escapes
-    "/" and non-ASCII); the same request the browser makes."""
-    body = {
-        "output": "..page.children...nav.children..",
-        "outputs": [{"id": "page", "property": "children"}, {"id": "nav", "property": "children"}],
-        "inputs": [
-            {"id": "url", "property": "pathname", "value": path},
-            {"id": "url", "property": "search", "value": ""},
-        ],
-        "changedPropIds": ["url.pathname"],
-        "state": [],
-    }
-    response = client.post("/_dash-update-component", json=body)
-    assert response.status_code == 200
-    return json.dumps(response.get_json(), ensure_ascii=False)
-
-
 def _layout_text(client: FlaskClient) -> str:
     """The public-sources page, which charts what publishers published."""
-    return _page_text(client, "/sources")
+    return page_callback(client, "/sources")
 
 
 def test_overview_is_served_with_security_headers(client: FlaskClient) -> None:
@@ -159,7 +142,7 @@ def test_a_database_outage_shows_a_notice_not_an_error(tmp_path: Path) -> None:
     client = app.server.test_client()
     assert client.get("/_dash-layout").status_code == 200  # the frame needs no database
     for path in ("/sources", "/", "/targets"):
-        text = _page_text(client, path)
+        text = page_callback(client, path)
         assert UNAVAILABLE in text or "cannot be shown" in text, path
         assert "sqlite" not in text and "Traceback" not in text
 

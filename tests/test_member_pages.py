@@ -5,28 +5,30 @@ disabled. Forged callback requests get no data."""
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import date
 from typing import Any
 
 import flask
 import pytest
+from dashpages import page_callback
 from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
-from test_web_upload import (
+from test_web_upload import (  # noqa: F401 - _cheaper_scrypt, accounts and web are fixtures
     OTHER,
     SAMPLE,
     Accounts,
+    _cheaper_scrypt,
+    accounts,
     audit_lines,
     for_org,
     seed_accounts,
     sign_in,
     upload,
+    web,
 )
 
-from dashboards.app import create_app
 from hub import member_views
 from hub.approval import approve, live_pending
 from hub.auth import deactivate_user, load_account, session_account, start_session
@@ -36,48 +38,14 @@ from hub.db import session_scope
 from hub.models import Submission, User
 from hub.organisations import get_by_code
 from hub.publication import build_protected_release
-from hub.settings import REPO_ROOT, Settings
+from hub.settings import REPO_ROOT
 
 DATA = REPO_ROOT / "data"
-
-
-@pytest.fixture(autouse=True)
-def _cheaper_scrypt(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("hub.auth.HASH_METHOD", "scrypt:1024:8:1")
-
-
-@pytest.fixture
-def accounts(loaded_engine: Engine) -> Accounts:
-    return seed_accounts(loaded_engine)
-
-
-@pytest.fixture
-def web(loaded_engine: Engine, settings: Settings, accounts: Accounts) -> flask.Flask:
-    server = create_app(loaded_engine, settings).server
-    server.testing = True
-    return server
 
 
 def _csrf(client: FlaskClient) -> str:
     with client.session_transaction() as cookie:
         return str(cookie.get("csrf", ""))
-
-
-def _page(client: FlaskClient, path: str, search: str = "") -> str:
-    body = {
-        "output": "..page.children...nav.children..",
-        "outputs": [{"id": "page", "property": "children"}, {"id": "nav", "property": "children"}],
-        "inputs": [
-            {"id": "url", "property": "pathname", "value": path},
-            {"id": "url", "property": "search", "value": search},
-        ],
-        "changedPropIds": ["url.pathname"],
-        "state": [],
-    }
-    response = client.post("/_dash-update-component", json=body)
-    assert response.status_code == 200
-    assert response.headers["Cache-Control"] == "no-store"
-    return json.dumps(response.get_json(), ensure_ascii=False)
 
 
 def _decide(client: FlaskClient, submission: int, action: str, reason: str | None = None) -> str:
@@ -91,7 +59,7 @@ def _decide(client: FlaskClient, submission: int, action: str, reason: str | Non
     response = client.post("/secretariat/decide", data=form)
     if response.status_code != 303:
         return f"status {response.status_code}"
-    return _page(client, "/secretariat")
+    return page_callback(client, "/secretariat")
 
 
 def _submission_ids(engine: Engine) -> dict[int, str]:
@@ -110,7 +78,7 @@ def test_signed_out_visitors_get_a_sign_in_link_and_no_data(web: flask.Flask, lo
     _uploaded(web)
     client = web.test_client()
     for path in ("/my", "/secretariat"):
-        text = _page(client, path)
+        text = page_callback(client, path)
         assert "Please sign in" in text and "/login?next=" in text
         assert "example-platform" not in text and "Approval queue" not in text
 
@@ -120,7 +88,7 @@ def test_an_organisation_sees_only_its_own_submissions(web: flask.Flask, loaded_
     statuses = _submission_ids(loaded_engine)
     client = web.test_client()
     sign_in(client, "alice")
-    text = _page(client, "/my", "?organisation=other-platform")  # a made-up parameter changes nothing
+    text = page_callback(client, "/my", "?organisation=other-platform")  # a made-up parameter changes nothing
     assert "Example-Platform Ltd" in text and "What is due" in text and "Reporting calendar" in text
     assert "Upload a file" in text
     assert len(statuses) == 2
@@ -128,21 +96,21 @@ def test_an_organisation_sees_only_its_own_submissions(web: flask.Flask, loaded_
     # the viewer of the same organisation sees it too, but cannot upload
     viewer = web.test_client()
     sign_in(viewer, "victor")
-    assert "can view but not upload" in _page(viewer, "/my")
+    assert "can view but not upload" in page_callback(viewer, "/my")
 
 
 def test_only_the_secretariat_sees_the_matrix_and_queue(web: flask.Flask, loaded_engine: Engine) -> None:
     _uploaded(web)
     alice = web.test_client()
     sign_in(alice, "alice")
-    refused = _page(alice, "/secretariat")
+    refused = page_callback(alice, "/secretariat")
     assert "cannot see this page" in refused and "Approval queue" not in refused
     sam = web.test_client()
     sign_in(sam, "sam")
-    text = _page(sam, "/secretariat")
+    text = page_callback(sam, "/secretariat")
     assert "Completeness and timeliness" in text and "Approval queue (2)" in text
     assert "example-platform" in text and "other-platform" in text
-    assert "Secretariat" in _page(sam, "/")  # the menu offers the page
+    assert "Secretariat" in page_callback(sam, "/")  # the menu offers the page
 
 
 def test_decisions_need_a_secretariat_session(web: flask.Flask, loaded_engine: Engine) -> None:
@@ -217,28 +185,28 @@ def test_sign_out_and_deactivation_end_sessions_on_the_server(
     sign_in(client, "alice")
     with client.session_transaction() as cookie:
         stolen = dict(cookie)
-    assert "Example-Platform Ltd" in _page(client, "/my")
+    assert "Example-Platform Ltd" in page_callback(client, "/my")
     assert client.post("/logout", data={"csrf_token": _csrf(client)}).status_code == 302
     replay = web.test_client()
     with replay.session_transaction() as cookie:
         cookie.update(stolen)
-    assert "Please sign in" in _page(replay, "/my")
+    assert "Please sign in" in page_callback(replay, "/my")
     # a live session ends when the account is disabled
     again = web.test_client()
     sign_in(again, "alice")
-    assert "Example-Platform Ltd" in _page(again, "/my")
+    assert "Example-Platform Ltd" in page_callback(again, "/my")
     with session_scope(loaded_engine) as session:
         deactivate_user(session, "alice")
-    assert "Please sign in" in _page(again, "/my")
+    assert "Please sign in" in page_callback(again, "/my")
 
 
 def test_an_idle_session_ends(web: flask.Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     client = web.test_client()
     sign_in(client, "alice")
-    assert "Example-Platform Ltd" in _page(client, "/my")
+    assert "Example-Platform Ltd" in page_callback(client, "/my")
     later = time.time() + 31 * 60
     monkeypatch.setattr("dashboards.app.time.time", lambda: later)
-    assert "Please sign in" in _page(client, "/my")
+    assert "Please sign in" in page_callback(client, "/my")
 
 
 def test_duties_and_the_matrix_follow_the_calendar(
@@ -293,11 +261,11 @@ def test_the_secretariat_previews_and_publishes_a_built_release(
         number = built.number
     sam = web.test_client()
     sign_in(sam, "sam")
-    text = _page(sam, "/secretariat")
+    text = page_callback(sam, "/secretariat")
     assert "Releases" in text and "Spring" in text and "Preview changes" in text
     assert "Organisations" in text and "Accounts" in text and "API tokens" in text
     assert "scrypt" not in text and "password" not in text.lower().replace("password_", "")
-    preview = _page(sam, "/secretariat", f"?release={number}")
+    preview = page_callback(sam, "/secretariat", f"?release={number}")
     assert f"Release {number} against release none" in preview
     # only the secretariat, with the session's token, publishes
     alice = web.test_client()
@@ -314,9 +282,9 @@ def test_the_secretariat_previews_and_publishes_a_built_release(
     )
     published = sam.post("/secretariat/publish", data={"csrf_token": _csrf(sam), "release": str(number)})
     assert published.status_code == 303
-    assert f"Release {number} published." in _page(sam, "/secretariat")
+    assert f"Release {number} published." in page_callback(sam, "/secretariat")
     again = sam.post("/secretariat/publish", data={"csrf_token": _csrf(sam), "release": str(number)})
-    assert again.status_code == 303 and "Not done" in _page(sam, "/secretariat")  # already published
+    assert again.status_code == 303 and "Not done" in page_callback(sam, "/secretariat")  # already published
     assert [str(line.object_id) for line in audit_lines(loaded_engine, "release.publish")] == [str(number)]
     # the public pages show it at once
-    assert "Release 1: Spring" in _page(web.test_client(), "/data")
+    assert "Release 1: Spring" in page_callback(web.test_client(), "/data")

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from dashpages import page_callback
 from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -266,28 +267,11 @@ def test_xlsx_refuses_a_table_larger_than_a_sheet(monkeypatch: pytest.MonkeyPatc
 # --- the pages over HTTP -------------------------------------------------------------------------
 
 
-def _page(client: FlaskClient, path: str, search: str = "") -> str:
-    """What the page callback returns for a URL: the same request the browser sends."""
-    body = {
-        "output": "..page.children...nav.children..",
-        "outputs": [{"id": "page", "property": "children"}, {"id": "nav", "property": "children"}],
-        "inputs": [
-            {"id": "url", "property": "pathname", "value": path},
-            {"id": "url", "property": "search", "value": search},
-        ],
-        "changedPropIds": ["url.pathname"],
-        "state": [],
-    }
-    response = client.post("/_dash-update-component", json=body)
-    assert response.status_code == 200, response.data[:500]
-    return json.dumps(response.get_json(), ensure_ascii=False)
-
-
 @pytest.fixture
 def releases(
     session: Session,
     catalogue: Catalogue,
-    alliance: dict[str, object],  # noqa: F811 - the fixture
+    alliance: dict[str, object],
 ) -> dict[str, int]:
     """Release 1 published; release 2 built from a restatement but not published."""
     sec = alliance["sec"]
@@ -339,7 +323,7 @@ def test_every_public_page_draws_the_published_release(client: FlaskClient, rele
         "/organisations/open-social": ["Open Social", "Items actioned", "5,000"],
     }
     for path, expected in pages.items():
-        text = _page(client, path)
+        text = page_callback(client, path)
         for piece in expected:
             assert piece in text, (path, piece)
         assert "cannot be shown" not in text, path
@@ -352,7 +336,7 @@ def _words(text: str) -> list[str]:
 
 def test_an_unpublished_release_is_never_shown(client: FlaskClient, releases: dict[str, int]) -> None:
     draft = releases["unpublished"]
-    text = _page(client, "/data", f"?release={draft}")
+    text = page_callback(client, "/data", f"?release={draft}")
     assert f"Release {releases['published']}: Published" in text
     assert "Draft" not in text
     assert client.get(f"/download/{draft}/observations.csv").status_code == 404
@@ -387,10 +371,10 @@ def test_downloads_in_every_format(client: FlaskClient, releases: dict[str, int]
 
 
 def test_forged_callback_values_fall_back_without_echo(client: FlaskClient) -> None:
-    text = _page(client, "/takedown", "?release=-1&metric=<img src=x>&period=1900&by=drop table")
+    text = page_callback(client, "/takedown", "?release=-1&metric=<img src=x>&period=1900&by=drop table")
     assert "Takedown speed" in text
     assert "<img" not in text and "drop table" not in text and "1900" not in text
-    assert "Page not found" in _page(client, "/admin")
+    assert "Page not found" in page_callback(client, "/admin")
 
 
 def test_unknown_pages_are_404_and_known_ones_served(client: FlaskClient) -> None:
@@ -402,17 +386,17 @@ def test_unknown_pages_are_404_and_known_ones_served(client: FlaskClient) -> Non
 
 def test_no_release_yet_says_so(loaded_engine: Engine, settings: Settings) -> None:
     client = create_app(loaded_engine, settings).server.test_client()
-    text = _page(client, "/")
+    text = page_callback(client, "/")
     assert routing.NO_RELEASE in text
 
 
-def test_an_organisation_that_did_not_consent_has_no_page(client: FlaskClient) -> None:
+def test_an_organisation_that_did_not_consent_has_nopage_callback(client: FlaskClient) -> None:
     for code in ANONYMOUS:
-        text = _page(client, f"/organisations/{code}")
+        text = page_callback(client, f"/organisations/{code}")
         assert "Organisation not found" in text
         assert "Quiet" not in text  # not even its name
-    assert "Page not found" in _page(client, "/organisations/Not_A_Slug")
-    assert "Page not found" in _page(client, "/countries/france")
+    assert "Page not found" in page_callback(client, "/organisations/Not_A_Slug")
+    assert "Page not found" in page_callback(client, "/countries/france")
     assert client.get("/countries/france").status_code == 404
     assert client.get("/countries/FR").status_code == 200
 
@@ -470,14 +454,14 @@ def test_a_withdrawn_release_leaves_the_pages_at_once(
     client: FlaskClient,
     session: Session,
     releases: dict[str, int],
-    alliance: dict[str, object],  # noqa: F811
+    alliance: dict[str, object],
 ) -> None:
-    assert "Children identified as victims" in _page(client, "/")  # drawn and kept
+    assert "Children identified as victims" in page_callback(client, "/")  # drawn and kept
     sec = alliance["sec"]
     assert isinstance(sec, User)
     withdraw_release(session, releases["published"], sec, reason="a figure was wrong")
     session.commit()
-    text = _page(client, "/")
+    text = page_callback(client, "/")
     assert routing.NO_RELEASE in text and "Children identified as victims" not in text
     assert client.get(f"/download/{releases['published']}/targets.csv").status_code == 404
 

@@ -74,7 +74,7 @@ def test_the_background_scheduler_fires_its_jobs(
 
 
 def test_connectors_job_runs_due_connectors_and_sets_next_run(
-    org_session: Session,  # noqa: F811
+    org_session: Session,
     loaded_engine: Engine,
     settings: Settings,
     catalogue: Catalogue,
