@@ -72,6 +72,27 @@ def _year_columns(years: list[str]) -> list[Column]:
     ]
 
 
+def _metric_year_rows(
+    ctx: PageContext, figures: Any, metrics: list[str], years: list[str]
+) -> list[tuple[str, list[str]]]:
+    """One row per metric (its name, then its figure in each year, hidden ones with their
+    mark), for the tables of _year_columns."""
+    rows = []
+    for metric in metrics:
+        cells = figures.loc[figures["metric"] == metric].set_index("period")
+        unit = _unit(ctx, metric)
+        texts = [
+            _value_text(
+                cells.loc[y, "value"], cells.loc[y, "display"], bool(cells.loc[y, "suppressed"]), unit
+            )
+            if y in cells.index
+            else charts.MISSING
+            for y in years
+        ]
+        rows.append((metric_name(ctx, metric), texts))
+    return rows
+
+
 # --- volumes ------------------------------------------------------------------------------
 
 
@@ -413,19 +434,7 @@ def country_profile(ctx: PageContext, iso: str) -> html.Div:
             continue
         part = figures.loc[figures["metric"].isin(metrics)]
         years = sorted({str(p) for p in part["period"]})[-5:]
-        rows = []
-        for metric in metrics:
-            cells = part.loc[part["metric"] == metric].set_index("period")
-            unit = _unit(ctx, metric)
-            values = [
-                _value_text(
-                    cells.loc[y, "value"], cells.loc[y, "display"], bool(cells.loc[y, "suppressed"]), unit
-                )
-                if y in cells.index
-                else charts.MISSING
-                for y in years
-            ]
-            rows.append((metric_name(ctx, metric), values))
+        rows = _metric_year_rows(ctx, part, metrics, years)
         columns = _year_columns(years)
         blocks.append(
             html.Section(
@@ -496,23 +505,7 @@ def organisation_profile(ctx: PageContext, code: str) -> html.Div:
     name = ctx.organisation_names.get(code, code)
     figures = views.organisation_figures(ctx.data, code)
     years = sorted({str(p) for p in figures["period"]})[-6:]
-    rows = []
-    for metric in dict.fromkeys(figures["metric"]):
-        cells = figures.loc[figures["metric"] == metric].set_index("period")
-        unit = _unit(ctx, metric)
-        rows.append(
-            (
-                metric_name(ctx, metric),
-                [
-                    _value_text(
-                        cells.loc[y, "value"], cells.loc[y, "display"], bool(cells.loc[y, "suppressed"]), unit
-                    )
-                    if y in cells.index
-                    else charts.MISSING
-                    for y in years
-                ],
-            )
-        )
+    rows = _metric_year_rows(ctx, figures, list(dict.fromkeys(figures["metric"])), years)
     columns = _year_columns(years)
     return page(
         name,
