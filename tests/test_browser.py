@@ -71,36 +71,34 @@ def _load_overview(driver: webdriver.Chrome, url: str) -> None:
     )
 
 
-@pytest.mark.parametrize(("window", "name"), [(DESKTOP, "overview.png"), (PHONE, "overview-phone.png")])
-def test_overview_renders_every_chart_without_console_errors(
-    base_url: str, window: tuple[int, int], name: str
-) -> None:
-    with headless_chromium(window) as driver:
-        _load_overview(driver, base_url)
-        assert len(driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")) == CHARTS
-        # The maps drew countries, so the world map came from /assets (no CDN here).
-        assert len(driver.find_elements(By.CSS_SELECTOR, ".choroplethlocation")) > 150
-        text = driver.find_element(By.TAG_NAME, "body").text
-        for figure in (TIPLINE_TOTAL_2023, DISCORD_OWN_2023, DISCORD_NCMEC_2023, 17_838_422, 75_038):
-            assert f"{figure:,}" in text, figure
-        assert RELEASE_NOTICE in text
-        assert "Source: NCMEC, CyberTipline Reports by Electronic Service Provider" in text
-        overflow = driver.execute_script(
-            "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
-        )
-        assert overflow <= 0, "the page is wider than the window"
-        assert console_errors(driver) == []
-        full_page_screenshot(driver, SCREENSHOTS / name, window[0])
+def _check_sources_page(driver: webdriver.Chrome, window: tuple[int, int]) -> None:
+    assert len(driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")) == CHARTS
+    # The maps drew countries, so the world map came from /assets (no CDN here).
+    assert len(driver.find_elements(By.CSS_SELECTOR, ".choroplethlocation")) > 150
+    text = driver.find_element(By.TAG_NAME, "body").text
+    for figure in (TIPLINE_TOTAL_2023, DISCORD_OWN_2023, DISCORD_NCMEC_2023, 17_838_422, 75_038):
+        assert f"{figure:,}" in text, (window, figure)
+    assert RELEASE_NOTICE in text
+    assert "Source: NCMEC, CyberTipline Reports by Electronic Service Provider" in text
+    overflow = driver.execute_script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"the page is wider than the window {window}"
+    assert console_errors(driver) == [], window
 
 
-def test_data_tables_open_with_the_same_figures(base_url: str) -> None:
-    with headless_chromium() as driver:
-        _load_overview(driver, base_url)
-        summary = driver.find_element(By.CSS_SELECTOR, "#top-providers summary")
-        summary.click()
-        table = driver.find_element(By.CSS_SELECTOR, "#top-providers table")
-        assert table.is_displayed()
-        rows = table.find_elements(By.CSS_SELECTOR, "tbody tr")
-        assert len(rows) == 15
-        assert rows[0].text.split() == ["1", "Facebook", "17,838,422", "49.3%"]
-        assert console_errors(driver) == []
+def test_sources_page_draws_every_chart_on_a_laptop_and_a_phone_and_its_tables_open(base_url: str) -> None:
+    """One server and one data load for both widths (each Chromium start costs seconds)."""
+    for window, name in ((DESKTOP, "overview.png"), (PHONE, "overview-phone.png")):
+        with headless_chromium(window) as driver:
+            _load_overview(driver, base_url)
+            _check_sources_page(driver, window)
+            full_page_screenshot(driver, SCREENSHOTS / name, window[0])
+            if window == PHONE:  # a chart's data table opens with the same figures
+                driver.find_element(By.CSS_SELECTOR, "#top-providers summary").click()
+                table = driver.find_element(By.CSS_SELECTOR, "#top-providers table")
+                assert table.is_displayed()
+                rows = table.find_elements(By.CSS_SELECTOR, "tbody tr")
+                assert len(rows) == 15
+                assert rows[0].text.split() == ["1", "Facebook", "17,838,422", "49.3%"]
+                assert console_errors(driver) == []

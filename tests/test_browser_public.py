@@ -88,19 +88,8 @@ def test_every_public_page_loads_with_its_figures_and_passes_axe(base_url: str) 
             if violations:
                 inaccessible[path] = violations
         full_page_screenshot(driver, SCREENSHOTS / "public-sources.png", DESKTOP[0])
+        _menu_navigates_without_reloading(driver, base_url)
     assert inaccessible == {}
-
-
-def test_pages_fit_a_phone(base_url: str) -> None:
-    with headless_chromium(PHONE) as driver:
-        for path in ("/", "/takedown", "/victims"):
-            _open(driver, base_url + path)
-            overflow = driver.execute_script(
-                "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
-            )
-            assert overflow <= 0, path
-            assert console_errors(driver) == [], path
-        full_page_screenshot(driver, SCREENSHOTS / "public-victims-phone.png", PHONE[0])
 
 
 def _choose(driver: webdriver.Chrome, name: str, option: str) -> None:
@@ -112,66 +101,75 @@ def _choose(driver: webdriver.Chrome, name: str, option: str) -> None:
 
 
 def test_a_filter_goes_into_the_url_and_other_browsers_keep_theirs(base_url: str) -> None:
-    with headless_chromium() as first, headless_chromium() as second:
+    """Two readers at once: one on a laptop choosing filters with the mouse then the keyboard,
+    one on a phone (the pages fit its width) whose view never follows the first one's."""
+    with headless_chromium() as first, headless_chromium(PHONE) as second:
         _open(first, base_url + "/targets")
         _open(second, base_url + "/targets")
         _choose(first, "scope", "Country")
         WebDriverWait(first, 30).until(lambda d: "scope=country" in d.current_url)
-        # the shared link shows the same view in a fresh browser
         shared = first.current_url
         # the other browser's view did not change
         assert "scope=" not in second.current_url
         second.refresh()
         WebDriverWait(second, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#page .page-title"))
         assert "scope=" not in second.current_url
+        for path in ("/", "/takedown", "/victims"):
+            _open(second, base_url + path)
+            overflow = second.execute_script(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, path
+            assert console_errors(second) == [], path
+        full_page_screenshot(second, SCREENSHOTS / "public-victims-phone.png", PHONE[0])
+        # the shared link shows the same view in the other browser
         text = _open(second, shared)
         assert "scope=country" in second.current_url
         assert "Targets" in text
         assert console_errors(first) == [] and console_errors(second) == []
+        _filters_work_from_the_keyboard(first, base_url)
 
 
-def test_the_menu_navigates_without_reloading(base_url: str) -> None:
-    with headless_chromium() as driver:
-        _open(driver, base_url + "/")
-        driver.execute_script("window.__sameDocument = true")
-        driver.find_element(By.LINK_TEXT, "Victim identification").click()
-        WebDriverWait(driver, 30).until(lambda d: d.current_url.endswith("/victims"))
-        WebDriverWait(driver, 30).until(
-            lambda d: "Victim identification" in d.find_element(By.CSS_SELECTOR, "#page .page-title").text
-        )
-        assert driver.execute_script("return window.__sameDocument === true")
-        assert console_errors(driver) == []
+def _menu_navigates_without_reloading(driver: webdriver.Chrome, base_url: str) -> None:
+    _open(driver, base_url + "/")
+    driver.execute_script("window.__sameDocument = true")
+    driver.find_element(By.LINK_TEXT, "Victim identification").click()
+    WebDriverWait(driver, 30).until(lambda d: d.current_url.endswith("/victims"))
+    WebDriverWait(driver, 30).until(
+        lambda d: "Victim identification" in d.find_element(By.CSS_SELECTOR, "#page .page-title").text
+    )
+    assert driver.execute_script("return window.__sameDocument === true")
+    assert console_errors(driver) == []
 
 
-def test_filters_work_from_the_keyboard(base_url: str) -> None:
+def _filters_work_from_the_keyboard(driver: webdriver.Chrome, base_url: str) -> None:
     """Tab reaches the first filter's button (Dash's hidden focus input hands focus on at once),
     the arrow keys open and move through the list, Enter chooses: the URL follows."""
-    with headless_chromium() as driver:
-        _open(driver, base_url + "/targets")
-        body = driver.find_element(By.TAG_NAME, "body")
-        body.send_keys(Keys.TAB)  # the skip link
+    _open(driver, base_url + "/targets")
+    body = driver.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.TAB)  # the skip link
+    focused = driver.switch_to.active_element
+    assert focused.text == "Skip to the figures"
+    for _ in range(40):  # through the menu to the first filter
+        driver.switch_to.active_element.send_keys(Keys.TAB)
         focused = driver.switch_to.active_element
-        assert focused.text == "Skip to the figures"
-        for _ in range(40):  # through the menu to the first filter
-            driver.switch_to.active_element.send_keys(Keys.TAB)
-            focused = driver.switch_to.active_element
-            if focused.tag_name == "button" and "filter-select" in (focused.get_attribute("class") or ""):
-                break
-        else:
-            pytest.fail("Tab never reached a filter")
-        assert focused.get_attribute("aria-haspopup") == "listbox"
-        assert "Release" in focused.text or focused.get_attribute("aria-labelledby")
-        # the second filter: scope
-        focused.send_keys(Keys.TAB)
-        scope = driver.switch_to.active_element
-        assert scope.tag_name == "button" and "All scopes" in scope.text
-        scope.send_keys(Keys.ARROW_DOWN)
-        WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "[role=option]"))
-        for _ in range(3):
-            active = driver.switch_to.active_element
-            if active.text == "Alliance" or "Alliance" in (active.get_attribute("value") or ""):
-                break
-            active.send_keys(Keys.ARROW_DOWN)
-        driver.switch_to.active_element.send_keys(Keys.ENTER)
-        WebDriverWait(driver, 30).until(lambda d: "scope=" in d.current_url)
-        assert console_errors(driver) == []
+        if focused.tag_name == "button" and "filter-select" in (focused.get_attribute("class") or ""):
+            break
+    else:
+        pytest.fail("Tab never reached a filter")
+    assert focused.get_attribute("aria-haspopup") == "listbox"
+    assert "Release" in focused.text or focused.get_attribute("aria-labelledby")
+    # the second filter: scope
+    focused.send_keys(Keys.TAB)
+    scope = driver.switch_to.active_element
+    assert scope.tag_name == "button" and "All scopes" in scope.text
+    scope.send_keys(Keys.ARROW_DOWN)
+    WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "[role=option]"))
+    for _ in range(3):
+        active = driver.switch_to.active_element
+        if active.text == "Alliance" or "Alliance" in (active.get_attribute("value") or ""):
+            break
+        active.send_keys(Keys.ARROW_DOWN)
+    driver.switch_to.active_element.send_keys(Keys.ENTER)
+    WebDriverWait(driver, 30).until(lambda d: "scope=" in d.current_url)
+    assert console_errors(driver) == []
