@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8050
-PYTEST_ARGS ?= -n 4 --dist loadgroup --durations=25
+PYTEST_ARGS ?= -n 4 --dist worksteal --durations=25
 
 .PHONY: demo test lint typecheck unit system-deps venv clean bench
 

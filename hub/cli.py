@@ -379,6 +379,11 @@ from hub.release_cli import register as _register_releases  # noqa: E402
 
 _register_releases(app)
 
+# [exports]: hub export (hub/export_cli.py, hub/exports.py)
+from hub.export_cli import export_command  # noqa: E402
+
+app.command("export")(export_command)
+
 
 def main() -> None:
     """Console entry point: domain errors become one line and exit code 1."""

@@ -591,3 +591,58 @@ class Reminder(SQLModel, table=True):
     sent_at: datetime | None = _ts(nullable=True)
     attempts: int = 0
     last_error: str | None = Field(default=None, sa_type=String(300), nullable=True)
+
+
+class ScheduledJob(SQLModel, table=True):
+    """A scheduled output for the secretariat: what to produce from the latest published
+    release (export formats, reports), when (a cron expression in a time zone), and where to
+    deliver it (a folder, or e-mail through the configured SMTP server)."""
+
+    __tablename__ = "scheduled_job"
+    __table_args__ = (
+        UniqueConstraint("name", name="uq_scheduled_job_name"),
+        CheckConstraint(sql_in("delivery", vocab.DELIVERIES), name="ck_scheduled_job_delivery"),
+        CheckConstraint(sql_in("source", vocab.JOB_SOURCES), name="ck_scheduled_job_source"),
+        CheckConstraint("max_attempts BETWEEN 1 AND 10", name="ck_scheduled_job_attempts"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_type=String(64))
+    cron: str = Field(sa_type=String(100))
+    timezone: str = Field(default="UTC", sa_type=String(64))
+    formats: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    reports: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    delivery: str = Field(sa_type=String(16))
+    destination: str = Field(sa_type=String(500))  # a folder, or comma-separated mailboxes
+    enabled: bool = True
+    max_attempts: int = 4
+    source: str = Field(default="config", sa_type=String(16))
+    created_at: datetime = _ts()
+    created_by_id: int | None = _fk("hub_user.id", nullable=True, index=False)
+
+
+class ScheduledRun(SQLModel, table=True):
+    """One run of a scheduled job for one fire time: at most one row per (job, fire time),
+    which is how several scheduler processes started by mistake still produce one run."""
+
+    __tablename__ = "scheduled_run"
+    __table_args__ = (
+        UniqueConstraint("job_id", "scheduled_for", name="uq_scheduled_run_once"),
+        CheckConstraint(sql_in("status", vocab.RUN_STATUSES), name="ck_scheduled_run_status"),
+        Index("ix_scheduled_run_due", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: int = _fk("scheduled_job.id", ondelete="CASCADE", index=False)
+    scheduled_for: datetime = Field(sa_type=UTCDateTime)
+    status: str = Field(default="running", sa_type=String(16))
+    attempts: int = 1
+    worker: str = Field(default="", sa_type=String(100))  # host:pid of the process running it
+    started_at: datetime = _ts()
+    finished_at: datetime | None = _ts(nullable=True)
+    duration_seconds: float | None = Field(default=None, nullable=True)
+    release_number: int | None = Field(default=None, nullable=True)
+    files: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    error: str | None = Field(default=None, sa_type=String(300), nullable=True)
+    next_attempt_at: datetime | None = _ts(nullable=True)
+    alerted_at: datetime | None = _ts(nullable=True)

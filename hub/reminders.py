@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import smtplib
-import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
@@ -29,6 +28,7 @@ from hub import audit
 from hub.catalogue import Catalogue
 from hub.coordination import StatusRow, compute_status, period_ids
 from hub.db import session_scope
+from hub.mail import Mailer, safe_error
 from hub.models import Organisation, Period, Reminder, ReportingObligation
 from hub.periods import PeriodRef, parse_period
 from hub.settings import Settings
@@ -39,7 +39,6 @@ DUE_SOON_DAYS = 7
 FINAL_AFTER_DAYS = 30
 FINAL_WINDOW_DAYS = 30
 MAX_ATTEMPTS = 5  # a reminder failing this often is left failed (visible in `hub reminders list`)
-SMTP_TIMEOUT_SECONDS = 30.0
 ACTOR = "reminders"
 
 
@@ -203,50 +202,6 @@ def compose(settings: Settings, stage: str, period: PeriodRef, row: StatusRow) -
     return message
 
 
-def _safe_error(exc: BaseException, settings: Settings, contact: str | None) -> str:
-    """A short description of a failure that holds no secret (nor the mailbox address)."""
-    text = " ".join(f"{type(exc).__name__}: {exc}".split())
-    for secret in (settings.smtp_password.get_secret_value(), settings.smtp_username, contact):
-        if secret:
-            text = text.replace(secret, "***")
-    return text[:300]
-
-
-class _Mailer:
-    """One SMTP connection for a run, opened on first use."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.smtp: smtplib.SMTP | None = None
-
-    def send(self, message: EmailMessage) -> None:
-        if self.smtp is None:
-            s = self.settings
-            smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=SMTP_TIMEOUT_SECONDS)
-            try:
-                if s.smtp_starttls:
-                    smtp.starttls(context=ssl.create_default_context())
-                if s.smtp_username:
-                    smtp.login(s.smtp_username, s.smtp_password.get_secret_value())
-            except BaseException:
-                smtp.close()
-                raise
-            self.smtp = smtp
-        try:
-            self.smtp.send_message(message)
-        except (smtplib.SMTPServerDisconnected, OSError):
-            self.close()
-            raise
-
-    def close(self) -> None:
-        if self.smtp is not None:
-            try:
-                self.smtp.quit()
-            except (smtplib.SMTPException, OSError):
-                self.smtp.close()
-            self.smtp = None
-
-
 @dataclass
 class SendResult:
     sent: list[str] = field(default_factory=list)  # "org period stage"
@@ -285,7 +240,7 @@ def send_queued(
         if todo:
             log.info("%d reminder(s) queued; HUB_SMTP_HOST is not set, so none was sent", len(todo))
         return result
-    mailer = _Mailer(settings)
+    mailer = Mailer(settings)
     try:
         for reminder, org, period_row in todo:
             label = f"{org.code} {period_row.code} {reminder.stage}"
@@ -306,7 +261,7 @@ def send_queued(
             try:
                 mailer.send(message)
             except (smtplib.SMTPException, OSError) as exc:
-                error = _safe_error(exc, settings, org.reporting_contact)
+                error = safe_error(exc, settings, org.reporting_contact)
                 _finish(session, reminder, state="failed", error=error)
                 result.failed.append(label)
                 log.warning("reminder %s not sent: %s", label, error)

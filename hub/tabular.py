@@ -1,16 +1,22 @@
-"""Tables as files a reader downloads: CSV (RFC 4180, UTF-8), XLSX and JSON.
+"""Tables as files a reader downloads or an export writes: CSV (RFC 4180, UTF-8), XLSX, JSON.
 
 A cell a spreadsheet would read as a formula (starting with = + - @, a tab or a carriage
 return) is neutralised with a leading apostrophe in CSV and XLSX, so opening a download never
-runs anything. Numbers are left as numbers.
+runs anything. Numbers are left as numbers. The writers are C-backed (pyarrow's CSV writer,
+pandas' JSON encoder, xlsxwriter in constant-memory mode): an export writes tables of a
+million rows.
 """
 
 from __future__ import annotations
 
 import io
-from typing import Any
+import json
+from collections.abc import Mapping
+from typing import IO, Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 XLSX_MAX_ROWS = 1_048_575  # a worksheet's rows, less the header
@@ -32,26 +38,113 @@ def neutralise(value: Any) -> Any:
     return value
 
 
+def _neutralised(column: pd.Series) -> pd.Series:
+    """``column`` with its formula-like texts neutralised (looked up once per distinct value)."""
+    risky = {
+        value: "'" + value
+        for value in pd.unique(column.dropna())
+        if isinstance(value, str) and value.startswith(FORMULA_STARTS)
+    }
+    return column.replace(risky) if risky else column
+
+
 def _text_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    safe = frame.copy()
+    safe = frame.copy(deep=False)
     for name in safe.columns:
         if not (pd.api.types.is_numeric_dtype(safe[name]) or pd.api.types.is_bool_dtype(safe[name])):
-            safe[name] = safe[name].map(neutralise, na_action="ignore")
+            safe[name] = _neutralised(safe[name])
     return safe
 
 
+CSV_OPTIONS = pa_csv.WriteOptions(quoting_style="needed", eol=b"\r\n", batch_size=65_536)
+
+
+def write_csv(frame: pd.DataFrame, sink: IO[bytes]) -> None:
+    """RFC 4180: comma, text in double quotes (doubled inside), CRLF line ends, UTF-8; a missing
+    value is an empty field."""
+    table = pa.Table.from_pandas(_text_safe(frame), preserve_index=False)
+    pa_csv.write_csv(table, sink, CSV_OPTIONS)
+
+
 def to_csv(frame: pd.DataFrame) -> bytes:
-    """RFC 4180: comma, double quotes where needed, CRLF line ends, UTF-8."""
-    return _text_safe(frame).to_csv(index=False, lineterminator="\r\n").encode("utf-8")
+    buffer = io.BytesIO()
+    write_csv(frame, buffer)
+    return buffer.getvalue()
 
 
 def to_xlsx(frame: pd.DataFrame, sheet: str = "data") -> bytes:
     if len(frame) > XLSX_MAX_ROWS:
         raise TooLargeForFormat(f"{len(frame):,} rows do not fit an XLSX sheet ({XLSX_MAX_ROWS:,} at most)")
     buffer = io.BytesIO()
-    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        _text_safe(frame).to_excel(writer, sheet_name=sheet[:31], index=False)
+    write_xlsx_workbook({sheet: frame}, buffer)
     return buffer.getvalue()
+
+
+def _sheet_names(name: str, rows: int) -> list[tuple[str, int, int]]:
+    """(sheet name, first row, end row) for a table, split over sheets when longer than one."""
+    parts = max(1, -(-rows // XLSX_MAX_ROWS))
+    return [
+        (
+            name[:31] if part == 0 else f"{name[:25]} ({part + 1})",
+            part * XLSX_MAX_ROWS,
+            min(rows, (part + 1) * XLSX_MAX_ROWS),
+        )
+        for part in range(parts)
+    ]
+
+
+def write_xlsx_workbook(
+    tables: Mapping[str, pd.DataFrame], sink: IO[bytes], about: pd.DataFrame | None = None
+) -> None:
+    """One workbook: an optional ``about`` sheet, then a sheet per table (a table longer than a
+    sheet goes on in ``name (2)``, ...). Header row in bold and frozen; missing values empty."""
+    import xlsxwriter
+
+    workbook = xlsxwriter.Workbook(
+        sink, {"constant_memory": True, "in_memory": False, "nan_inf_to_errors": False}
+    )
+    bold = workbook.add_format({"bold": True})
+    sheets = {"about": about} if about is not None else {}
+    for name, frame in {**sheets, **tables}.items():
+        safe = _text_safe(frame)
+        header = [str(c) for c in safe.columns]
+        columns = [_cells(safe[c]) for c in safe.columns]
+        for sheet_name, start, end in _sheet_names(name, len(safe)):
+            sheet = workbook.add_worksheet(sheet_name)
+            sheet.write_row(0, 0, header, bold)
+            sheet.freeze_panes(1, 0)
+            for row in range(start, end):
+                sheet.write_row(row - start + 1, 0, [column[row] for column in columns])
+    workbook.close()
+
+
+def _cells(column: pd.Series) -> list[Any]:
+    """A column as Python values an XLSX cell takes: None for missing (left empty)."""
+    values = column.astype(object).where(column.notna(), None)
+    return values.tolist()
+
+
+def write_json_table(frame: pd.DataFrame, sink: IO[bytes], header: Mapping[str, Any] | None = None) -> None:
+    """``{...header, "columns": [{name, type}], "rows": [[...], ...]}``: rows as arrays, null for
+    a missing value (never NaN, which is not JSON)."""
+    columns = [{"name": str(c), "type": field_type(frame[c])} for c in frame.columns]
+    head = json.dumps({**(header or {}), "columns": columns}, ensure_ascii=False)
+    sink.write(head[:-1].encode("utf-8") + b', "rows": ')
+    sink.write(frame.to_json(orient="values", force_ascii=False, date_format="iso").encode("utf-8"))
+    sink.write(b"}")
+
+
+def field_type(series: pd.Series) -> str:
+    """The Frictionless/JSON Table Schema type of a column."""
+    if pd.api.types.is_bool_dtype(series):
+        return "boolean"
+    if pd.api.types.is_integer_dtype(series):
+        return "integer"
+    if pd.api.types.is_numeric_dtype(series):
+        return "number"
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return "datetime"
+    return "string"
 
 
 def to_json(frame: pd.DataFrame) -> bytes:

@@ -56,6 +56,11 @@ TARGET_KINDS = ("growth", "share_threshold", "time_threshold", "adoption", "part
 TARGET_SCOPES = ("alliance", "country", "stakeholder_type")
 RELEASE_STATUSES = ("draft", "built", "published", "withdrawn")
 
+# Scheduled outputs (hub/schedules.py): where a job delivers, who defined it, how a run stands.
+DELIVERIES = ("folder", "email")
+JOB_SOURCES = ("config", "secretariat")
+RUN_STATUSES = ("running", "succeeded", "retrying", "failed", "skipped")
+
 # Dimensions are columns of the observation table; "_T" (SDMX's code for "total")
 # marks a figure that is not broken down by that dimension.
 DIMENSIONS = (

@@ -31,24 +31,21 @@ PUBLIC_DATA = Path(os.environ.get("HUB_PUBLIC_DATA_DIR", REPO_ROOT.parent / "sha
 BACKENDS = ["sqlite", "postgresql"]
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The longest tests (marker ``longest``: minutes each) first on their own workers.
 
-    Under ``--dist loadgroup`` (the Makefile's), xdist hands out the groups (``xdist_group``:
-    tests sharing an expensive module fixture) largest first, then the other tests one by one
-    in collection order: the longest go to the head of that order. Under the default ``load``
-    scheduler each of N workers gets a first batch of consecutive items, max(2, len(items) //
-    N // 4) of them, so they go to the head of the first batches; started at the end instead,
-    the demo test alone (minutes) would set the suite's wall time. The other tests keep their
-    order. Only xdist workers collect, and all sort alike."""
+    Under ``--dist worksteal`` (the Makefile's), each of N workers starts on one of N equal,
+    consecutive slices of the collection, and an idle worker later takes half of the busiest
+    one's remaining tests. The longest tests go to the head of the first slices; started at
+    the end instead, the demo test alone (minutes) would set the suite's wall time. The other
+    tests keep their order, so module fixtures are mostly built once per worker. Only xdist
+    workers collect, and all sort alike."""
     longest = [item for item in items if item.get_closest_marker("longest")]
     ordered = [item for item in items if not item.get_closest_marker("longest")]
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    batch = max(2, len(items) // workers // 4) if workers > 1 else 1
-    if getattr(config.option, "dist", "no") == "loadgroup":
-        batch = 1
+    slice_length = len(items) // workers if workers > 1 else 1
     for position, item in enumerate(longest):
-        ordered.insert(min(position * batch, len(ordered)), item)
+        ordered.insert(min(position * slice_length, len(ordered)), item)
     items[:] = ordered
 
 

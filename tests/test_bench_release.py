@@ -21,7 +21,6 @@ from hub.releases import read_release
 from hub.settings import REPO_ROOT
 
 Built = tuple[str, Figures, dict[str, pd.DataFrame]]
-pytestmark = pytest.mark.xdist_group("bench_release")  # one worker builds the module's release
 SHAPE = {"seed": 3, "years": 1, "organisations": 12, "countries": 5}
 
 

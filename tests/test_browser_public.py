@@ -131,6 +131,7 @@ def test_a_filter_goes_into_the_url_and_other_browsers_keep_theirs(base_url: str
 
 
 def _menu_navigates_without_reloading(driver: webdriver.Chrome, base_url: str) -> None:
+    driver.set_window_size(*DESKTOP)  # back from the full-page screenshot's height
     _open(driver, base_url + "/")
     driver.execute_script("window.__sameDocument = true")
     driver.find_element(By.LINK_TEXT, "Victim identification").click()

@@ -22,9 +22,6 @@ from hub.organisations import read_registry
 from hub.settings import REPO_ROOT
 from hub.validation import ObservationIn, batch_problems
 
-# One worker generates the alliance (about 20 s) for every test here (make test: --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("demo_alliance")
-
 SEED = 20121205
 TODAY = date(2026, 11, 23)  # fixed, so the tests do not change with the calendar
 SHORT = date(2021, 7, 15)  # six months and two quarters of figures

@@ -4,6 +4,7 @@ the pages over HTTP on a real database: only published releases, nothing hidden,
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import math
@@ -242,13 +243,16 @@ def test_a_filter_change_rewrites_the_query_string() -> None:
 
 
 def test_csv_neutralises_formulas_and_keeps_numbers() -> None:
-    frame = pd.DataFrame({"text": ["=1+2", "+x", "-y", "@z", "\tt", "plain"], "n": [-1.5, 2, 3, 4, 5, 6]})
+    frame = pd.DataFrame(
+        {"text": ["=1+2", "+x", "-y", "@z", "\tt", 'say "hi", twice'], "n": [-1.5, 2, 3, 4, 5, 6]}
+    )
     body = tabular.to_csv(frame).decode("utf-8")
     lines = body.split("\r\n")
-    assert lines[0] == "text,n"
-    assert lines[1] == "'=1+2,-1.5"
-    assert [line.split(",")[0] for line in lines[2:6]] == ["'+x", "'-y", "'@z", "'\tt"]
-    assert lines[6] == "plain,6.0"
+    assert lines[0] == '"text","n"' and lines[-1] == "" and "\n" not in body.replace("\r\n", "")
+    assert lines[1] == '"\'=1+2",-1.5'  # text quoted, numbers left as numbers
+    rows = list(csv.reader(io.StringIO(body, newline="")))
+    assert [row[0] for row in rows[2:6]] == ["'+x", "'-y", "'@z", "'\tt"]
+    assert rows[6] == ['say "hi", twice', "6"]  # quotes doubled inside, the comma kept
     back = pd.read_excel(io.BytesIO(tabular.to_xlsx(frame)))
     assert back["text"].tolist()[0] == "'=1+2" and back["n"].tolist()[0] == -1.5
 
