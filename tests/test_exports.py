@@ -29,7 +29,7 @@ from hub.models import User
 from hub.releases import add_notice, read_release, read_release_table, withdraw_release
 from hub.settings import REPO_ROOT
 
-FORMULA_NOTICE = "=HYPERLINK(\"http://example.invalid\",\"x\") figures for 2024 corrected"
+FORMULA_NOTICE = '=HYPERLINK("http://example.invalid","x") figures for 2024 corrected'
 
 
 def _sums(folder: Path, listing: str) -> dict[str, str]:
@@ -44,7 +44,11 @@ def _verify(folder: Path, sums: dict[str, str]) -> None:
 
 @pytest.fixture
 def exported(
-    session: Session, catalogue: Catalogue, releases: dict[str, int], alliance: dict[str, object], tmp_path: Path
+    session: Session,
+    catalogue: Catalogue,
+    releases: dict[str, int],
+    alliance: dict[str, object],
+    tmp_path: Path,
 ) -> tuple[Path, int]:
     sec = alliance["sec"]
     assert isinstance(sec, User)
@@ -74,12 +78,19 @@ def test_every_format_reads_back_to_the_release(session: Session, exported: tupl
     back = pd.read_csv(io.BytesIO(raw), keep_default_na=False, na_values=[""])
     assert list(back.columns) == list(indicators.columns) and len(back) == len(indicators)
     assert back["value"].sum() == pytest.approx(indicators["value"].sum())
-    assert back.loc[back["suppressed"], ["value", "lower", "upper", "numerator", "denominator"]].isna().all().all()
+    assert (
+        back.loc[back["suppressed"], ["value", "lower", "upper", "numerator", "denominator"]]
+        .isna()
+        .all()
+        .all()
+    )
     assert set(back.loc[back["suppressed"], "display"]) <= {"<10", "x"} and (back["display"] == "<10").any()
 
     # Parquet: the release's own stored bytes
     for table in tables:
-        assert pd.read_parquet(folder / f"parquet/{table}.parquet").equals(read_release_table(session, number, table))
+        assert pd.read_parquet(folder / f"parquet/{table}.parquet").equals(
+            read_release_table(session, number, table)
+        )
 
     # JSON: columns with types, rows as arrays, null for missing
     document = json.loads((folder / "json/indicators.json").read_bytes())
@@ -110,24 +121,36 @@ def test_sdmx_csv_marks_suppressed_and_provisional_values(
 ) -> None:
     folder, number = exported
     indicators = read_release_table(session, number, "indicators")
-    sdmx = pd.read_csv(folder / "sdmx/indicators.csv", keep_default_na=False, na_values=[""], dtype={"STAT_PARAM": str, "TIME_PERIOD": str})
+    sdmx = pd.read_csv(
+        folder / "sdmx/indicators.csv",
+        keep_default_na=False,
+        na_values=[""],
+        dtype={"STAT_PARAM": str, "TIME_PERIOD": str},
+    )
     structure = json.loads((folder / "sdmx/structure.json").read_text())
     dimension_ids = [d["id"] for d in structure["dimensions"]]
     assert list(sdmx.columns[:1]) == ["DATAFLOW"] and (sdmx["DATAFLOW"] == exports.SDMX_DATAFLOW).all()
     assert list(sdmx.columns[1 : 1 + len(dimension_ids)]) == dimension_ids
     assert "TIME_PERIOD" in sdmx.columns and "OBS_VALUE" in sdmx.columns
-    assert [a["id"] for a in structure["attributes"]] == [c for c in sdmx.columns if c in exports.SDMX_ATTRIBUTES]
+    assert [a["id"] for a in structure["attributes"]] == [
+        c for c in sdmx.columns if c in exports.SDMX_ATTRIBUTES
+    ]
     assert len(sdmx) == len(indicators)
     # one observation per key
     assert not sdmx.duplicated([*dimension_ids, "TIME_PERIOD"]).any()
     withheld = sdmx["OBS_STATUS"] == "O"
     assert withheld.sum() == indicators["suppressed"].sum() > 0
     assert sdmx.loc[withheld, "OBS_VALUE"].isna().all()
-    assert set(sdmx.loc[withheld, "CONF_STATUS"]) <= {"C", "D"} and set(sdmx.loc[~withheld, "CONF_STATUS"]) == {"F"}
+    assert set(sdmx.loc[withheld, "CONF_STATUS"]) <= {"C", "D"} and set(
+        sdmx.loc[~withheld, "CONF_STATUS"]
+    ) == {"F"}
     assert (sdmx.loc[sdmx["SUPPRESSION"] == "primary", "CONF_STATUS"] == "C").all()
     provisional = indicators["provisional"].to_numpy() & ~indicators["suppressed"].to_numpy()
     assert (sdmx.loc[provisional, "OBS_STATUS"] == "P").all()
-    assert set(sdmx["FREQ"]) <= {"A", "Q", "M"} and (sdmx.loc[sdmx["FREQ"] == "A", "TIME_PERIOD"].str.len() == 4).all()
+    assert (
+        set(sdmx["FREQ"]) <= {"A", "Q", "M"}
+        and (sdmx.loc[sdmx["FREQ"] == "A", "TIME_PERIOD"].str.len() == 4).all()
+    )
     assert set(sdmx.loc[sdmx["STATISTIC"] == "value", "STAT_PARAM"]) == {exports.SDMX_NOT_APPLICABLE}
     metric = next(d for d in structure["dimensions"] if d["id"] == "METRIC")
     assert metric["labels"]["le_victims_identified"] == catalogue.metrics["le_victims_identified"].name
@@ -144,14 +167,19 @@ def test_the_data_package_describes_the_csv_files(exported: tuple[Path, int]) ->
     indicators = next(r for r in descriptor["resources"] if r["name"] == "indicators")
     assert indicators["schema"]["primaryKey"][:3] == ["metric", "period", "period_kind"]
     for resource in descriptor["resources"]:
-        assert resource["hash"] == "sha256:" + hashlib.sha256((folder / resource["path"]).read_bytes()).hexdigest()
+        assert (
+            resource["hash"]
+            == "sha256:" + hashlib.sha256((folder / resource["path"]).read_bytes()).hexdigest()
+        )
     # frictionless checks the descriptor, every row against its schema, the primary keys, the hashes
     report = Package(folder / "datapackage.json").validate()
     errors = [e.message for task in report.tasks for e in task.errors][:5]
     assert report.valid, errors
 
 
-def test_the_zip_holds_everything_with_checksums_that_verify(exported: tuple[Path, int], tmp_path: Path) -> None:
+def test_the_zip_holds_everything_with_checksums_that_verify(
+    exported: tuple[Path, int], tmp_path: Path
+) -> None:
     folder, number = exported
     archive_path = folder / f"release-{number}.zip"
     digest, name = (folder / f"release-{number}.zip.sha256").read_text().split()
@@ -258,11 +286,20 @@ def test_a_killed_writer_leaves_only_a_hidden_part_file(tmp_path: Path) -> None:
 def test_cli_exports_and_refuses_in_one_line(
     cli_env: dict[str, str], releases: dict[str, int], tmp_path: Path
 ) -> None:
-    result = hub_process(cli_env, "export", "--release", str(releases["published"]), "--format", "csv", "--out", str(tmp_path))
+    result = hub_process(
+        cli_env, "export", "--release", str(releases["published"]), "--format", "csv", "--out", str(tmp_path)
+    )
     assert result.returncode == 0, result.stderr
     assert "  csv/indicators.csv" in result.stdout and f"release {releases['published']}: " in result.stdout
     refused = hub_in_process(
-        cli_env, "export", "--release", str(releases["unpublished"]), "--format", "all", "--out", str(tmp_path)
+        cli_env,
+        "export",
+        "--release",
+        str(releases["unpublished"]),
+        "--format",
+        "all",
+        "--out",
+        str(tmp_path),
     )
     assert refused.returncode == 1
     assert refused.stderr.strip() == (
