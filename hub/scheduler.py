@@ -103,9 +103,17 @@ def run_retention_job(context: JobContext) -> str:
     return f"{deleted} original file(s) deleted"
 
 
+def run_outputs_job(context: JobContext) -> str:
+    """Scheduled exports (hub/schedules.py): the due run of each job, retries, catch-up."""
+    from hub.schedules import tick
+
+    return tick(context.engine, context.settings, context.catalogue).summary
+
+
 # The one registry of background jobs.
 JOBS: list[Job] = [
     Job("connectors", run_connectors_job, _every_minute, "run the pull connectors that are due"),
+    Job("outputs", run_outputs_job, _every_minute, "scheduled exports: due runs, retries, catch-up"),
     Job("reminders", run_reminders_job, _hourly, "queue and send reporting reminders"),
     Job("retention", run_retention_job, _daily, "delete original files past the retention period"),
 ]
@@ -170,7 +178,9 @@ def scheduler_command(
         bool, typer.Option("--once", help="Run every job once and exit (for cron and tests).")
     ] = False,
 ) -> None:
-    """Run the background jobs (pull connectors, ...) in the foreground until stopped."""
+    """Run the background jobs (pull connectors, scheduled exports, reminders, retention) in
+    the foreground until stopped. Run one scheduler process per hub, never one per web worker;
+    a second one started by mistake does no harm (each run is claimed once in the database)."""
     from hub.cli import _ensure_schema, _settings
     from hub.db import get_engine
 

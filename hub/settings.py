@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     smtp_starttls: bool = True
     smtp_sender: str = "hub@alliance.invalid"
 
+    # scheduled outputs (hub/schedules.py, `hub scheduler`)
+    schedules_file: Path = Field(
+        default=REPO_ROOT / "data" / "schedules.yaml", description="Configured jobs (YAML); none if absent"
+    )
+    alert_email: str = Field(default="", description="The secretariat's functional mailbox for failed jobs")
+    schedule_email_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+
     @model_validator(mode="before")
     @classmethod
     def _embedded_database_in_var_dir(cls, values: Any) -> Any:

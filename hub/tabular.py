@@ -14,6 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import IO, Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -49,10 +50,17 @@ def _neutralised(column: pd.Series) -> pd.Series:
 
 
 def _text_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Formula-like texts neutralised; an infinite number (an open-ended bucket's upper edge)
+    written as missing, as CSV readers, JSON and XLSX have no common spelling for it."""
     safe = frame.copy(deep=False)
     for name in safe.columns:
-        if not (pd.api.types.is_numeric_dtype(safe[name]) or pd.api.types.is_bool_dtype(safe[name])):
-            safe[name] = _neutralised(safe[name])
+        column = safe[name]
+        if pd.api.types.is_float_dtype(column):
+            infinite = np.isinf(column.to_numpy(dtype="float64", na_value=np.nan))
+            if infinite.any():
+                safe[name] = column.mask(infinite)
+        elif not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)):
+            safe[name] = _neutralised(column)
     return safe
 
 
@@ -120,8 +128,7 @@ def write_xlsx_workbook(
 
 def _cells(column: pd.Series) -> list[Any]:
     """A column as Python values an XLSX cell takes: None for missing (left empty)."""
-    values = column.astype(object).where(column.notna(), None)
-    return values.tolist()
+    return column.to_numpy(dtype=object, na_value=None).tolist()
 
 
 def write_json_table(frame: pd.DataFrame, sink: IO[bytes], header: Mapping[str, Any] | None = None) -> None:
@@ -130,8 +137,17 @@ def write_json_table(frame: pd.DataFrame, sink: IO[bytes], header: Mapping[str, 
     columns = [{"name": str(c), "type": field_type(frame[c])} for c in frame.columns]
     head = json.dumps({**(header or {}), "columns": columns}, ensure_ascii=False)
     sink.write(head[:-1].encode("utf-8") + b', "rows": ')
-    sink.write(frame.to_json(orient="values", force_ascii=False, date_format="iso").encode("utf-8"))
+    sink.write(_finite(frame).to_json(orient="values", force_ascii=False, date_format="iso").encode("utf-8"))
     sink.write(b"}")
+
+
+def _finite(frame: pd.DataFrame) -> pd.DataFrame:
+    """Infinite numbers as missing (JSON has no infinity); texts kept exactly."""
+    finite = frame.copy(deep=False)
+    for name in finite.columns:
+        if pd.api.types.is_float_dtype(finite[name]):
+            finite[name] = finite[name].mask(np.isinf(finite[name].to_numpy(dtype="float64", na_value=np.nan)))
+    return finite
 
 
 def field_type(series: pd.Series) -> str:
