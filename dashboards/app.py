@@ -275,6 +275,24 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
 
     server.add_url_rule(member.DECIDE_PATH, "decide", decide, methods=["POST"])
 
+    def schedule() -> Any:
+        """The secretariat's form defining a scheduled export (validated, audited)."""
+        account = secretariat_form()
+        form = flask.request.form
+        fields: dict[str, str | list[str]] = {
+            key: form.get(key, "")[:500] for key in ("name", "cron", "timezone", "folder", "email")
+        }
+        fields["formats"] = [f.strip() for f in form.get("formats", "")[:200].split(",") if f.strip()]
+        try:
+            with session_scope(engine) as session:
+                done = member_views.define_schedule(session, account, fields)
+        except HubError as refused:
+            done = f"Not done: {refused}"
+        flask.session["flash"] = done[:300]
+        return flask.redirect(member.SECRETARIAT_PATH, code=303)
+
+    server.add_url_rule(member.SCHEDULE_PATH, "schedule", schedule, methods=["POST"])
+
     @server.after_request
     def _secure(response: flask.Response) -> flask.Response:
         if flask.request.path.endswith("/_dash-update-component"):

@@ -229,3 +229,87 @@ def registers(session: Session, account: Account) -> dict[str, list[dict[str, st
         for t in list_tokens(session)
     ]
     return {"organisations": organisations, "users": users, "tokens": tokens}
+
+
+# --- scheduled outputs ---------------------------------------------------------------------------
+
+
+def scheduled_outputs(
+    session: Session, account: Account, now: datetime | None = None, runs_shown: int = 30
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """The scheduled jobs (when, what, where, their next fire time) and their latest runs
+    (status, attempts, duration, files and their total size, the error if any). A job that
+    delivers by e-mail shows how many mailboxes, not their addresses."""
+    from hub.schedules import list_jobs, recent_runs, trigger
+
+    require_secretariat(account)
+    moment = now or datetime.now(UTC)
+    jobs = []
+    for job in list_jobs(session):
+        upcoming = trigger(job.cron, job.timezone).get_next_fire_time(None, moment) if job.enabled else None
+        mailboxes = len([m for m in job.destination.split(",") if m.strip()])
+        jobs.append(
+            {
+                "name": job.name,
+                "schedule": f"{job.cron} ({job.timezone})",
+                "formats": ", ".join(job.formats),
+                "delivery": f"folder {job.destination}"
+                if job.delivery == "folder"
+                else f"e-mail ({mailboxes} mailbox(es))",
+                "defined by": "configuration" if job.source == "config" else "secretariat",
+                "enabled": "yes" if job.enabled else "no",
+                "next run (UTC)": upcoming.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if upcoming else "",
+            }
+        )
+    runs = []
+    for run, job in recent_runs(session, limit=runs_shown):
+        files = run.files or []
+        runs.append(
+            {
+                "job": job.name,
+                "due (UTC)": run.scheduled_for.strftime("%Y-%m-%d %H:%M"),
+                "status": run.status,
+                "attempts": f"{run.attempts} of {job.max_attempts}",
+                "duration": f"{run.duration_seconds:,.1f} s" if run.duration_seconds is not None else "",
+                "release": str(run.release_number or ""),
+                "files": f"{len(files)} ({sum(int(f['size']) for f in files) / 1e6:,.1f} MB)"
+                if files
+                else "",
+                "error": run.error or "",
+            }
+        )
+    return jobs, runs
+
+
+def define_schedule(session: Session, account: Account, fields: dict[str, str | list[str]]) -> str:
+    """A job from the secretariat's form. Folders are relative to the hub's own folder (no
+    absolute path, no '..'): the web page cannot make the hub write anywhere else."""
+    from pydantic import ValidationError
+
+    from hub.schedules import JobSpec, define_job
+
+    require_secretariat(account)
+    user = session.get(User, account.user_id)
+    if user is None:
+        raise NotAllowed("the account no longer exists")
+    folder = str(fields.get("folder") or "").strip() or None
+    mailboxes = [m.strip() for m in str(fields.get("email") or "").split(",") if m.strip()]
+    if folder is not None and (
+        folder.startswith(("/", "\\", "~")) or ".." in folder.replace("\\", "/").split("/")
+    ):
+        raise HubError("a folder is relative to the hub's own folder, without '..'")
+    formats = fields.get("formats") or []
+    try:
+        spec = JobSpec(
+            name=str(fields.get("name") or "").strip(),
+            cron=str(fields.get("cron") or "").strip(),
+            timezone=str(fields.get("timezone") or "UTC").strip(),
+            formats=tuple(formats if isinstance(formats, list) else [formats]),
+            folder=folder,
+            email=tuple(mailboxes),
+        )
+    except ValidationError as exc:
+        reasons = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'job'}: {e['msg']}" for e in exc.errors())
+        raise HubError(f"the job is not valid: {reasons}") from None
+    job = define_job(session, user, spec)
+    return f"Scheduled job {job.name} defined."

@@ -146,7 +146,9 @@ def _finite(frame: pd.DataFrame) -> pd.DataFrame:
     finite = frame.copy(deep=False)
     for name in finite.columns:
         if pd.api.types.is_float_dtype(finite[name]):
-            finite[name] = finite[name].mask(np.isinf(finite[name].to_numpy(dtype="float64", na_value=np.nan)))
+            finite[name] = finite[name].mask(
+                np.isinf(finite[name].to_numpy(dtype="float64", na_value=np.nan))
+            )
     return finite
 
 

@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import flask
 import pytest
-from browser import axe_violations, browser_missing, console_errors, headless_chromium
+from browser import (
+    DESKTOP,
+    axe_violations,
+    browser_missing,
+    console_errors,
+    full_page_screenshot,
+    headless_chromium,
+)
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -16,6 +24,8 @@ from test_member_pages import _uploaded
 from test_web_upload import PASSWORD, _cheaper_scrypt, accounts, web  # noqa: F401 - fixtures
 
 from hub.serving import serve_in_thread
+
+SCREENSHOTS = Path(os.environ.get("HUB_SCREENSHOT_DIR", "/tmp"))
 
 pytestmark = [
     pytest.mark.browser,
@@ -73,4 +83,6 @@ def test_the_secretariat_approves_from_its_queue(base_url: str) -> None:
             driver.find_element(By.CSS_SELECTOR, "[role=status]").text == f"Submission {submission} approved."
         )
         assert "Approval queue (1)" in driver.find_element(By.ID, "page").text
+        assert "Scheduled exports" in driver.find_element(By.ID, "schedules").text
         assert console_errors(driver) == []
+        full_page_screenshot(driver, SCREENSHOTS / "secretariat.png", DESKTOP[0])

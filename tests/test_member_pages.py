@@ -6,7 +6,7 @@ disabled. Forged callback requests get no data."""
 from __future__ import annotations
 
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import flask
@@ -35,7 +35,7 @@ from hub.auth import deactivate_user, load_account, session_account, start_sessi
 from hub.calendar import Obligation, set_obligation
 from hub.catalogue import Catalogue
 from hub.db import session_scope
-from hub.models import Submission, User
+from hub.models import ScheduledJob, ScheduledRun, Submission, User
 from hub.organisations import get_by_code
 from hub.publication import build_protected_release
 from hub.settings import REPO_ROOT
@@ -143,6 +143,73 @@ def test_decisions_need_a_secretariat_session(web: flask.Flask, loaded_engine: E
         sam.post("/secretariat/decide", data={"csrf_token": _csrf(sam), "submission": "1 OR 1=1"}).status_code
         == 400
     )
+
+
+def _schedule(client: FlaskClient, **fields: str) -> str:
+    form = {"csrf_token": _csrf(client), "timezone": "Europe/Brussels", **fields}
+    response = client.post("/secretariat/schedule", data=form)
+    if response.status_code != 303:
+        return f"status {response.status_code}"
+    return page_callback(client, "/secretariat")
+
+
+def _jobs(engine: Engine) -> list[ScheduledJob]:
+    with Session(engine) as session:
+        return list(session.exec(select(ScheduledJob)))
+
+
+def test_the_secretariat_defines_a_scheduled_export_and_sees_its_runs(
+    web: flask.Flask, loaded_engine: Engine
+) -> None:
+    job = {"name": "monthly", "cron": "0 6 1 * *", "formats": "csv, sdmx", "folder": "exports/monthly"}
+    # no session, an organisation's account, a forged token: refused, nothing defined
+    assert _schedule(web.test_client(), **job) == "status 400"
+    alice = web.test_client()
+    sign_in(alice, "alice")
+    assert _schedule(alice, **job) == "status 403"
+    sam = web.test_client()
+    sign_in(sam, "sam")
+    forged = sam.post("/secretariat/schedule", data={**job, "csrf_token": "x"})
+    assert forged.status_code == 400 and _jobs(loaded_engine) == []
+    # invalid jobs are refused with the reason, and nothing is kept
+    for bad, reason in (
+        ({"cron": "every month"}, "five fields"),
+        ({"formats": "csv, pdf"}, "unknown format pdf"),
+        ({"folder": "/etc"}, "relative to the hub"),
+        ({"folder": "../../elsewhere"}, "without '..'"),
+        ({"folder": "", "email": "someone at home"}, "not of the form"),
+    ):
+        text = _schedule(sam, **{**job, **bad})
+        assert "Not done" in text and reason in text, (bad, text[:300])
+        assert "someone at home" not in text
+    assert _jobs(loaded_engine) == []
+    text = _schedule(sam, **job)
+    assert "Scheduled job monthly defined." in text
+    (defined,) = _jobs(loaded_engine)
+    assert (defined.source, defined.formats, defined.destination) == (
+        "secretariat",
+        ["csv", "sdmx"],
+        "exports/monthly",
+    )
+    assert "monthly" in text and "0 6 1 * * (Europe/Brussels)" in text and "folder exports/monthly" in text
+    assert len(audit_lines(loaded_engine, "schedule.define")) == 1
+    assert "Not done" in _schedule(sam, **job)  # the name is taken
+    # a run shows with its status, attempts and files
+    with session_scope(loaded_engine) as session:
+        session.add(
+            ScheduledRun(
+                job_id=defined.id,
+                scheduled_for=datetime(2026, 11, 1, 5, tzinfo=UTC),
+                status="succeeded",
+                duration_seconds=12.5,
+                release_number=3,
+                files=[{"name": "release-3/csv/indicators.csv", "size": 2_500_000, "sha256": "0" * 64}],
+            )
+        )
+    text = page_callback(sam, "/secretariat")
+    assert "2026-11-01 05:00" in text and "succeeded" in text and "1 of 4" in text and "1 (2.5 MB)" in text
+    refused = page_callback(alice, "/secretariat")
+    assert "monthly" not in refused
 
 
 # --- sessions ---------------------------------------------------------------------------------

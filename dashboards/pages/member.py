@@ -24,6 +24,7 @@ QUEUE_SHOWN = 20  # rows of the approval queue on the page, oldest first (each r
 MY_PATH = "/my"
 DECIDE_PATH = "/secretariat/decide"
 PUBLISH_PATH = "/secretariat/publish"
+SCHEDULE_PATH = "/secretariat/schedule"
 SECRETARIAT_PATH = "/secretariat"
 PATHS = {MY_PATH: "My organisation", SECRETARIAT_PATH: "Secretariat"}
 STATE_LABELS = {"complete": "Complete", "partial": "Partial", "missing": "Missing", "not-due": "Not due yet"}
@@ -161,7 +162,8 @@ def secretariat(
     session: Session, account: Account, csrf: str, message: str | None = None, preview: int | None = None
 ) -> html.Div:
     """Completeness and timeliness of reporting, the approval queue with its decisions, the
-    releases (preview and publish a built one), organisations, accounts and API tokens."""
+    releases (preview and publish a built one), scheduled exports and their runs,
+    organisations, accounts and API tokens."""
     periods, matrix = member_views.completeness_matrix(session, account)
     registers = member_views.registers(session, account)
     queue = member_views.approval_queue(session, account, limit=QUEUE_SHOWN)
@@ -170,6 +172,7 @@ def secretariat(
         [
             html.H2("Secretariat", className="page-title", id="page-title"),
             _account_bar(account, csrf),
+            html.P(message, className="release-notice", role="status") if message else None,
             _panel("Completeness and timeliness", matrix_table(periods, matrix), "completeness"),
             html.Section(
                 [
@@ -181,12 +184,12 @@ def secretariat(
                     )
                     if waiting > len(queue)
                     else None,
-                    html.P(message, className="release-notice", role="status") if message else None,
                     html.Div(approval_table(queue, csrf), className="table-scroll", id="approval-queue"),
                 ],
                 className="panel",
             ),
             releases_panel(session, account, csrf, preview),
+            schedules_panel(session, account, csrf),
             *[
                 _panel(title, register_table(key, rows), f"register-{key}")
                 for key, title, rows in (
@@ -390,3 +393,58 @@ def releases_panel(session: Session, account: Account, csrf: str, preview: int |
             else html.P("No figure changes.", className="empty")
         )
     return html.Section(parts, className="panel", id="releases")
+
+
+def _field(label: str, name: str, ident: str, **extra: Any) -> html.Div:
+    return html.Div(
+        [html.Label(label, htmlFor=ident), dcc.Input(id=ident, name=name, className="reason-input", **extra)],
+        className="form-field",
+    )
+
+
+def schedules_panel(session: Session, account: Account, csrf: str) -> html.Section:
+    """Scheduled exports: the jobs (configured, or defined here), their latest runs, and a
+    form to define a job (a plain HTML form with the session's CSRF token)."""
+    jobs, runs = member_views.scheduled_outputs(session, account)
+    form = html.Form(
+        [
+            dcc.Input(type="hidden", name="csrf_token", value=csrf),
+            _field(
+                "Name", "name", "schedule-name", placeholder="monthly-open-data", maxLength=64, required=True
+            ),
+            _field(
+                "When (cron: minute hour day month weekday)", "cron", "schedule-cron", placeholder="0 6 1 * *"
+            ),
+            _field("Time zone", "timezone", "schedule-timezone", value="Europe/Brussels", maxLength=64),
+            _field(
+                "Formats (comma-separated: csv, xlsx, json, parquet, sdmx, datapackage, zip)",
+                "formats",
+                "schedule-formats",
+                placeholder="csv, parquet, sdmx, datapackage",
+            ),
+            _field("Folder (under the hub's own folder)", "folder", "schedule-folder", placeholder="exports"),
+            _field("Or e-mail to (functional mailboxes, comma-separated)", "email", "schedule-email"),
+            html.Button("Define the job", type="submit", className="small-button"),
+        ],
+        action=SCHEDULE_PATH,
+        method="post",
+        className="schedule-form",
+        id="schedule-form",
+    )
+    return html.Section(
+        [
+            html.H3("Scheduled exports", className="chart-title"),
+            html.P(
+                "Run by `hub scheduler` (one process per hub): each job exports the latest published "
+                "release once per scheduled time, retries failures and alerts the secretariat.",
+                className="chart-subtitle",
+            ),
+            html.Div(register_table("scheduled-jobs", jobs), className="table-scroll"),
+            html.H4("Latest runs", className="chart-title"),
+            html.Div(register_table("scheduled-runs", runs), className="table-scroll"),
+            html.H4("Define a job", className="chart-title"),
+            form,
+        ],
+        className="panel",
+        id="schedules",
+    )
