@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import api_latency, demo_load, indicators, ingest_end_to_end, ingest_events, release_build
+from bench import api_latency, demo_load, exports, indicators, ingest_end_to_end, ingest_events, release_build
 
 
 def main() -> int:
@@ -15,6 +15,7 @@ def main() -> int:
     indicators.main([])  # the indicator engine against DuckDB on the same frame (issue 4 section 7)
     release_build.main(["--demo"])  # the protected release build against DuckDB (issue 4 section 7)
     release_build.main([])  # 5 years x 200 organisations x 60 countries
+    exports.main([])  # every export format of the demo release against DuckDB (issue 6)
     return 0
 
 

@@ -26,6 +26,7 @@ import io
 import json
 import zipfile
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,7 +51,7 @@ METRICS = "metrics"  # the definitions of the metrics the release holds, added t
 NOTICES = "notices"
 EXTRA_KEYS: dict[str, tuple[str, ...]] = {METRICS: ("metric",), NOTICES: ("created_at", "text")}
 SDMX_DATAFLOW = "CSEA_HUB:INDICATORS(1.0)"
-SDMX_FREQUENCY = {"year": "A", "quarter": "Q", "month": "M"}
+SDMX_FREQUENCY = {"year": "A", "half_year": "S", "quarter": "Q", "month": "M"}
 SDMX_NOT_APPLICABLE = "_Z"
 # SDMX cross-domain code lists: CONF_STATUS (F free, C confidential, D secondary confidentiality
 # set by the sender) and OBS_STATUS (A normal, P provisional, O missing value).
@@ -194,7 +195,7 @@ def sdmx_indicators(indicators: pd.DataFrame) -> pd.DataFrame:
         "LEVEL": frame["level"],
         "ENTITY": frame["entity"],
         **{name.upper(): frame[name] for name in DIMENSIONS},
-        "TIME_PERIOD": frame["period"],
+        "TIME_PERIOD": frame["period"].str.replace("-H", "-S", regex=False),  # SDMX: 2025-S1
         "OBS_VALUE": frame["value"].where(~suppressed),
         "UNIT_MEASURE": frame["unit"],
         "OBS_STATUS": obs_status,
@@ -244,7 +245,7 @@ def sdmx_structure(sdmx: pd.DataFrame, catalogue: Catalogue) -> dict[str, Any]:
         "dataflow": SDMX_DATAFLOW,
         "format": "SDMX-CSV 1.0",
         "dimensions": dimensions,
-        "time_dimension": {"id": "TIME_PERIOD", "formats": ["YYYY", "YYYY-Qn", "YYYY-MM"]},
+        "time_dimension": {"id": "TIME_PERIOD", "formats": ["YYYY", "YYYY-Sn", "YYYY-Qn", "YYYY-MM"]},
         "measure": {"id": "OBS_VALUE", "description": "The figure; empty where suppressed."},
         "attributes": [{"id": key, "description": text} for key, text in SDMX_ATTRIBUTES.items()],
         "not_applicable": SDMX_NOT_APPLICABLE,
@@ -281,7 +282,7 @@ def table_schema(table: str, frame: pd.DataFrame) -> dict[str, Any]:
 
 def _datapackage(job: _Job) -> None:
     if not all(f"csv/{t}.csv" in job.written for t in job.tables):
-        _csv(job)
+        _csv(job)  # the package describes the CSV files
     resources = []
     for table, frame in job.tables.items():
         exported = job.written[f"csv/{table}.csv"]
@@ -312,11 +313,8 @@ def _datapackage(job: _Job) -> None:
     job.write("datapackage.json", json.dumps(package, indent=1, ensure_ascii=False).encode())
 
 
-def _zip(job: _Job, catalogue: Catalogue) -> None:
-    """Every other format, then one zip of them all with their SHA256SUMS."""
-    for fmt in FORMATS:
-        if fmt != "zip" and not _has(job, fmt):
-            _write_format(job, fmt, catalogue)
+def _zip(job: _Job) -> None:
+    """One zip of every file written, with their SHA256SUMS."""
     name = f"release-{job.number}.zip"
     path = job.folder / name
     members = sorted(n for n in job.written if not n.endswith(".zip") and not n.endswith(".zip.sha256"))
@@ -335,12 +333,6 @@ def _zip(job: _Job, catalogue: Catalogue) -> None:
     job.write(f"{name}.sha256", f"{job.written[name].sha256}  {name}\n".encode())
 
 
-def _has(job: _Job, fmt: str) -> bool:
-    prefixes = {"datapackage": "datapackage.json", "xlsx": "xlsx/", "sdmx": "sdmx/"}
-    prefix = prefixes.get(fmt, f"{fmt}/")
-    return any(name.startswith(prefix) for name in job.written)
-
-
 def _write_format(job: _Job, fmt: str, catalogue: Catalogue) -> None:
     writers: dict[str, Callable[[], None]] = {
         "csv": lambda: _csv(job),
@@ -349,7 +341,7 @@ def _write_format(job: _Job, fmt: str, catalogue: Catalogue) -> None:
         "parquet": lambda: _parquet(job),
         "sdmx": lambda: _sdmx(job, catalogue),
         "datapackage": lambda: _datapackage(job),
-        "zip": lambda: _zip(job, catalogue),
+        "zip": lambda: _zip(job),
     }
     writers[fmt]()
 
@@ -412,9 +404,18 @@ def export_release(
     remove_stale_parts(folder)
     job = _Job(number, ordered, dict(stored.all()), metadata, folder, {})
     job.write(METADATA, json.dumps(metadata, indent=1, ensure_ascii=False).encode())
-    for fmt in dict.fromkeys(formats):
-        if fmt == "zip" or not _has(job, fmt):
-            _write_format(job, fmt, catalogue)
+    # the zip holds every other format; the XLSX workbook (Arrow kernels and zlib, which let go
+    # of the GIL) is written in a second thread beside the others
+    wanted = [f for f in FORMATS if f in formats or ("zip" in formats and f != "zip")]
+    with ThreadPoolExecutor(max_workers=1) as side:
+        workbook = side.submit(_write_format, job, "xlsx", catalogue) if "xlsx" in wanted else None
+        for fmt in wanted:
+            if fmt not in ("xlsx", "zip"):
+                _write_format(job, fmt, catalogue)
+        if workbook is not None:
+            workbook.result()
+    if "zip" in wanted:
+        _zip(job)
     sums = {**_read_checksums(folder), **{n: f.sha256 for n, f in job.written.items()}}
     write_atomically(folder / CHECKSUMS, "".join(f"{d}  {n}\n" for n, d in sorted(sums.items())).encode())
     return Export(folder, sorted(job.written.values(), key=lambda f: f.name))
