@@ -313,3 +313,27 @@ def define_schedule(session: Session, account: Account, fields: dict[str, str | 
         raise HubError(f"the job is not valid: {reasons}") from None
     job = define_job(session, user, spec)
     return f"Scheduled job {job.name} defined."
+
+
+def connectors(session: Session, account: Account) -> list[dict[str, str]]:
+    """Every pull connector: whose, where it reads (no query string), its last run and result,
+    consecutive failures and next run, for the secretariat's page."""
+    from hub.connector_status import connector_overview
+
+    require_secretariat(account)
+    stamp = "%Y-%m-%d %H:%M"
+    return [
+        {
+            "organisation": row.org,
+            "connector": row.name,
+            "kind": row.kind,
+            "reads": row.target,
+            "every": f"{row.interval_minutes} min",
+            "enabled": "yes" if row.enabled else "no",
+            "last run (UTC)": row.last_run_at.strftime(stamp) if row.last_run_at else "",
+            "result": (row.last_result or "").replace("_", " "),
+            "failures in a row": str(row.consecutive_failures),
+            "next run (UTC)": row.next_run_at.strftime(stamp) if row.next_run_at and row.enabled else "",
+        }
+        for row in connector_overview(session)
+    ]

@@ -38,7 +38,7 @@ from hub.db import session_scope
 from hub.models import ScheduledJob, ScheduledRun, Submission, User
 from hub.organisations import get_by_code
 from hub.publication import build_protected_release
-from hub.settings import REPO_ROOT
+from hub.settings import REPO_ROOT, Settings
 
 DATA = REPO_ROOT / "data"
 
@@ -210,6 +210,32 @@ def test_the_secretariat_defines_a_scheduled_export_and_sees_its_runs(
     assert "2026-11-01 05:00" in text and "succeeded" in text and "1 of 4" in text and "1 (2.5 MB)" in text
     refused = page_callback(alice, "/secretariat")
     assert "monthly" not in refused
+
+
+def test_the_secretariat_sees_the_pull_connectors_without_their_secrets(
+    web: flask.Flask, loaded_engine: Engine, settings: Settings
+) -> None:
+    from ingest.connectors import add_connector
+
+    with session_scope(loaded_engine) as session:
+        add_connector(
+            session,
+            "example-platform",
+            "nightly-feed",
+            settings=settings,
+            url="https://transparency.example/hub.json?token=s3cret-value",
+            credential_env="FEED_TOKEN",
+            interval_minutes=30,
+        )
+    sam = web.test_client()
+    sign_in(sam, "sam")
+    text = page_callback(sam, "/secretariat")
+    assert "Pull connectors" in text and "nightly-feed" in text and "30 min" in text
+    assert "https://transparency.example/hub.json?..." in text
+    assert "s3cret-value" not in text and "FEED_TOKEN" not in text
+    alice = web.test_client()
+    sign_in(alice, "alice")
+    assert "nightly-feed" not in page_callback(alice, "/secretariat")
 
 
 # --- sessions ---------------------------------------------------------------------------------

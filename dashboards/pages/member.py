@@ -162,8 +162,8 @@ def secretariat(
     session: Session, account: Account, csrf: str, message: str | None = None, preview: int | None = None
 ) -> html.Div:
     """Completeness and timeliness of reporting, the approval queue with its decisions, the
-    releases (preview and publish a built one), scheduled exports and their runs,
-    organisations, accounts and API tokens."""
+    releases (preview and publish a built one), scheduled exports and their runs, the pull
+    connectors' status, organisations, accounts and API tokens."""
     periods, matrix = member_views.completeness_matrix(session, account)
     registers = member_views.registers(session, account)
     queue = member_views.approval_queue(session, account, limit=QUEUE_SHOWN)
@@ -190,6 +190,11 @@ def secretariat(
             ),
             releases_panel(session, account, csrf, preview),
             schedules_panel(session, account, csrf),
+            _panel(
+                "Pull connectors",
+                register_table("connectors", member_views.connectors(session, account)),
+                "register-connectors",
+            ),
             *[
                 _panel(title, register_table(key, rows), f"register-{key}")
                 for key, title, rows in (
