@@ -16,76 +16,26 @@ from typing import Any
 import plotly.graph_objects as go
 from dash import dcc, html
 
-# Okabe & Ito (2008), "Color Universal Design".
-OKABE_ITO = {
-    "orange": "#E69F00",
-    "sky_blue": "#56B4E9",
-    "bluish_green": "#009E73",
-    "yellow": "#F0E442",
-    "blue": "#0072B2",
-    "vermillion": "#D55E00",
-    "reddish_purple": "#CC79A7",
-    "black": "#000000",
-}
+from hub.presentation import (  # noqa: F401 - re-exported for the pages
+    MISSING,
+    OKABE_ITO,
+    STAKEHOLDER_COLOURS,
+    STAKEHOLDER_LABELS,
+    _missing,
+    fmt_decimal,
+    fmt_int,
+    fmt_pct,
+    stakeholder_label,
+)
+
 PUBLIC_COLOUR = OKABE_ITO["blue"]
 ALLIANCE_COLOUR = OKABE_ITO["bluish_green"]
 YEAR_COLOURS = (OKABE_ITO["orange"], OKABE_ITO["blue"], OKABE_ITO["vermillion"], OKABE_ITO["sky_blue"])
 YEAR_SYMBOLS = ("circle", "diamond", "square", "triangle-up")
-STAKEHOLDER_LABELS = {
-    "company": "Companies",
-    "hotline": "Hotlines",
-    "law_enforcement": "Law enforcement",
-    "clearinghouse": "Clearinghouses",
-    "ngo": "NGOs",
-    "government": "Governments",
-    "intergovernmental": "Intergovernmental bodies",
-    "other": "Other (types with fewer than 3 members)",
-}
-STAKEHOLDER_COLOURS = {
-    "company": OKABE_ITO["blue"],
-    "hotline": OKABE_ITO["orange"],
-    "law_enforcement": OKABE_ITO["vermillion"],
-    "clearinghouse": OKABE_ITO["sky_blue"],
-    "ngo": OKABE_ITO["bluish_green"],
-    "government": OKABE_ITO["reddish_purple"],
-    "intergovernmental": OKABE_ITO["black"],
-    "other": OKABE_ITO["yellow"],
-}
 PUBLIC_SCALE = [[0.0, "#DCEAF5"], [0.5, "#5B9BD0"], [1.0, "#08306B"]]
 ALLIANCE_SCALE = [[0.0, "#D9F0E6"], [0.5, "#3AAE85"], [1.0, "#00563B"]]
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
-MISSING = "–"  # shown for a figure the source did not publish
 MASKED_COLOUR = "#A7B4C2"  # countries whose count is too small to show exactly
-
-
-def stakeholder_label(code: str) -> str:
-    return STAKEHOLDER_LABELS.get(code, code.replace("_", " ").capitalize())
-
-
-def _missing(value: float | None) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def fmt_int(value: float | None) -> str:
-    """A count with thousands separators (36,210,368); a dash when not available."""
-    return MISSING if _missing(value) else f"{value:,.0f}"
-
-
-def fmt_decimal(value: float | None, places: int = 2) -> str:
-    return MISSING if _missing(value) else f"{value:,.{places}f}"
-
-
-def fmt_pct(value: float | None, *, signed: bool = False) -> str:
-    """A percentage, with two decimals below 1% so small gaps do not read as 0.0%.
-
-    Signed ones use a true minus sign so the sign reads clearly.
-    """
-    if _missing(value):
-        return MISSING
-    assert value is not None
-    places = 2 if abs(value) < 1 else 1
-    text = f"{value:+,.{places}f}%" if signed else f"{value:,.{places}f}%"
-    return text.replace("-", "−")
 
 
 def source_line(sources: Sequence[str]) -> str:

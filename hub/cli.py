@@ -384,6 +384,11 @@ from hub.export_cli import export_command  # noqa: E402
 
 app.command("export")(export_command)
 
+# [reports]: hub report alliance (reports/cli.py)
+from reports.cli import report_app  # noqa: E402
+
+app.add_typer(report_app, name="report")
+
 
 def main() -> None:
     """Console entry point: domain errors become one line and exit code 1."""

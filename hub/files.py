@@ -66,11 +66,13 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def remove_stale_parts(folder: Path) -> int:
-    """Delete the temporary files a killed writer left in ``folder`` and below; how many."""
+def remove_stale_parts(folder: Path, name: str | None = None) -> int:
+    """Delete the temporary files a killed writer left in ``folder`` and below (only those of
+    the file ``name`` when given); how many."""
     if not folder.is_dir():
         return 0
-    stale = [p for p in folder.rglob(f".*{PART_SUFFIX}") if p.is_file()]
+    pattern = f".{name}.*{PART_SUFFIX}" if name else f".*{PART_SUFFIX}"
+    stale = [p for p in folder.rglob(pattern) if p.is_file()]
     for part in stale:
         with contextlib.suppress(FileNotFoundError):
             part.unlink()

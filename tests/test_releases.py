@@ -14,7 +14,7 @@ from factories import NOW, make_org, make_user
 from hubcli import hub_in_process, hub_process
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
@@ -641,18 +641,20 @@ def test_a_figure_dropped_by_a_restatement_is_explained_by_it() -> None:
     }  # a's m: same value from the restated version, not listed
 
 
-def test_the_schema_is_at_revision_0005_and_matches_the_models(engine: Engine) -> None:
+def test_the_schema_is_at_revision_0006_and_matches_the_models(engine: Engine) -> None:
     config = migrate.alembic_config(engine)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.check(config)  # raises if the models drifted from the migrations
-    assert migrate.current_revision(engine) == migrate.head_revision() == "0005"
+    assert migrate.current_revision(engine) == migrate.head_revision() == "0006"
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, "0004")  # drops the triggers, tables and columns again
     assert migrate.current_revision(engine) == "0004"
+    assert not {"scheduled_job", "scheduled_run", "period_lock"} & set(inspect(engine).get_table_names())
     migrate.upgrade(engine)
-    assert migrate.current_revision(engine) == "0005"
+    assert migrate.current_revision(engine) == "0006"
+    assert {"scheduled_job", "scheduled_run"} <= set(inspect(engine).get_table_names())
 
 
 def test_nothing_approved_nothing_to_release(session: Session, catalogue: Catalogue) -> None:

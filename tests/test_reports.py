@@ -1,0 +1,158 @@
+"""PDF reports: the alliance report read back as text (key figures, table of contents with page
+numbers, suppression marks, running headers) and as images (the first pages are not blank);
+a renderer that fetches nothing outside its package, escapes every value, keeps to its time
+limit and leaves no partial file."""
+
+from __future__ import annotations
+
+import http.server
+import re
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from hubcli import hub_in_process, hub_process
+from PIL import Image
+from test_public_pages import releases  # noqa: F401 - a fixture
+from test_publication import ANONYMOUS, alliance  # noqa: F401 - a fixture
+
+from reports import render, svg
+from reports.render import ReportError, render_html, write_pdf
+
+pytestmark = pytest.mark.slow
+
+
+def _text(pdf: Path) -> str:
+    return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def _pages(pdf: Path, folder: Path, last: int) -> list[Path]:
+    subprocess.run(["pdftoppm", "-r", "40", "-png", "-f", "1", "-l", str(last), str(pdf), str(folder / "page")], check=True)
+    return sorted(folder.glob("page-*.png"))
+
+
+def _ink(png: Path) -> float:
+    """Share of the page's pixels that are not white."""
+    image = Image.open(png).convert("L")
+    pixels = list(image.getdata())
+    return sum(1 for p in pixels if p < 235) / len(pixels)
+
+
+@pytest.fixture
+def alliance_pdf(cli_env: dict[str, str], releases: dict[str, int], tmp_path: Path) -> Path:
+    out = tmp_path / "reports" / "alliance-2025.pdf"
+    result = hub_process(cli_env, "report", "alliance", "--period", "2025", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert f"alliance report 2025, release {releases['published']}" in result.stdout
+    assert "weasyprint" not in result.stderr.lower()  # no line per page in the log
+    return out
+
+
+def test_the_alliance_report_reads_back_with_its_figures_and_contents(
+    alliance_pdf: Path, releases: dict[str, int], tmp_path: Path
+) -> None:
+    text = _text(alliance_pdf)
+    pages = text.split("\f")
+    cover = " ".join(pages[0].split())
+    assert "Alliance transparency report 2025" in cover and f"Release {releases['published']}: Published" in cover
+    # the table of contents gives each chapter's page, and the chapter is on that page
+    found = re.findall(r"^\s*([A-Z][A-Za-z ,%0-9-]+?)\s*\.{3,}\s*(\d+)\s*$", pages[1], flags=re.MULTILINE)
+    contents = {title.strip(): page for title, page in found}
+    for chapter in ("Executive summary", "Takedown speed", "Victim identification", "Methodology", "Country annex"):
+        assert chapter in contents, (chapter, pages[1][:600])
+        assert chapter in pages[int(contents[chapter]) - 1], chapter
+    # running headers and page numbers
+    count = len(pages) - 1 if pages[-1].strip() == "" else len(pages)
+    assert f"Page 3 of {count}" in pages[2] and "Release 1: Published" in " ".join(pages[2].split())
+    assert "Executive summary" in pages[2].splitlines()[0]
+    # victims by country: the small count is "<10", the other shown with its value
+    victims = pages[int(contents["Victim identification"]) - 1]
+    assert re.search(r"France \(FR\)\s+<10", victims) and re.search(r"Germany \(DE\)\s+40", victims)
+    assert "Disclosure control" in text and "Open SDG / Statistics Canada" in text
+    for code in ANONYMOUS:
+        assert code not in text
+    assert "5234" not in text and "5,234" not in text  # the unpublished release's restatement
+    # the first pages as images: drawn, not blank
+    images = _pages(alliance_pdf, tmp_path, 3)
+    assert len(images) == 3 and all(_ink(image) > 0.01 for image in images)
+
+
+def test_an_unknown_period_or_release_is_one_line_and_writes_nothing(
+    cli_env: dict[str, str], releases: dict[str, int], tmp_path: Path
+) -> None:
+    out = tmp_path / "nothing.pdf"
+    result = hub_in_process(cli_env, "report", "alliance", "--period", "1999", "-o", str(out))
+    assert result.returncode == 1 and result.stderr.startswith("error: release 1 has no alliance figures for 1999")
+    draft = hub_in_process(
+        cli_env, "report", "alliance", "--period", "2025", "--release", str(releases["unpublished"]), "-o", str(out)
+    )
+    assert draft.returncode == 1 and draft.stderr.strip() == f"error: release {releases['unpublished']} is not published"
+    assert not out.exists() and list(tmp_path.glob(".*.part")) == []
+
+
+class _Counter(http.server.BaseHTTPRequestHandler):
+    hits: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        type(self).hits.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/css")
+        self.end_headers()
+        self.wfile.write(b"body { color: red }")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def http_server() -> Iterator[str]:
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Counter)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Counter.hits = []
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_the_renderer_fetches_nothing_outside_its_package(http_server: str, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("do not read")
+    html = (
+        f'<html><head><link rel="stylesheet" href="{http_server}/evil.css">'
+        '<link rel="stylesheet" href="report.css"></head><body>'
+        f'<img src="file://{secret}"><img src="{http_server}/pixel.png">'
+        '<img src="data:image/svg+xml;utf8,<svg xmlns=%22http://www.w3.org/2000/svg%22 width=%222%22 height=%222%22/>">'
+        f'<a rel="attachment" href="file://{secret}">attached</a><p>fine</p></body></html>'
+    )
+    pdf = render.pdf_bytes_in_process(html)
+    assert pdf.startswith(b"%PDF") and _Counter.hits == []
+    assert b"do not read" not in pdf
+    fetcher = render._fetcher()
+    with pytest.raises(ValueError, match="nothing outside its package"):
+        fetcher.fetch(f"file://{secret}")
+    with pytest.raises(ValueError, match="nothing outside its package"):
+        fetcher.fetch(f"file://{render.STATIC}/../render.py")
+    assert b"@page" in fetcher.fetch(f"file://{render.STATIC}/report.css").read()
+
+
+def test_every_value_is_escaped() -> None:
+    hostile = '<script>alert(1)</script> & "quoted"'
+    section = {"anchor": "a", "title": hostile, "parts": [{"kind": "text", "text": hostile}]}
+    html = render_html(
+        "alliance.html",
+        {"title": hostile, "period": "2025", "release": 1, "release_title": hostile, "published": "", "checksum": "", "sections": [section]},
+    )
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; &amp;" in html
+    chart = svg.bar_chart([svg.Bar(hostile, 3.0, "3")], title=hostile)
+    assert "<script>" not in chart and "&lt;script&gt;" in chart
+
+
+def test_a_render_over_its_time_limit_leaves_no_file(tmp_path: Path) -> None:
+    rows = "".join(f"<tr><td>{i}</td><td>{'long text ' * 20}</td></tr>" for i in range(20_000))
+    out = tmp_path / "slow.pdf"
+    with pytest.raises(ReportError, match="took longer than"):
+        write_pdf(f"<table>{rows}</table>", out, timeout=1.0)
+    assert not out.exists() and list(tmp_path.iterdir()) == []
