@@ -26,11 +26,16 @@ pytestmark = pytest.mark.slow
 
 
 def _text(pdf: Path) -> str:
-    return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
 
 
 def _pages(pdf: Path, folder: Path, last: int) -> list[Path]:
-    subprocess.run(["pdftoppm", "-r", "40", "-png", "-f", "1", "-l", str(last), str(pdf), str(folder / "page")], check=True)
+    subprocess.run(
+        ["pdftoppm", "-r", "40", "-png", "-f", "1", "-l", str(last), str(pdf), str(folder / "page")],
+        check=True,
+    )
     return sorted(folder.glob("page-*.png"))
 
 
@@ -57,11 +62,20 @@ def test_the_alliance_report_reads_back_with_its_figures_and_contents(
     text = _text(alliance_pdf)
     pages = text.split("\f")
     cover = " ".join(pages[0].split())
-    assert "Alliance transparency report 2025" in cover and f"Release {releases['published']}: Published" in cover
+    assert (
+        "Alliance transparency report 2025" in cover
+        and f"Release {releases['published']}: Published" in cover
+    )
     # the table of contents gives each chapter's page, and the chapter is on that page
     found = re.findall(r"^\s*([A-Z][A-Za-z ,%0-9-]+?)\s*\.{3,}\s*(\d+)\s*$", pages[1], flags=re.MULTILINE)
     contents = {title.strip(): page for title, page in found}
-    for chapter in ("Executive summary", "Takedown speed", "Victim identification", "Methodology", "Country annex"):
+    for chapter in (
+        "Executive summary",
+        "Takedown speed",
+        "Victim identification",
+        "Methodology",
+        "Country annex",
+    ):
         assert chapter in contents, (chapter, pages[1][:600])
         assert chapter in pages[int(contents[chapter]) - 1], chapter
     # running headers and page numbers
@@ -85,11 +99,24 @@ def test_an_unknown_period_or_release_is_one_line_and_writes_nothing(
 ) -> None:
     out = tmp_path / "nothing.pdf"
     result = hub_in_process(cli_env, "report", "alliance", "--period", "1999", "-o", str(out))
-    assert result.returncode == 1 and result.stderr.startswith("error: release 1 has no alliance figures for 1999")
-    draft = hub_in_process(
-        cli_env, "report", "alliance", "--period", "2025", "--release", str(releases["unpublished"]), "-o", str(out)
+    assert result.returncode == 1 and result.stderr.startswith(
+        "error: release 1 has no alliance figures for 1999"
     )
-    assert draft.returncode == 1 and draft.stderr.strip() == f"error: release {releases['unpublished']} is not published"
+    draft = hub_in_process(
+        cli_env,
+        "report",
+        "alliance",
+        "--period",
+        "2025",
+        "--release",
+        str(releases["unpublished"]),
+        "-o",
+        str(out),
+    )
+    assert (
+        draft.returncode == 1
+        and draft.stderr.strip() == f"error: release {releases['unpublished']} is not published"
+    )
     assert not out.exists() and list(tmp_path.glob(".*.part")) == []
 
 
@@ -143,7 +170,15 @@ def test_every_value_is_escaped() -> None:
     section = {"anchor": "a", "title": hostile, "parts": [{"kind": "text", "text": hostile}]}
     html = render_html(
         "alliance.html",
-        {"title": hostile, "period": "2025", "release": 1, "release_title": hostile, "published": "", "checksum": "", "sections": [section]},
+        {
+            "title": hostile,
+            "period": "2025",
+            "release": 1,
+            "release_title": hostile,
+            "published": "",
+            "checksum": "",
+            "sections": [section],
+        },
     )
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; &amp;" in html
     chart = svg.bar_chart([svg.Bar(hostile, 3.0, "3")], title=hostile)
