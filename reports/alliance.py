@@ -1,5 +1,5 @@
 """The alliance's transparency report for one year of a published release: what it says, as
-plain data for the template (reports/templates/alliance.html). Every figure comes from the
+plain data for the template (reports/templates/report.html). Every figure comes from the
 release through hub.public_views, exactly as the dashboards show it; hidden figures keep
 their published mark ("<10", "x") and are never drawn as values.
 """
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -16,64 +15,24 @@ import pandas as pd
 from hub import public_views as views
 from hub.catalogue import Catalogue
 from hub.countries import country_name
-from hub.errors import HubError
-from hub.presentation import OKABE_ITO, STAKEHOLDER_LABELS, fmt_int, fmt_pct, stakeholder_label
+from hub.presentation import OKABE_ITO, fmt_int, fmt_pct
 from hub.published import ReleaseData
 from hub.targets import TargetSpec
 from reports import svg
+from reports.parts import (
+    DISCLOSURE_TEXT,
+    ReportError,
+    Section,
+    chart,
+    definitions_table,
+    published,
+    shown,
+    table,
+    text,
+)
 
 GLOBAL_ALLIANCE = "ga_"  # the codes of the Global Alliance's own policy targets
 ANNEX_METRICS = ("le_victims_identified", "ht_notices_sent", "ch_reports_received", "co_items_actioned")
-
-
-class ReportError(HubError):
-    """A report cannot be made as asked (no such period, no published release)."""
-
-
-@dataclass
-class Section:
-    """One chapter: an anchor for the table of contents, its title, and its parts."""
-
-    anchor: str
-    title: str
-    parts: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _shown(value: float, unit: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if unit == "share":
-        return fmt_pct(value * 100)
-    if unit == "hours":
-        return f"{value:,.1f} h"
-    return fmt_int(value)
-
-
-def _published(value: Any, display: Any, suppressed: Any, unit: str = "count") -> str:
-    """A published cell as the report prints it: its mark when hidden, else the formatted value."""
-    if bool(suppressed) or value is None or (isinstance(value, float) and math.isnan(value)):
-        return str(display) if str(display) not in ("", "nan", "None") else "–"
-    return _shown(float(value), unit)
-
-
-def _table(
-    columns: Sequence[str], rows: Sequence[Sequence[str]], caption: str = "", numeric: Sequence[int] = ()
-) -> dict[str, Any]:
-    return {
-        "kind": "table",
-        "columns": list(columns),
-        "rows": [list(r) for r in rows],
-        "caption": caption,
-        "numeric": set(numeric),
-    }
-
-
-def _chart(markup: str, caption: str) -> dict[str, Any]:
-    return {"kind": "chart", "svg": markup, "caption": caption}
-
-
-def _text(text: str) -> dict[str, Any]:
-    return {"kind": "text", "text": text}
 
 
 def _period_figure(series: pd.DataFrame, period: str) -> pd.Series | None:
@@ -92,19 +51,19 @@ def _summary(data: ReleaseData, period: str) -> Section:
     rows = []
     for headline in views.headlines(data):
         chosen = next((f for f in headline.series if f.period == period), None)
-        shown = chosen.display if chosen else "–"
+        figure = chosen.display if chosen else "–"
         if chosen and not chosen.suppressed:
-            shown = _shown(chosen.value, headline.unit)
+            figure = shown(chosen.value, headline.unit)
         change = (
             fmt_pct(chosen.yoy_change * 100, signed=True)
             if chosen and not math.isnan(chosen.yoy_change)
             else "–"
         )
         rows.append(
-            [headline.label, shown + (" (provisional)" if chosen and chosen.provisional else ""), change]
+            [headline.label, figure + (" (provisional)" if chosen and chosen.provisional else ""), change]
         )
     section.parts.append(
-        _table(
+        table(
             ["Figure", period, "Change on a year earlier"], rows, "Headline figures of the alliance", (1, 2)
         )
     )
@@ -115,13 +74,13 @@ def _summary(data: ReleaseData, period: str) -> Section:
             for t in targets.itertuples(index=False)
         ]
         section.parts.append(
-            _table(
+            table(
                 ["Target", "Status", "Why"],
                 status_rows,
                 "Every target's status, worst first within each status",
             )
         )
-        section.parts.append(_text(str(targets.iloc[0]["method"])))
+        section.parts.append(text(str(targets.iloc[0]["method"])))
     return section
 
 
@@ -129,7 +88,7 @@ def _goal(target: pd.Series, unit: str) -> str:
     """The target in words: a value by a year, or a rate of growth a year."""
     year = int(target["target_year"])
     if pd.notna(target["target_value"]):
-        return f"{_shown(float(target['target_value']), unit)} by {year}"
+        return f"{shown(float(target['target_value']), unit)} by {year}"
     if pd.notna(target["annual_rate"]):
         return f"{float(target['annual_rate']) * 100:+.0f}% a year until {year}"
     return f"by {year}"
@@ -151,25 +110,25 @@ def _target_sections(data: ReleaseData, specs: Sequence[TargetSpec]) -> list[Sec
             else ("hours" if "time" in str(target["metric"]) and spec.kind != "growth" else "count")
         )
         section = Section(f"target-{spec.code}", str(target["name"]))
-        section.parts.append(_text(spec.description))
+        section.parts.append(text(spec.description))
         facts = [
             ["Status", f"{str(target['status_label']).capitalize()}"],
             [
                 "Baseline",
-                f"{_shown(float(target['baseline_value']), unit)} in {target['baseline_period']}"
+                f"{shown(float(target['baseline_value']), unit)} in {target['baseline_period']}"
                 if pd.notna(target["baseline_value"])
                 else "not available",
             ],
             ["Target", _goal(target, unit)],
             [
                 "Latest",
-                f"{_shown(float(target['latest_value']), unit)} in {target['latest_period']}"
+                f"{shown(float(target['latest_value']), unit)} in {target['latest_period']}"
                 if pd.notna(target["latest_value"])
                 else "not published",
             ],
             ["Why", str(target["explanation"])],
         ]
-        section.parts.append(_table(["", ""], facts, "Baseline, target and status"))
+        section.parts.append(table(["", ""], facts, "Baseline, target and status"))
         path = views.target_path(data, spec)
         actual_periods = [str(p) for p in path.actual["period"]]
         if any(len(p) == 4 for p in actual_periods):  # years where there are any: one point a year
@@ -182,7 +141,7 @@ def _target_sections(data: ReleaseData, specs: Sequence[TargetSpec]) -> list[Sec
             required = {
                 str(y): float(v) for y, v in zip(path.required["year"], path.required["value"], strict=True)
             }
-            chart = svg.line_chart(
+            drawing = svg.line_chart(
                 years,
                 [
                     ("Published", [actual.get(y, math.nan) for y in years], OKABE_ITO["blue"]),
@@ -191,7 +150,7 @@ def _target_sections(data: ReleaseData, specs: Sequence[TargetSpec]) -> list[Sec
                 title=str(target["name"]),
                 unit="share" if unit == "share" else "count",
             )
-            section.parts.append(_chart(chart, "The published values against the path the target requires"))
+            section.parts.append(chart(drawing, "The published values against the path the target requires"))
         sections.append(section)
     return sections
 
@@ -199,7 +158,7 @@ def _target_sections(data: ReleaseData, specs: Sequence[TargetSpec]) -> list[Sec
 def _takedown(data: ReleaseData, catalogue: Catalogue, period: str) -> Section:
     section = Section("takedown", "Takedown speed")
     section.parts.append(
-        _text(
+        text(
             "Time from notice to removal, counted in the common buckets every member uses. Shares within "
             "24 hours, 72 hours and 7 days are exact (they fall on bucket edges); medians and 90th "
             "percentiles are estimated within their bucket, and the bucket's bounds are given with them."
@@ -223,7 +182,7 @@ def _takedown(data: ReleaseData, catalogue: Catalogue, period: str) -> Section:
             for r in result.histogram.itertuples(index=False)
         ]
         section.parts.append(
-            _chart(
+            chart(
                 svg.bar_chart(bars, title=f"{name}, {period}: events per bucket"),
                 f"Distribution of {name.lower()} in {period}",
             )
@@ -249,10 +208,8 @@ def _takedown(data: ReleaseData, catalogue: Catalogue, period: str) -> Section:
                 )
                 rows.append([label, f"{f.value:,.1f} h ({bounds})"])
         events = result.events
-        rows.append(
-            ["Events", _published(events.value, events.display, events.suppressed) if events else "–"]
-        )
-        section.parts.append(_table(["Statistic", period], rows, f"{name}: shares and percentiles", (1,)))
+        rows.append(["Events", published(events.value, events.display, events.suppressed) if events else "–"])
+        section.parts.append(table(["Statistic", period], rows, f"{name}: shares and percentiles", (1,)))
     return section
 
 
@@ -268,18 +225,16 @@ def _volumes(data: ReleaseData, catalogue: Catalogue, period: str) -> Section:
         change = (
             fmt_pct(float(chosen["yoy_change"]) * 100, signed=True) if pd.notna(chosen["yoy_change"]) else "–"
         )
-        shown = _published(chosen["value"], chosen["display"], chosen["suppressed"])
-        rows.append([name, shown, change, str(int(chosen["coverage"]))])
+        figure = published(chosen["value"], chosen["display"], chosen["suppressed"])
+        rows.append([name, figure, change, str(int(chosen["coverage"]))])
     section.parts.append(
-        _table(
+        table(
             ["Metric", period, "Change on a year earlier", "Organisations"],
             rows,
             "The alliance's volumes",
             (1, 2, 3),
         )
     )
-    by_type = views.by_stakeholder_type(data, "ht_notices_sent")
-    del by_type  # stakeholder breakdowns appear in the flows chapter
     return section
 
 
@@ -290,7 +245,7 @@ def _victims(data: ReleaseData, period: str) -> Section:
         path = views.growth_path(series)
         periods = [str(p) for p in series["period"]]
         required = dict(zip(map(str, path["period"]), map(float, path["value"]), strict=True))
-        chart = svg.line_chart(
+        drawing = svg.line_chart(
             periods,
             [
                 ("Identified", [float(v) for v in series["value"]], OKABE_ITO["vermillion"]),
@@ -298,15 +253,15 @@ def _victims(data: ReleaseData, period: str) -> Section:
             ],
             title="Children identified as victims, alliance",
         )
-        section.parts.append(_chart(chart, "Identified victims against the Global Alliance's +10% a year"))
+        section.parts.append(chart(drawing, "Identified victims against the Global Alliance's +10% a year"))
     cells = views.country_cells(data, "le_victims_identified", period)
     if not cells.empty:
         rows = [
-            [f"{country_name(str(r.entity))} ({r.entity})", _published(r.value, r.display, r.suppressed)]
+            [f"{country_name(str(r.entity))} ({r.entity})", published(r.value, r.display, r.suppressed)]
             for r in cells.sort_values("entity").itertuples(index=False)
         ]
         section.parts.append(
-            _table(
+            table(
                 ["Country", f"Victims identified, {period}"],
                 rows,
                 '"<10": fewer than ten (withheld to protect the children); "x": withheld so that another cell cannot be worked out',
@@ -337,7 +292,7 @@ def _flows(data: ReleaseData, period: str) -> Section:
                 ]
             )
         section.parts.append(
-            _table(
+            table(
                 ["Flow", "Sent", "Received", "Gap", "Pairs outside tolerance"],
                 rows,
                 f"Flows counted at both ends, {period}",
@@ -345,7 +300,7 @@ def _flows(data: ReleaseData, period: str) -> Section:
             )
         )
         section.parts.append(
-            _text(
+            text(
                 "A gap is data for the secretariat, not an error: the two ends count at different moments and by different rules (docs/reconciliation.md)."
             )
         )
@@ -355,44 +310,32 @@ def _flows(data: ReleaseData, period: str) -> Section:
 def _methodology(data: ReleaseData, catalogue: Catalogue) -> Section:
     section = Section("methodology", "Methodology")
     section.parts.append(
-        _text(
+        text(
             "Sums are added across organisations; ratios are ratios of sums, never averages of ratios; "
             "takedown-time distributions are merged bucket by bucket. Every figure states how many "
             "organisations it rests on."
         )
     )
     section.parts.append(
-        _text(
+        text(
             "Progress follows the Open SDG / Statistics Canada method: the ratio of the observed compound "
             "annual growth to the growth the target requires. 0.95 or more is on track, 0.6 or more moderate "
             "progress, above 0 limited progress, 0 or below deterioration; a target met is achieved, and fewer "
             "than two points are insufficient data."
         )
     )
-    section.parts.append(
-        _text(
-            'Disclosure control: counts of people below 10 are withheld and shown as "<10"; other cells are '
-            'withheld ("x") so that none of them can be worked out from totals of rows, columns or the '
-            "hierarchy, also across releases; a total where the two largest contributors make up more than "
-            "85% is withheld unless they agreed to be named; a median or percentile rests on at least 10 events."
-        )
-    )
-    definitions = views.metric_definitions(catalogue, data.metrics)
-    rows = [
-        [str(r.name), str(r.definition), str(r.unit), str(r.combination).replace("_", " ")]
-        for r in definitions.itertuples(index=False)
-    ]
-    section.parts.append(_table(["Metric", "Definition", "Unit", "Combined as"], rows, "Metric definitions"))
+    section.parts.append(text(DISCLOSURE_TEXT))
+    section.parts.append(definitions_table(catalogue, data.metrics))
     return section
 
 
 def _revisions(data: ReleaseData) -> Section:
     section = Section("revisions", "Revisions and correction notices")
     for notice in data.notices:
-        section.parts.append(_text(f"Notice of {notice.created_at:%d %B %Y}: {notice.text}"))
+        section.parts.append(text(f"Notice of {notice.created_at:%d %B %Y}: {notice.text}"))
     log = data.table("revisions")
     if log.empty:
-        section.parts.append(_text(f"Release {data.number} changes no figure of the previous release."))
+        section.parts.append(text(f"Release {data.number} changes no figure of the previous release."))
         return section
     top = log.sort_values("abs_change", ascending=False, na_position="last").head(30)
     rows = [
@@ -406,7 +349,7 @@ def _revisions(data: ReleaseData) -> Section:
         for r in top.itertuples(index=False)
     ]
     section.parts.append(
-        _table(
+        table(
             ["Figure", "Change", "Before", "After", "Why"],
             rows,
             "The 30 largest changes against the previous release",
@@ -424,13 +367,12 @@ def _annex(data: ReleaseData, catalogue: Catalogue, period: str) -> Section:
     for iso in countries:
         profile = views.country_profile(data, iso, ANNEX_METRICS)
         chosen = profile.loc[profile["period"].astype(str) == period]
-        shown = {
-            str(r.metric): _published(r.value, r.display, r.suppressed)
-            for r in chosen.itertuples(index=False)
+        figures = {
+            str(r.metric): published(r.value, r.display, r.suppressed) for r in chosen.itertuples(index=False)
         }
-        rows.append([f"{country_name(iso)} ({iso})", *[shown.get(m, "–") for m in ANNEX_METRICS]])
+        rows.append([f"{country_name(iso)} ({iso})", *[figures.get(m, "–") for m in ANNEX_METRICS]])
     section.parts.append(
-        _table(
+        table(
             ["Country", *names], rows, f'Each country\'s figures, {period} ("–": not reported)', (1, 2, 3, 4)
         )
     )
@@ -466,6 +408,4 @@ def alliance_report(
         "published": summary.published_at.strftime("%d %B %Y") if summary.published_at else "",
         "checksum": summary.content_checksum,
         "sections": sections,
-        "stakeholders": STAKEHOLDER_LABELS,
-        "label": stakeholder_label,
     }

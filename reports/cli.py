@@ -4,41 +4,71 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+if TYPE_CHECKING:
+    from hub.catalogue import Catalogue
+    from hub.published import ReleaseData
+    from hub.settings import Settings
+
 report_app = typer.Typer(no_args_is_help=True, help="PDF transparency reports from a published release.")
 
+Period = Annotated[str, typer.Option("--period", help="A year of the release, e.g. 2025.")]
+Out = Annotated[Path, typer.Option("-o", "--out", help="The PDF file to write.")]
+Release = Annotated[int | None, typer.Option("--release", help="A published release (default: the latest).")]
 
-@report_app.command("alliance")
-def alliance_command(
-    period: Annotated[str, typer.Option("--period", help="A year of the release, e.g. 2025.")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="The PDF file to write.")],
-    release: Annotated[
-        int | None, typer.Option("--release", help="A published release (default: the latest).")
-    ] = None,
-) -> None:
-    """The alliance's transparency report for a year: targets, takedown speed, volumes,
-    victims, flows, methodology, revisions and a country annex."""
+
+def _published(release: int | None) -> tuple[Settings, Catalogue, ReleaseData]:
+    """The settings, the catalogue and release ``release`` (or the latest), if published."""
     from hub.catalogue import load_catalogue
     from hub.cli import _ready_engine
     from hub.published import ReleaseCache
-    from hub.targets import load_targets
-    from reports.alliance import ReportError, alliance_report
-    from reports.render import render_html, write_pdf
+    from reports.parts import ReportError
 
     settings, engine = _ready_engine()
-    started = time.perf_counter()
     cache = ReleaseCache(engine, keep=1)
     summary = cache.choose(release)
     if summary is None or (release is not None and summary.number != release):
         raise ReportError(f"release {release} is not published" if release else "no release is published yet")
-    catalogue = load_catalogue(settings.data_dir)
-    context = alliance_report(
-        cache.get(summary), catalogue, load_targets(settings.data_dir, catalogue), period
-    )
-    size = write_pdf(render_html("alliance.html", context), out)
-    typer.echo(
-        f"{out}: alliance report {period}, release {summary.number}, {size:,} bytes ({time.perf_counter() - started:.1f} s)"
+    return settings, load_catalogue(settings.data_dir), cache.get(summary)
+
+
+def _write(context: dict[str, Any], out: Path, what: str, started: float) -> None:
+    from reports.render import render_html, write_pdf
+
+    size = write_pdf(render_html("report.html", context), out)
+    seconds = time.perf_counter() - started
+    typer.echo(f"{out}: {what}, release {context['release']}, {size:,} bytes ({seconds:.1f} s)")
+
+
+@report_app.command("alliance")
+def alliance_command(period: Period, out: Out, release: Release = None) -> None:
+    """The alliance's transparency report for a year: targets, takedown speed, volumes,
+    victims, flows, methodology, revisions and a country annex."""
+    from hub.targets import load_targets
+    from reports.alliance import alliance_report
+
+    started = time.perf_counter()
+    settings, catalogue, data = _published(release)
+    context = alliance_report(data, catalogue, load_targets(settings.data_dir, catalogue), period)
+    _write(context, out, f"alliance report {period}", started)
+
+
+@report_app.command("country")
+def country_command(
+    iso: Annotated[str, typer.Argument(help="ISO 3166-1 alpha-2 code, e.g. DE.")],
+    period: Period,
+    out: Out,
+    release: Release = None,
+) -> None:
+    """One country's profile for a year: its members' figures by stakeholder type, trends,
+    takedown speed and definitions."""
+    from reports.country import country_report
+
+    started = time.perf_counter()
+    _, catalogue, data = _published(release)
+    _write(
+        country_report(data, catalogue, iso, period), out, f"country profile {iso.upper()} {period}", started
     )

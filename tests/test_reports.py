@@ -120,6 +120,36 @@ def test_an_unknown_period_or_release_is_one_line_and_writes_nothing(
     assert not out.exists() and list(tmp_path.glob(".*.part")) == []
 
 
+def test_country_profiles_show_their_figures_and_marks(
+    cli_env: dict[str, str], releases: dict[str, int], tmp_path: Path
+) -> None:
+    germany, france = tmp_path / "de.pdf", tmp_path / "fr.pdf"
+    for iso, out in (("DE", germany), ("fr", france)):
+        result = hub_in_process(cli_env, "report", "country", iso, "--period", "2025", "-o", str(out))
+        assert result.returncode == 0, result.stderr
+        assert f"country profile {iso.upper()} 2025, release {releases['published']}" in result.stdout
+    de_text = " ".join(_text(germany).split())
+    assert "Germany (DE): country profile 2025" in de_text and "Law enforcement in Germany, 2025" in de_text
+    assert re.search(r"Victims identified 40", de_text), de_text[:2000]
+    fr_text = " ".join(_text(france).split())
+    assert re.search(r"Victims identified <10", fr_text), fr_text[:2000]
+    for code in ANONYMOUS:
+        assert code not in de_text and code not in fr_text
+    for bad, message in (
+        ("XX", "'XX' is not an ISO 3166 country code"),
+        ("JP", "no figures for Japan in 2025"),
+    ):
+        refused = hub_in_process(
+            cli_env, "report", "country", bad, "--period", "2025", "-o", str(tmp_path / "x.pdf")
+        )
+        assert (
+            refused.returncode == 1
+            and message in refused.stderr
+            and len(refused.stderr.strip().splitlines()) == 1
+        )
+    assert not (tmp_path / "x.pdf").exists()
+
+
 class _Counter(http.server.BaseHTTPRequestHandler):
     hits: ClassVar[list[str]] = []
 
@@ -169,7 +199,7 @@ def test_every_value_is_escaped() -> None:
     hostile = '<script>alert(1)</script> & "quoted"'
     section = {"anchor": "a", "title": hostile, "parts": [{"kind": "text", "text": hostile}]}
     html = render_html(
-        "alliance.html",
+        "report.html",
         {
             "title": hostile,
             "period": "2025",
