@@ -36,6 +36,7 @@ from hub.settings import Settings
 from hub.targets import load_targets
 from ingest import api as ingest_api
 from ingest import web as ingest_web
+from reports.service import PublicReports
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 TITLE = "Global transparency hub against online child sexual exploitation"
@@ -133,6 +134,7 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
     targets = load_targets(settings.data_dir, catalogue)
     cache = ReleaseCache(engine)  # this app's own: published releases read once, handed out as copies
     flows = load_flows(settings.data_dir, catalogue)
+    reports = PublicReports(settings.var_dir / "reports", catalogue, targets)
     pages = routing.PageCache()
     app.layout = shell()
     headers = security.security_headers(settings, security.content_security_policy(app.csp_hashes()))
@@ -225,6 +227,23 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
 
     server.add_url_rule(
         app.config.routes_pathname_prefix + "download/<int:number>/<name>.<fmt>", "download", download
+    )
+
+    def report(number: int, name: str) -> flask.Response:
+        """A public PDF report (alliance, country) of a published release, rendered once."""
+        summary = next((r for r in cache.releases() if r.number == number), None)
+        if summary is None:
+            raise NotFound()
+        try:
+            path = reports.path(cache.get(summary), name)
+        except (ValueError, HubError):  # not a report name, or nothing to report for it
+            raise NotFound() from None
+        return flask.send_file(
+            path, mimetype="application/pdf", as_attachment=True, download_name=f"release-{number}-{name}.pdf"
+        )
+
+    server.add_url_rule(
+        app.config.routes_pathname_prefix + "reports/<int:number>/<name>.pdf", "report", report
     )
 
     def secretariat_form() -> Account:

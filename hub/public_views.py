@@ -324,6 +324,13 @@ def alliance_years(data: ReleaseData, metric: str) -> pd.DataFrame:
     ]
 
 
+def report_years(data: ReleaseData) -> list[str]:
+    """The years the release has alliance volumes for, newest first (a report per year)."""
+    return sorted(
+        {str(p) for metric in VOLUME_METRICS for p in data.alliance_series(metric)["period"]}, reverse=True
+    )
+
+
 def growth_path(series: pd.DataFrame, rate: float = VICTIM_GROWTH) -> pd.DataFrame:
     """The +``rate`` a year path from the first published year of ``series`` (its first
     shown value), beside the actual values."""

@@ -40,12 +40,6 @@ def _period_figure(series: pd.DataFrame, period: str) -> pd.Series | None:
     return None if chosen.empty else chosen.iloc[0]
 
 
-def available_years(data: ReleaseData) -> list[str]:
-    """The years the release has alliance figures for, newest first."""
-    years = {str(p) for metric in views.VOLUME_METRICS for p in data.alliance_series(metric)["period"]}
-    return sorted(years, reverse=True)
-
-
 def _summary(data: ReleaseData, period: str) -> Section:
     section = Section("summary", "Executive summary")
     rows = []
@@ -383,7 +377,7 @@ def alliance_report(
     data: ReleaseData, catalogue: Catalogue, specs: Sequence[TargetSpec], period: str
 ) -> dict[str, Any]:
     """Everything the alliance report shows for ``period`` (a year of the release)."""
-    years = available_years(data)
+    years = views.report_years(data)
     if period not in years:
         raise ReportError(
             f"release {data.number} has no alliance figures for {period} (it has: {', '.join(years) or 'none'})"

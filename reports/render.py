@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import mimetypes
 import multiprocessing
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -99,7 +100,10 @@ def write_pdf(html: str, out: Path, *, timeout: float = DEFAULT_TIMEOUT) -> int:
     PDF's size in bytes. On any failure nothing is left at ``out``."""
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
-    child = multiprocessing.get_context("fork").Process(target=_write, args=(html, str(out)), daemon=True)
+    # fork is quick, but forking a process with other threads (a web server's) can copy a held
+    # lock into the child: spawn a fresh interpreter there
+    context = multiprocessing.get_context("fork" if threading.active_count() == 1 else "spawn")
+    child = context.Process(target=_write, args=(html, str(out)), daemon=True)  # type: ignore[attr-defined]
     child.start()
     child.join(timeout)
     if child.is_alive():

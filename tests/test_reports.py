@@ -14,11 +14,18 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from dashpages import page_callback
 from hubcli import hub_in_process, hub_process
 from PIL import Image
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
 from test_public_pages import releases  # noqa: F401 - a fixture
 from test_publication import ANONYMOUS, alliance  # noqa: F401 - a fixture
 
+from dashboards.app import create_app
+from hub.models import User
+from hub.releases import withdraw_release
+from hub.settings import Settings
 from reports import render, svg
 from reports.render import ReportError, render_html, write_pdf
 
@@ -148,6 +155,45 @@ def test_country_profiles_show_their_figures_and_marks(
             and len(refused.stderr.strip().splitlines()) == 1
         )
     assert not (tmp_path / "x.pdf").exists()
+
+
+def test_the_dashboards_hand_out_public_reports_of_published_releases_only(
+    loaded_engine: Engine,
+    settings: Settings,
+    session: Session,
+    releases: dict[str, int],
+    alliance: dict[str, object],
+) -> None:
+    client = create_app(loaded_engine, settings).server.test_client()
+    number = releases["published"]
+    first = client.get(f"/reports/{number}/alliance-2025.pdf")
+    assert first.status_code == 200 and first.mimetype == "application/pdf" and first.data.startswith(b"%PDF")
+    assert f"filename=release-{number}-alliance-2025.pdf" in first.headers["Content-Disposition"]
+    kept = list((settings.var_dir / "reports").rglob("alliance-2025.pdf"))
+    assert len(kept) == 1
+    stamp = kept[0].stat().st_mtime_ns
+    again = client.get(f"/reports/{number}/alliance-2025.pdf")
+    assert again.data == first.data and kept[0].stat().st_mtime_ns == stamp  # the kept file, not a new render
+    country = client.get(f"/reports/{number}/country-DE-2025.pdf")
+    assert country.status_code == 200 and country.data.startswith(b"%PDF")
+    for path in (
+        f"/reports/{releases['unpublished']}/alliance-2025.pdf",  # built, not published
+        f"/reports/{number}/alliance-1999.pdf",  # no such year
+        f"/reports/{number}/country-XX-2025.pdf",
+        f"/reports/{number}/country-de-2025.pdf",
+        f"/reports/{number}/..%2F..%2Fhub.sqlite3.pdf",
+        f"/reports/{number}/org-quiet-video-2025.pdf",  # no public report of an organisation
+    ):
+        assert client.get(path).status_code == 404, path
+    assert "/reports/" in page_callback(client, "/data") and "alliance-2025.pdf" in page_callback(
+        client, "/data"
+    )
+    assert f"/reports/{number}/country-DE-2025.pdf" in page_callback(client, "/countries/DE")
+    sec = alliance["sec"]
+    assert isinstance(sec, User)
+    withdraw_release(session, number, sec, reason="a figure was wrong")
+    session.commit()
+    assert client.get(f"/reports/{number}/alliance-2025.pdf").status_code == 404  # kept, but not handed out
 
 
 class _Counter(http.server.BaseHTTPRequestHandler):

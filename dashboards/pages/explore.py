@@ -448,6 +448,17 @@ def country_profile(ctx: PageContext, iso: str) -> html.Div:
                 className="panel",
             )
         )
+    latest = max(str(p) for p in figures["period"])
+    blocks.append(
+        html.P(
+            html.A(
+                f"{name}: country profile {latest} (PDF)",
+                href=f"/reports/{ctx.release.number}/country-{iso}-{latest}.pdf",
+                className="download-link",
+            ),
+            className="source",
+        )
+    )
     return page(
         name,
         f"Figures of the organisations based in {name}, by stakeholder type and year, as release "

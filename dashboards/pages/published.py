@@ -730,6 +730,18 @@ def downloads(ctx: PageContext) -> html.Div:
     notices = [
         html.Li([html.Strong(n.created_at.strftime("%d %B %Y")), " ", n.text]) for n in ctx.data.notices
     ]
+    report_links = html.Ul(
+        [
+            html.Li(
+                html.A(
+                    f"Alliance transparency report {year} (PDF)",
+                    href=f"/reports/{ctx.release.number}/alliance-{year}.pdf",
+                    className="download-link",
+                )
+            )
+            for year in views.report_years(ctx.data)
+        ]
+    )
     revisions = ctx.data.table("revisions")
     summary = ctx.release
     return page(
@@ -758,6 +770,19 @@ def downloads(ctx: PageContext) -> html.Div:
             ],
             className="panel",
             id="release-tables",
+        ),
+        html.Section(
+            [
+                html.H3("Reports (PDF)", className="chart-title"),
+                html.P(
+                    "The alliance's transparency report for each year of the release; each country's "
+                    "profile is on its page under Countries.",
+                    className="chart-subtitle",
+                ),
+                report_links,
+            ],
+            className="panel",
+            id="release-reports",
         ),
         html.Section(
             [
