@@ -301,7 +301,8 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
         fields: dict[str, str | list[str]] = {
             key: form.get(key, "")[:500] for key in ("name", "cron", "timezone", "folder", "email")
         }
-        fields["formats"] = [f.strip() for f in form.get("formats", "")[:200].split(",") if f.strip()]
+        for key in ("formats", "reports"):
+            fields[key] = [f.strip() for f in form.get(key, "")[:200].split(",") if f.strip()]
         try:
             with session_scope(engine) as session:
                 done = member_views.define_schedule(session, account, fields)

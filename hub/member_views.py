@@ -252,7 +252,7 @@ def scheduled_outputs(
             {
                 "name": job.name,
                 "schedule": f"{job.cron} ({job.timezone})",
-                "formats": ", ".join(job.formats),
+                "produces": ", ".join([*job.formats, *(f"{r} report" for r in job.reports)]),
                 "delivery": f"folder {job.destination}"
                 if job.delivery == "folder"
                 else f"e-mail ({mailboxes} mailbox(es))",
@@ -299,12 +299,14 @@ def define_schedule(session: Session, account: Account, fields: dict[str, str | 
     ):
         raise HubError("a folder is relative to the hub's own folder, without '..'")
     formats = fields.get("formats") or []
+    reports = fields.get("reports") or []
     try:
         spec = JobSpec(
             name=str(fields.get("name") or "").strip(),
             cron=str(fields.get("cron") or "").strip(),
             timezone=str(fields.get("timezone") or "UTC").strip(),
             formats=tuple(formats if isinstance(formats, list) else [formats]),
+            reports=tuple(reports if isinstance(reports, list) else [reports]),
             folder=folder,
             email=tuple(mailboxes),
         )

@@ -106,8 +106,9 @@ def run_retention_job(context: JobContext) -> str:
 def run_outputs_job(context: JobContext) -> str:
     """Scheduled exports (hub/schedules.py): the due run of each job, retries, catch-up."""
     from hub.schedules import tick
+    from reports.scheduled import produce_outputs  # exports and PDF reports
 
-    return tick(context.engine, context.settings, context.catalogue).summary
+    return tick(context.engine, context.settings, context.catalogue, produce=produce_outputs).summary
 
 
 # The one registry of background jobs.

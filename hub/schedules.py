@@ -52,6 +52,7 @@ from hub.settings import Settings
 log = logging.getLogger(__name__)
 
 NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+REPORT = re.compile(r"alliance|country:[A-Z]{2}")
 MAILBOX = re.compile(r"[^@\s,;<>]{1,64}@[A-Za-z0-9.-]{1,200}\.[A-Za-z]{2,}")
 BACKOFF_BASE = timedelta(minutes=1)  # then x4 per attempt: 1, 4, 16, 64 minutes
 STALE_AFTER = timedelta(hours=2)
@@ -76,7 +77,8 @@ class JobSpec(BaseModel):
     name: str
     cron: str = Field(description="Five fields: minute hour day month weekday.")
     timezone: str = "UTC"
-    formats: tuple[str, ...] = Field(min_length=1)
+    formats: tuple[str, ...] = ()
+    reports: tuple[str, ...] = Field(default=(), description="alliance, or country:XX (ISO code)")
     folder: str | None = None
     email: tuple[str, ...] = ()
     max_attempts: int = Field(default=4, ge=1, le=10)
@@ -106,6 +108,14 @@ class JobSpec(BaseModel):
             raise ValueError(f"unknown format {', '.join(unknown)}; known: {', '.join(FORMATS)}")
         return tuple(dict.fromkeys(value))
 
+    @field_validator("reports")
+    @classmethod
+    def _reports(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [r for r in value if not REPORT.fullmatch(r)]
+        if bad:
+            raise ValueError(f"unknown report {', '.join(b[:20] for b in bad)}; known: alliance, country:XX")
+        return tuple(dict.fromkeys(value))
+
     @field_validator("email")
     @classmethod
     def _mailboxes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -117,6 +127,8 @@ class JobSpec(BaseModel):
     @model_validator(mode="after")
     def _checks(self) -> JobSpec:
         trigger(self.cron, self.timezone)  # raises ValueError on a bad expression
+        if not self.formats and not self.reports:
+            raise ValueError("produce export formats, reports, or both")
         if (self.folder is None) == (not self.email):
             raise ValueError("deliver to a folder or to e-mail addresses (one of them)")
         return self
@@ -217,9 +229,22 @@ def load_job_specs(path: Path) -> list[JobSpec]:
 
 def _apply(job: ScheduledJob, spec: JobSpec) -> None:
     job.cron, job.timezone = spec.cron, spec.timezone
-    job.formats, job.reports = list(spec.formats), []
+    job.formats, job.reports = list(spec.formats), list(spec.reports)
     job.delivery, job.destination = spec.delivery, spec.destination
     job.max_attempts, job.enabled = spec.max_attempts, spec.enabled
+
+
+def _fields(job: ScheduledJob) -> tuple[object, ...]:
+    return (
+        job.cron,
+        job.timezone,
+        job.formats,
+        job.reports,
+        job.delivery,
+        job.destination,
+        job.max_attempts,
+        job.enabled,
+    )
 
 
 def sync_configured_jobs(session: Session, specs: Sequence[JobSpec]) -> list[str]:
@@ -238,25 +263,9 @@ def sync_configured_jobs(session: Session, specs: Sequence[JobSpec]) -> list[str
                 name=spec.name, source="config", delivery=spec.delivery, destination="", cron=""
             )
             changes.append(f"added {spec.name}")
-        before = (
-            job.cron,
-            job.timezone,
-            job.formats,
-            job.delivery,
-            job.destination,
-            job.max_attempts,
-            job.enabled,
-        )
+        before = _fields(job)
         _apply(job, spec)
-        after = (
-            job.cron,
-            job.timezone,
-            job.formats,
-            job.delivery,
-            job.destination,
-            job.max_attempts,
-            job.enabled,
-        )
+        after = _fields(job)
         if job.id is not None and before != after:
             changes.append(f"changed {spec.name}")
         session.add(job)
@@ -386,11 +395,14 @@ Producer = Callable[[Engine, Settings, Catalogue, ScheduledJob, Path], Delivered
 def produce_exports(
     engine: Engine, settings: Settings, catalogue: Catalogue, job: ScheduledJob, folder: Path
 ) -> Delivered:
-    """Export the latest published release in the job's formats into ``folder``."""
+    """Export the latest published release in the job's formats into ``folder`` (the job's
+    reports are made by the producer the scheduler process passes: reports.scheduled)."""
     with Session(engine) as session:
         release = latest_published_release(session)
         if release is None:
             raise ScheduleError("no published release to export")
+        if not job.formats:
+            return Delivered(release.number, [])
         export = export_release(session, catalogue, release.number, job.formats, folder)
     prefix = export.folder.name
     files = [{"name": f"{prefix}/{f.name}", "size": f.size, "sha256": f.sha256} for f in export.files]

@@ -186,6 +186,7 @@ def test_the_secretariat_defines_a_scheduled_export_and_sees_its_runs(
     text = _schedule(sam, **job)
     assert "Scheduled job monthly defined." in text
     (defined,) = _jobs(loaded_engine)
+    assert defined.reports == []
     assert (defined.source, defined.formats, defined.destination) == (
         "secretariat",
         ["csv", "sdmx"],
@@ -194,6 +195,11 @@ def test_the_secretariat_defines_a_scheduled_export_and_sees_its_runs(
     assert "monthly" in text and "0 6 1 * * (Europe/Brussels)" in text and "folder exports/monthly" in text
     assert len(audit_lines(loaded_engine, "schedule.define")) == 1
     assert "Not done" in _schedule(sam, **job)  # the name is taken
+    reports = _schedule(
+        sam, name="yearly", cron="0 6 2 1 *", reports="alliance, country:DE", folder="reports"
+    )
+    assert "Scheduled job yearly defined." in reports and "alliance report, country:DE report" in reports
+    assert "unknown report" in _schedule(sam, name="odd", cron="0 6 2 1 *", reports="org:x", folder="reports")
     # a run shows with its status, attempts and files
     with session_scope(loaded_engine) as session:
         session.add(

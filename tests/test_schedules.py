@@ -54,6 +54,9 @@ MONDAY_0630_BRUSSELS = datetime(2026, 11, 23, 5, 30, tzinfo=UTC)  # CET is UTC+1
         ({"name": "Weekly Export"}, "lower-case"),
         ({"max_attempts": 0}, "greater than or equal to 1"),
         ({"colour": "red"}, "Extra inputs"),
+        ({"formats": []}, "produce export formats, reports, or both"),
+        ({"reports": ["org:quiet-video"]}, "unknown report org:quiet-video"),
+        ({"reports": ["country:de"]}, "unknown report country:de"),
     ],
 )
 def test_a_job_that_cannot_run_is_refused_with_its_reason(change: dict[str, Any], reason: str) -> None:
@@ -348,3 +351,31 @@ def test_two_scheduler_processes_export_the_published_release_once(
         assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"], entry["name"]
     names = {entry["name"].split("/", 1)[1] for entry in runs[0].files}
     assert {"csv/indicators.csv", "sdmx/indicators.csv", "release.json"} <= names
+
+
+def test_a_job_renders_its_reports_of_the_latest_release(
+    loaded_engine: Engine,
+    settings: Settings,
+    catalogue: Catalogue,
+    releases: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    from reports.scheduled import produce_outputs
+
+    jobs = "  - {name: yearly-reports, cron: '0 6 * * 1', reports: [alliance, 'country:DE'], folder: out}\n"
+    configured = _settings(settings, tmp_path, jobs)
+    _define(loaded_engine, configured, datetime(2026, 11, 1, tzinfo=UTC))
+    tick(loaded_engine, configured, catalogue, MONDAY_0630_BRUSSELS, produce_outputs)
+    (run,) = _runs(loaded_engine)
+    assert run.status == "succeeded", run.error
+    number = releases["published"]
+    assert run.files is not None
+    names = [entry["name"] for entry in run.files]
+    assert names == [
+        f"release-{number}/reports/alliance-2025.pdf",
+        f"release-{number}/reports/country-DE-2025.pdf",
+    ]
+    for entry in run.files:
+        path = configured.var_dir / "out" / entry["name"]
+        assert path.read_bytes().startswith(b"%PDF")
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]

@@ -427,6 +427,12 @@ def schedules_panel(session: Session, account: Account, csrf: str) -> html.Secti
                 "schedule-formats",
                 placeholder="csv, parquet, sdmx, datapackage",
             ),
+            _field(
+                "Reports (comma-separated: alliance, country:DE, ...)",
+                "reports",
+                "schedule-reports",
+                placeholder="alliance",
+            ),
             _field("Folder (under the hub's own folder)", "folder", "schedule-folder", placeholder="exports"),
             _field("Or e-mail to (functional mailboxes, comma-separated)", "email", "schedule-email"),
             html.Button("Define the job", type="submit", className="small-button"),
@@ -441,7 +447,8 @@ def schedules_panel(session: Session, account: Account, csrf: str) -> html.Secti
             html.H3("Scheduled exports", className="chart-title"),
             html.P(
                 "Run by `hub scheduler` (one process per hub): each job exports the latest published "
-                "release once per scheduled time, retries failures and alerts the secretariat.",
+                "release and renders its PDF reports once per scheduled time, retries failures and "
+                "alerts the secretariat.",
                 className="chart-subtitle",
             ),
             html.Div(register_table("scheduled-jobs", jobs), className="table-scroll"),
