@@ -25,6 +25,7 @@ from reports.parts import (
     Section,
     chart,
     definitions_table,
+    document,
     published,
     shown,
     table,
@@ -393,13 +394,4 @@ def alliance_report(
         _revisions(data),
         _annex(data, catalogue, period),
     ]
-    summary = data.summary
-    return {
-        "title": f"Alliance transparency report {period}",
-        "period": period,
-        "release": summary.number,
-        "release_title": summary.title,
-        "published": summary.published_at.strftime("%d %B %Y") if summary.published_at else "",
-        "checksum": summary.content_checksum,
-        "sections": sections,
-    }
+    return document(data.summary, f"Alliance transparency report {period}", period, sections)

@@ -26,6 +26,7 @@ from reports.parts import (
     Section,
     chart,
     definitions_table,
+    document,
     published,
     table,
     text,
@@ -149,13 +150,4 @@ def country_report(data: ReleaseData, catalogue: Catalogue, iso: str, period: st
         for k, v in sorted(by_type.items(), key=lambda kv: stakeholder_label(kv[0]))
     ]
     summary.parts.append(table(["Reported by", "Metrics"], summary_rows, "What the profile holds", (1,)))
-    summary_info = data.summary
-    return {
-        "title": f"{name} ({code}): country profile {period}",
-        "period": period,
-        "release": summary_info.number,
-        "release_title": summary_info.title,
-        "published": summary_info.published_at.strftime("%d %B %Y") if summary_info.published_at else "",
-        "checksum": summary_info.content_checksum,
-        "sections": sections,
-    }
+    return document(data.summary, f"{name} ({code}): country profile {period}", period, sections)

@@ -12,6 +12,7 @@ from hub.catalogue import Catalogue
 from hub.errors import HubError
 from hub.presentation import fmt_int, fmt_pct
 from hub.public_views import metric_definitions
+from hub.published import ReleaseSummary
 
 DISCLOSURE_TEXT = (
     'Disclosure control: counts of people below 10 are withheld and shown as "<10"; other cells are '
@@ -84,3 +85,16 @@ def definitions_table(catalogue: Catalogue, metrics: Sequence[str]) -> dict[str,
         for r in definitions.itertuples(index=False)
     ]
     return table(["Metric", "Definition", "Unit", "Combined as"], rows, "Metric definitions")
+
+
+def document(summary: ReleaseSummary, title: str, period: str, sections: Sequence[Section]) -> dict[str, Any]:
+    """What the shared template (templates/report.html) needs: the cover's facts and the chapters."""
+    return {
+        "title": title,
+        "period": period,
+        "release": summary.number,
+        "release_title": summary.title,
+        "published": summary.published_at.strftime("%d %B %Y") if summary.published_at else "",
+        "checksum": summary.content_checksum,
+        "sections": list(sections),
+    }
