@@ -187,7 +187,7 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
             with Session(engine) as session:
                 if path == member.SECRETARIAT_PATH:
                     return member.secretariat(session, account, csrf, message, preview)
-                return member.my_organisation(session, account, csrf)
+                return member.my_organisation(session, account, csrf, (params or {}).get("submission"))
         except member_views.NotAllowed as refused:
             return member.not_allowed(path, f"Your account cannot see this page: {refused}.")
 

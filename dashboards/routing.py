@@ -31,7 +31,7 @@ from hub.targets import TargetSpec
 
 logger = logging.getLogger(__name__)
 
-PARAMETERS = ("release", "metric", "period", "by", "scope", "target")
+PARAMETERS = ("release", "metric", "period", "by", "scope", "target", "submission")
 SOURCES_PATH = "/sources"  # the public sources' own figures (dashboards.pages.overview)
 MEMBER_PATHS = tuple(member.PATHS)  # signed-in pages, drawn for the session's account
 VALUE = re.compile(r"[A-Za-z0-9_.:-]{1,80}")

@@ -20,7 +20,7 @@ from hub.auth import Account, list_users
 from hub.calendar import Obligation, calendar_of
 from hub.coordination import compute_status
 from hub.errors import HubError
-from hub.models import User
+from hub.models import Submission, User
 from hub.organisations import get_by_code, list_organisations
 from hub.periods import PeriodRef, parse_period
 from hub.releases import REVISIONS, ReleaseInfo, list_releases, publish_release, read_release_table
@@ -80,6 +80,42 @@ def own_submissions(
     """The account's organisation's submissions, newest first."""
     rows = list_submissions(session, organisation=own_organisation(account))
     return sorted(rows, key=lambda r: r.id, reverse=True)[:limit]
+
+
+@dataclass(frozen=True)
+class SubmissionReport:
+    """A submission's stored validation report as its organisation reads it (never a value)."""
+
+    id: int
+    scope: str
+    version: int
+    status: str
+    source_name: str
+    file_format: str
+    rows: int
+    accepted: bool
+    problems: list[dict[str, object]]
+
+
+def own_submission_report(session: Session, account: Account, submission_id: int) -> SubmissionReport | None:
+    """The validation report of one of the account's organisation's submissions; None when
+    the id is not one of its own (another organisation's is never shown, nor its existence)."""
+    organisation = get_by_code(session, own_organisation(account))
+    submission = session.get(Submission, submission_id)
+    if submission is None or submission.organisation_id != organisation.id:
+        return None
+    report = submission.validation_report or {}
+    return SubmissionReport(
+        id=submission_id,
+        scope=submission.scope,
+        version=submission.version,
+        status=submission.status,
+        source_name=str(report.get("source_name", "")),
+        file_format=str(report.get("format", "")),
+        rows=int(report.get("rows", 0) or 0),
+        accepted=bool(report.get("accepted", True)),
+        problems=list(report.get("problems", [])),
+    )
 
 
 def own_calendar(session: Session, account: Account) -> list[Obligation]:

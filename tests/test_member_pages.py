@@ -35,7 +35,7 @@ from hub.auth import deactivate_user, load_account, session_account, start_sessi
 from hub.calendar import Obligation, set_obligation
 from hub.catalogue import Catalogue
 from hub.db import session_scope
-from hub.models import ScheduledJob, ScheduledRun, Submission, User
+from hub.models import Organisation, ScheduledJob, ScheduledRun, Submission, User
 from hub.organisations import get_by_code
 from hub.publication import build_protected_release
 from hub.settings import REPO_ROOT, Settings
@@ -242,6 +242,34 @@ def test_the_secretariat_sees_the_pull_connectors_without_their_secrets(
     alice = web.test_client()
     sign_in(alice, "alice")
     assert "nightly-feed" not in page_callback(alice, "/secretariat")
+
+
+def test_an_organisation_reads_its_own_validation_reports_only(
+    web: flask.Flask, loaded_engine: Engine
+) -> None:
+    _uploaded(web)
+    with Session(loaded_engine) as session:
+        owners = {
+            s.id: org.code
+            for s, org in session.exec(
+                select(Submission, Organisation).where(col(Organisation.id) == Submission.organisation_id)
+            )
+        }
+    own = min(i for i, code in owners.items() if code == "example-platform")
+    other = min(i for i, code in owners.items() if code == "other-platform")
+    alice = web.test_client()
+    sign_in(alice, "alice")
+    assert f"/my?submission={own}" in page_callback(alice, "/my")
+    assert '"validation-report"' not in page_callback(alice, "/my")  # the panel only when asked
+    text = page_callback(alice, "/my", f"?submission={own}")
+    assert '"validation-report"' in text and f"Submission {own} for " in text and "row(s), accepted" in text
+    assert "jane.doe" not in text  # a report names where a problem is, never the value
+    for forged in (str(other), "999999", "abc"):
+        refused = page_callback(alice, "/my", f"?submission={forged}")
+        assert "Your organisation has no such submission." in refused, forged
+        assert f"Submission {other} for " not in refused
+    dropped = page_callback(alice, "/my", "?submission=1%20OR%201=1")  # not a value the URL takes
+    assert '"validation-report"' not in dropped and "OR 1=1" not in dropped
 
 
 # --- sessions ---------------------------------------------------------------------------------

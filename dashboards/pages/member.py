@@ -72,7 +72,19 @@ def _account_bar(account: Account, csrf: str) -> html.Div:
 
 def _submission_columns(with_org: bool) -> list[Column]:
     columns = [
-        Column("Id", lambda r: str(r.id), numeric=True),
+        Column(
+            "Id",
+            lambda r: (
+                str(r.id)
+                if with_org
+                else dcc.Link(
+                    str(r.id),
+                    href=f"{MY_PATH}?submission={r.id}",
+                    title=f"Validation report of submission {r.id}",
+                )
+            ),
+            numeric=True,
+        ),
         Column("Period", lambda r: r.scope),
         Column("Version", lambda r: str(r.version), numeric=True),
         Column("Channel", lambda r: r.channel),
@@ -93,8 +105,48 @@ def _status_class(status: str) -> str:
     )
 
 
-def my_organisation(session: Session, account: Account, csrf: str) -> html.Div:
-    """The organisation's submissions, reporting duties and calendar."""
+def validation_report_panel(session: Session, account: Account, requested: str | None) -> Any:
+    """The stored validation report of one of the organisation's own submissions."""
+    if not requested:
+        return None
+    report = (
+        member_views.own_submission_report(session, account, int(requested)) if requested.isdigit() else None
+    )
+    if report is None:
+        return _panel(
+            "Validation report",
+            html.P("Your organisation has no such submission.", className="empty"),
+            "validation-report",
+        )
+    verdict = "accepted" if report.accepted else "rejected"
+    problem_columns = [
+        Column("Row", lambda p: str(p.get("row") or "file"), numeric=True),
+        Column("Column", lambda p: str(p.get("column", ""))),
+        Column("Severity", lambda p: str(p.get("severity", "error"))),
+        Column("Rule", lambda p: str(p.get("rule", ""))),
+        Column("How to fix it", lambda p: str(p.get("hint", ""))),
+    ]
+    summary = html.P(
+        f"Submission {report.id} for {report.scope} (version {report.version}, {report.status}): "
+        f"{report.source_name or 'no file name'}, {report.file_format}, {report.rows:,} row(s), {verdict}, "
+        f"{len(report.problems)} problem(s).",
+        className="chart-subtitle",
+    )
+    table = (
+        charts.table(
+            report.problems, problem_columns, caption="Every problem found (never a submitted value)"
+        )
+        if report.problems
+        else html.P("No problem was found.", className="empty")
+    )
+    return _panel(
+        f"Validation report of submission {report.id}", html.Div([summary, table]), "validation-report"
+    )
+
+
+def my_organisation(session: Session, account: Account, csrf: str, submission: str | None = None) -> html.Div:
+    """The organisation's submissions (with a submission's validation report when asked),
+    reporting duties and calendar."""
     submissions = member_views.own_submissions(session, account)
     duties = member_views.own_duties(session, account)
     calendar = member_views.own_calendar(session, account)
@@ -129,6 +181,7 @@ def my_organisation(session: Session, account: Account, csrf: str) -> html.Div:
                 className="section-intro",
             ),
             upload,
+            validation_report_panel(session, account, submission),
             _panel(
                 "What is due",
                 charts.table(duties, duty_columns, caption="Reporting in the latest quarters"),
