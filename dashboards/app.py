@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -257,19 +258,24 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
             flask.abort(403)
         return account
 
+    def secretariat_done(action: Callable[[Session], str]) -> Any:
+        """Run a secretariat form's action in one transaction; back to the page (303) with
+        what was done, or why not."""
+        try:
+            with session_scope(engine) as session:
+                done = action(session)
+        except HubError as refused:
+            done = f"Not done: {refused}"
+        flask.session["flash"] = done[:300]
+        return flask.redirect(member.SECRETARIAT_PATH, code=303)
+
     def publish() -> Any:
         """Publish a built release from the secretariat's page."""
         account = secretariat_form()
         number = flask.request.form.get("release", "")
         if not number.isdigit() or len(number) > 9:
             flask.abort(400)
-        try:
-            with session_scope(engine) as session:
-                done = member_views.publish(session, account, int(number))
-        except HubError as refused:
-            done = f"Not done: {refused}"
-        flask.session["flash"] = done[:300]
-        return flask.redirect(member.SECRETARIAT_PATH, code=303)
+        return secretariat_done(lambda session: member_views.publish(session, account, int(number)))
 
     server.add_url_rule(member.PUBLISH_PATH, "publish", publish, methods=["POST"])
 
@@ -282,15 +288,11 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
         submission = form.get("submission", "")
         if not submission.isdigit() or len(submission) > 12:
             flask.abort(400)
-        try:
-            with session_scope(engine) as session:
-                done = member_views.decide(
-                    session, account, int(submission), form.get("action", ""), form.get("reason") or None
-                )
-        except HubError as refused:
-            done = f"Not done: {refused}"
-        flask.session["flash"] = done[:300]
-        return flask.redirect(member.SECRETARIAT_PATH, code=303)
+        return secretariat_done(
+            lambda session: member_views.decide(
+                session, account, int(submission), form.get("action", ""), form.get("reason") or None
+            )
+        )
 
     server.add_url_rule(member.DECIDE_PATH, "decide", decide, methods=["POST"])
 
@@ -303,13 +305,7 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
         }
         for key in ("formats", "reports"):
             fields[key] = [f.strip() for f in form.get(key, "")[:200].split(",") if f.strip()]
-        try:
-            with session_scope(engine) as session:
-                done = member_views.define_schedule(session, account, fields)
-        except HubError as refused:
-            done = f"Not done: {refused}"
-        flask.session["flash"] = done[:300]
-        return flask.redirect(member.SECRETARIAT_PATH, code=303)
+        return secretariat_done(lambda session: member_views.define_schedule(session, account, fields))
 
     server.add_url_rule(member.SCHEDULE_PATH, "schedule", schedule, methods=["POST"])
 
