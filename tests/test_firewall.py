@@ -368,11 +368,14 @@ def test_throughput_against_a_baseline_of_the_same_run() -> None:
     from ingest.firewall import typical_event_rows
 
     rows = typical_event_rows(100_000)
-    started = time.perf_counter()
-    visited = sum(len(value) for row in rows for value in row.values())
-    baseline = len(rows) / (time.perf_counter() - started)
-    assert visited > 0
-    assert bench_firewall(100_000) >= baseline / 5
+    baselines, measured = [], []
+    for _ in range(3):  # interleaved, best of each: a burst of load on a shared machine hits one sample
+        started = time.perf_counter()
+        visited = sum(len(value) for row in rows for value in row.values())
+        baselines.append(len(rows) / (time.perf_counter() - started))
+        assert visited > 0
+        measured.append(bench_firewall(100_000))
+    assert max(measured) >= max(baselines) / 5, (measured, baselines)
 
 
 def test_utc_now_is_not_flagged() -> None:

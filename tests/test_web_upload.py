@@ -206,9 +206,11 @@ def test_unknown_account_costs_a_hash_check_too(loaded_engine: Engine, accounts:
         return time.perf_counter() - started
 
     timed("nobody")  # the dummy hash is made once per process
-    known = sorted(timed("alice") for _ in range(3))[1]
-    unknown = sorted(timed("nobody") for _ in range(3))[1]
-    assert unknown > known / 3, (known, unknown)
+    known, unknown = [], []
+    for _ in range(5):  # interleaved, fastest of each: load on a shared machine only adds time
+        known.append(timed("alice"))
+        unknown.append(timed("nobody"))
+    assert min(unknown) > min(known) / 3, (known, unknown)
 
 
 @SQLITE_ONLY
