@@ -30,6 +30,7 @@ from hub.disclosure_audit import (
 )
 from hub.errors import CatalogueError, HubError
 from hub.figures import ALLIANCE, DISCLOSURE_COLUMNS, KEY_COLUMNS, NO_PARAM, conform
+from hub.peers import PeerRule
 from hub.periods import PeriodError, PeriodRef, parse_period
 from hub.vocab import DIMENSIONS, DISCLOSURE_CLASSES, PERIOD_KINDS, TOTAL
 
@@ -76,6 +77,7 @@ class DisclosurePolicy(StrictModel):
     dominance: DominanceRule
     min_events: int = Field(ge=1)
     protection: ProtectionRule
+    peers: PeerRule = Field(default_factory=PeerRule)
     ratio_parts: dict[str, tuple[str, str]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -97,7 +99,7 @@ def load_policy(data_dir: Path) -> DisclosurePolicy:
     if problems:
         raise CatalogueError(problems)
     if not isinstance(raw, dict):
-        raise CatalogueError([f"{path}: expected a mapping with classes, dominance, min_events, protection"])
+        raise CatalogueError([f"{path}: expected a mapping with classes, dominance, min_events, protection, peers"])
     if "ratio_parts" in raw:
         raise CatalogueError([f"{path}: field 'ratio_parts' comes from the catalogue, not this file"])
     try:

@@ -81,6 +81,12 @@ COLUMN_DESCRIPTIONS = {
     "display": "How the figure is shown: '<10' or 'x' where suppressed.",
     "organisation": "Code of the organisation (named only where it consented).",
     "stakeholder_type": "Stakeholder type of the organisation.",
+    "contributors": "Organisations whose figures make up the peer distribution.",
+    "bands": "How many bands the sorted figures are cut into (at most four).",
+    "band": "The band, 1 holding the lowest figures.",
+    "band_name": "The band in words: lowest quarter, lower half, all peers, ...",
+    "band_size": "Organisations in the band.",
+    "mean": "The mean of the band's figures; empty where it is suppressed.",
     **{name: f"Breakdown by {name.replace('_', ' ')}; _T is the total." for name in DIMENSIONS},
 }
 
@@ -427,6 +433,7 @@ def _table_order(tables: dict[str, pd.DataFrame]) -> list[str]:
         "targets",
         "reconciliation",
         "coverage",
+        "peers",
         "observations",
         METRICS,
         REVISIONS,

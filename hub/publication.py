@@ -8,7 +8,8 @@ protected table only: target progress reads the published indicator cells (a hid
 missing, never used), the observations table holds only what the protected organisation-level
 cells show, and the reconciliation summary hides totals resting on too few pairs.
 
-Tables: ``indicators``, ``observations``, ``targets``, ``reconciliation``, ``coverage``.
+Tables: ``indicators``, ``observations``, ``targets``, ``reconciliation``, ``coverage`` and
+``peers`` (hub.peers: banded means of each stakeholder type's organisations).
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from sqlmodel import Session
 
 from hub.approval import approved_submissions
 from hub.catalogue import Catalogue
-from hub.disclosure import load_policy, protect, public_view
+from hub.disclosure import DisclosurePolicy, load_policy, protect, public_view
 from hub.figures import KEY_COLUMNS, load_observations, load_organisations
 from hub.indicators import DEFAULT_SHARE_WITHIN_HOURS, compute_indicators
 from hub.models import Release, User
+from hub.peers import peer_distributions
 from hub.progress import assess_targets
 from hub.reconciliation import load_flows, organisation_parents, reconcile, reconciliation_summary
 from hub.releases import (
@@ -126,6 +128,7 @@ class Protected:
     organisations: pd.DataFrame
     targets: list[TargetSpec]
     protected: pd.DataFrame
+    policy: DisclosurePolicy
 
 
 def protect_approved(session: Session, catalogue: Catalogue, *, data_dir: Path) -> Protected:
@@ -136,9 +139,10 @@ def protect_approved(session: Session, catalogue: Catalogue, *, data_dir: Path) 
     targets = load_targets(data_dir, catalogue)
     indicators = compute_indicators(observations, catalogue, share_within_hours=share_thresholds(targets))
     computed = time.perf_counter()
+    policy = load_policy(data_dir)
     protected = protect(
         indicators,
-        load_policy(data_dir),
+        policy,
         named_organisations=named_organisations(organisations),
         previous=_previous_indicators(session),
         organisations=organisations,
@@ -151,7 +155,7 @@ def protect_approved(session: Session, catalogue: Catalogue, *, data_dir: Path) 
         int(protected["suppressed"].sum()),
         time.perf_counter() - computed,
     )
-    return Protected(observations, organisations, targets, protected)
+    return Protected(observations, organisations, targets, protected, policy)
 
 
 def compose_release(session: Session, catalogue: Catalogue, *, data_dir: Path) -> Tables:
@@ -167,7 +171,21 @@ def compose_release(session: Session, catalogue: Catalogue, *, data_dir: Path) -
         "targets": assess_targets(state.targets, public),
         "reconciliation": public_reconciliation(reconciliation_summary(reconciled)),
         "coverage": coverage_table(state.observations),
+        "peers": peers_table(state),
     }
+
+
+def peers_table(state: Protected) -> pd.DataFrame:
+    """The release's peer distributions (hub.peers), from the internal protected table."""
+    policy = state.policy
+    return peer_distributions(
+        state.protected,
+        state.organisations,
+        thresholds={name: rule.threshold for name, rule in policy.classes.items()},
+        dominance_k=policy.dominance.k / 100,
+        min_events=policy.min_events,
+        rule=policy.peers,
+    )
 
 
 def release_composer(data_dir: Path) -> Callable[[Session, Catalogue], Tables]:

@@ -30,6 +30,7 @@ from hub.catalogue import Catalogue
 from hub.errors import HubError, NotFoundError
 from hub.figures import KEY_COLUMNS, NO_PARAM, load_observations
 from hub.models import Release, ReleaseNotice, ReleaseTable, User
+from hub.peers import PEER_KEY
 from hub.periods import parse_period
 from hub.vocab import DIMENSIONS, TOTAL
 
@@ -47,12 +48,14 @@ DEFAULT_KEYS: dict[str, tuple[str, ...]] = {
     "indicators": KEY_COLUMNS,
     "targets": ("code",),
     "reconciliation": ("flow", "period", "period_kind"),
+    "peers": PEER_KEY,
 }
 # The column holding a table's figure (default "value").
 DEFAULT_VALUE_COLUMNS: dict[str, str] = {
     "coverage": "organisations",
     "targets": "latest_value",
     "reconciliation": "total_received",
+    "peers": "mean",
 }
 PROVENANCE = ("submission_id", "version", "supersede_reason")
 REVISION_COLUMNS: dict[str, str] = {

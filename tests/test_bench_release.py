@@ -72,7 +72,7 @@ def test_the_build_makes_a_release_and_times_its_stages(built: Built) -> None:
         tables = read_release(session, 1)
     engine.dispose()
     assert [(r.number, r.status) for r in releases] == [(1, "built")]
-    assert set(tables) == {"indicators", "observations", "targets", "reconciliation", "coverage"}
+    assert set(tables) == {"indicators", "observations", "targets", "reconciliation", "coverage", "peers"}
     assert set(figures.tables) == {*tables, "revisions"}  # the revisions log is stored as a table too
     assert len(tables["indicators"]) == figures.tables["indicators"] > 0
     stages = figures.stages

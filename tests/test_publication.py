@@ -150,7 +150,8 @@ def test_a_release_publishes_only_protected_figures(
     release = build_protected_release(session, catalogue=catalogue, data_dir=DATA, title="2025", built_by=sec)
     session.commit()
     tables = read_release(session, release.number)
-    assert set(tables) == {"indicators", "observations", "targets", "reconciliation", "coverage"}
+    assert set(tables) == {"indicators", "observations", "targets", "reconciliation", "coverage", "peers"}
+    assert tables["peers"].empty  # three companies and two forces: too few for a peer distribution
 
     # no anonymous organisation is named anywhere, and no contributor shares are published
     leaked = _strings(tables) & set(ANONYMOUS)
@@ -258,3 +259,36 @@ def test_reconciliation_totals_resting_on_few_pairs_are_hidden() -> None:
     out = public_reconciliation(summary)
     assert out["suppressed"].tolist() == [True, False]
     assert np.isnan(out.loc[0, "total_sent"]) and out.loc[1, "total_sent"] == 300
+
+
+def test_a_release_publishes_banded_peer_means_and_names_nobody(
+    session: Session, catalogue: Catalogue
+) -> None:
+    """Seven anonymous companies: their items actioned in two bands (lower half 3, upper 4:
+    array_split puts the extra one first, so 4 + 3), their means only; four hotlines: none."""
+    sec = create_user(session, "sec-peer", "Sec Peer", "secretariat", None, "correct horse battery staple")
+    figures = [110.0, 120.0, 130.0, 140.0, 500.0, 650.0, 700.0]
+    ids = []
+    for number, value in enumerate(figures):
+        org = _org(session, f"peer-co-{number}", "company", "FR", named=False)
+        session.commit()
+        ids.append(_submit(session, catalogue, org, "2025", [("co_items_actioned", "2025", value, {})]))
+    for number in range(4):
+        org = _org(session, f"peer-hl-{number}", "hotline", "DE", named=False)
+        session.commit()
+        ids.append(_submit(session, catalogue, org, "2025", [("ht_reports_received", "2025", 50.0 + number, {})]))
+    session.commit()
+    approve(session, sec, ids)
+    session.commit()
+    release = build_protected_release(session, catalogue=catalogue, data_dir=DATA, title="2025", built_by=sec)
+    session.commit()
+    peers = read_release(session, release.number)["peers"]
+    items = peers[(peers["metric"] == "co_items_actioned") & (peers["period"] == "2025")]
+    assert items["band_size"].tolist() == [4, 3]
+    assert items["mean"].tolist() == [sum(figures[:4]) / 4, sum(figures[4:]) / 3]
+    assert items["display"].tolist() == ["125", "616.7"]
+    assert set(items["contributors"]) == {7} and set(items["band_name"]) == {"lower half", "upper half"}
+    assert not peers["metric"].str.startswith("ht_").any()  # four hotlines: fewer than five
+    # no single figure, and no organisation code, anywhere in the table
+    assert not peers.isin(figures).to_numpy().any()
+    assert not _strings({"peers": peers}) & {f"peer-co-{n}" for n in range(7)}
