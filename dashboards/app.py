@@ -37,7 +37,7 @@ from hub.settings import Settings
 from hub.targets import load_targets
 from ingest import api as ingest_api
 from ingest import web as ingest_web
-from reports.service import PublicReports
+from reports.service import OwnReports, PublicReports
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 TITLE = "Global transparency hub against online child sexual exploitation"
@@ -46,7 +46,7 @@ DESCRIPTION = (
     "sources, and the alliance of organisations that reports them."
 )
 SOURCES_PATH = routing.SOURCES_PATH
-DOWNLOADABLE = {"indicators", "observations", "targets", "reconciliation", "coverage", "revisions"}
+DOWNLOADABLE = {"indicators", "observations", "targets", "reconciliation", "coverage", "peers", "revisions"}
 MAX_REQUEST_BYTES = 1024 * 1024  # callbacks post small JSON; refuse anything large early
 
 logger = logging.getLogger(__name__)
@@ -136,6 +136,7 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
     cache = ReleaseCache(engine)  # this app's own: published releases read once, handed out as copies
     flows = load_flows(settings.data_dir, catalogue)
     reports = PublicReports(settings.var_dir / "reports", catalogue, targets)
+    own_reports = OwnReports(settings.var_dir / "reports" / "own", catalogue, settings.data_dir)
     pages = routing.PageCache()
     app.layout = shell()
     headers = security.security_headers(settings, security.content_security_policy(app.csp_hashes()))
@@ -188,7 +189,8 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
             with Session(engine) as session:
                 if path == member.SECRETARIAT_PATH:
                     return member.secretariat(session, account, csrf, message, preview)
-                return member.my_organisation(session, account, csrf, (params or {}).get("submission"))
+                peers = member_views.own_peer_view(session, account, catalogue, settings.data_dir)
+                return member.my_organisation(session, account, csrf, (params or {}).get("submission"), peers)
         except member_views.NotAllowed as refused:
             return member.not_allowed(path, f"Your account cannot see this page: {refused}.")
 
@@ -246,6 +248,26 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
     server.add_url_rule(
         app.config.routes_pathname_prefix + "reports/<int:number>/<name>.pdf", "report", report
     )
+
+    def own_report(year: str) -> flask.Response:
+        """The signed-in organisation's own report of ``year`` (its organisation from the
+        session only); 404 for anyone else, and for a year it has no approved figures for."""
+        account = signed_in()
+        if account is None or account.organisation_code is None or not (year.isdigit() and len(year) == 4):
+            raise NotFound()
+        try:
+            with Session(engine) as session:
+                body = own_reports.pdf(session, account.organisation_code, year)
+        except HubError:
+            raise NotFound() from None
+        response = flask.Response(body, mimetype="application/pdf")
+        response.headers["Content-Disposition"] = (
+            f'attachment; filename="{account.organisation_code}-report-{year}.pdf"'
+        )
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    server.add_url_rule(app.config.routes_pathname_prefix + "my/report-<year>.pdf", "own_report", own_report)
 
     def secretariat_form() -> Account:
         """The checks of every secretariat form: the session's CSRF token, then the account."""

@@ -99,7 +99,9 @@ def load_policy(data_dir: Path) -> DisclosurePolicy:
     if problems:
         raise CatalogueError(problems)
     if not isinstance(raw, dict):
-        raise CatalogueError([f"{path}: expected a mapping with classes, dominance, min_events, protection, peers"])
+        raise CatalogueError(
+            [f"{path}: expected a mapping with classes, dominance, min_events, protection, peers"]
+        )
     if "ratio_parts" in raw:
         raise CatalogueError([f"{path}: field 'ratio_parts' comes from the catalogue, not this file"])
     try:

@@ -3,14 +3,16 @@ the secretariat's completeness matrix and approval queue. Plain functions of a s
 
 Rule 3: every organisation view takes the organisation from the signed-in account (the
 caller passes ``Account.organisation_code``), never from a request value; the secretariat
-views refuse any account that is not secretariat or admin. Nothing here returns a submitted
-value or a contact address: these pages show who reported what and when, not the figures.
+views refuse any account that is not secretariat or admin. Nothing here returns a contact
+address, and no figure of an organisation other than the account's own: the peer view
+compares the organisation's own figures with the published, banded peer distribution only.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pandas as pd
 from sqlmodel import Session
@@ -18,15 +20,25 @@ from sqlmodel import Session
 from hub.approval import SubmissionRow, approve, list_submissions, live_pending, reject
 from hub.auth import Account, list_users
 from hub.calendar import Obligation, calendar_of
+from hub.catalogue import Catalogue
 from hub.coordination import compute_status
 from hub.errors import HubError
 from hub.models import Submission, User
 from hub.organisations import get_by_code, list_organisations
+from hub.own_figures import (
+    FigureContext,
+    PeerComparison,
+    own_figures,
+    peer_positions,
+    report_years,
+    year_or_quarters,
+)
 from hub.periods import PeriodRef, parse_period
 from hub.releases import REVISIONS, ReleaseInfo, list_releases, publish_release, read_release_table
 from hub.tokens import list_tokens
 
 RECENT_SUBMISSIONS = 100
+PEER_ROWS = 60  # comparisons on the page; the company report holds them all
 
 
 class NotAllowed(HubError):
@@ -116,6 +128,32 @@ def own_submission_report(session: Session, account: Account, submission_id: int
         accepted=bool(report.get("accepted", True)),
         problems=list(report.get("problems", [])),
     )
+
+
+@dataclass(frozen=True)
+class PeerView:
+    """The organisation's figures of one year against its peers, and its report years."""
+
+    year: str | None
+    release: int | None
+    comparisons: list[PeerComparison]
+    report_years: list[str]
+
+
+def own_peer_view(session: Session, account: Account, catalogue: Catalogue, data_dir: Path) -> PeerView:
+    """The latest year in which the organisation's own figures have a published peer
+    distribution (at least 5 peers), compared with it; and the years it can download a
+    report for. The organisation comes from the account only."""
+    code = own_organisation(account)
+    context = FigureContext(session, catalogue, data_dir)
+    own = own_figures(session, context, code)
+    years = report_years(own)
+    comparisons = peer_positions(own, context.peers(session))
+    for year in years:
+        chosen = year_or_quarters([c for c in comparisons if c.period.startswith(year)])
+        if chosen:
+            return PeerView(year, context.release, chosen[:PEER_ROWS], years)
+    return PeerView(None, context.release, [], years)
 
 
 def own_calendar(session: Session, account: Account) -> list[Obligation]:

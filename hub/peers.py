@@ -118,7 +118,9 @@ def _display(values: pd.Series, units: pd.Series) -> pd.Series:
     """A band mean as shown: counts to one decimal (a mean of counts), others as computed."""
     counts = [f"{v:.1f}".rstrip("0").rstrip(".") for v in values]
     others = [f"{v:.10g}" for v in values]
-    return pd.Series(np.where(units.to_numpy() == "count", counts, others), index=values.index, dtype="string")
+    return pd.Series(
+        np.where(units.to_numpy() == "count", counts, others), index=values.index, dtype="string"
+    )
 
 
 def peer_distributions(
@@ -211,7 +213,9 @@ class Position:
     text: str
 
 
-def position(value: float, bands: pd.DataFrame, *, includes_self: bool, min_peers: int = 5) -> Position | None:
+def position(
+    value: float, bands: pd.DataFrame, *, includes_self: bool, min_peers: int = 5
+) -> Position | None:
     """The position of ``value`` among the band means of one distribution (rows of the peer
     table with one key), or None when it cannot be shown: hidden, or fewer than
     ``min_peers`` peers besides the organisation itself (``includes_self``: its own figure
@@ -235,4 +239,3 @@ def position(value: float, bands: pd.DataFrame, *, includes_self: bool, min_peer
     else:
         text = f"between the averages of the peers' {names[below - 1]} and {names[below]}"
     return Position(value, peers, means, names, below, text)
-

@@ -68,3 +68,15 @@ def fmt_pct(value: float | None, *, signed: bool = False) -> str:
     places = 2 if abs(value) < 1 else 1
     text = f"{value:+,.{places}f}%" if signed else f"{value:,.{places}f}%"
     return text.replace("-", "−")
+
+
+def fmt_unit(value: float | None, unit: str) -> str:
+    """A figure in its unit: shares as percentages, hours with one decimal, counts whole."""
+    if _missing(value):
+        return "–"
+    assert value is not None
+    if unit == "share":
+        return fmt_pct(value * 100)
+    if unit == "hours":
+        return f"{value:,.1f} h"
+    return fmt_int(value)

@@ -125,14 +125,13 @@ def _target_sections(data: ReleaseData, specs: Sequence[TargetSpec]) -> list[Sec
         ]
         section.parts.append(table(["", ""], facts, "Baseline, target and status"))
         path = views.target_path(data, spec)
-        actual_periods = [str(p) for p in path.actual["period"]]
+        points = path.actual
+        actual_periods = [str(p) for p in points["period"]]
         if any(len(p) == 4 for p in actual_periods):  # years where there are any: one point a year
-            path.actual.drop(path.actual.index[[len(p) != 4 for p in actual_periods]], inplace=True)
-        years = sorted({*map(str, path.actual["period"]), *map(str, path.required["year"])})
+            points = points[[len(p) == 4 for p in actual_periods]]
+        years = sorted({*map(str, points["period"]), *map(str, path.required["year"])})
         if years:
-            actual = {
-                str(p): float(v) for p, v in zip(path.actual["period"], path.actual["value"], strict=True)
-            }
+            actual = {str(p): float(v) for p, v in zip(points["period"], points["value"], strict=True)}
             required = {
                 str(y): float(v) for y, v in zip(path.required["year"], path.required["value"], strict=True)
             }

@@ -72,3 +72,46 @@ def country_command(
     _write(
         country_report(data, catalogue, iso, period), out, f"country profile {iso.upper()} {period}", started
     )
+
+
+@report_app.command("org")
+def org_command(
+    code: Annotated[str, typer.Argument(help="The organisation's code, e.g. brightwave-social.")],
+    period: Period,
+    out: Out,
+    logo: Annotated[Path | None, typer.Option("--logo", help="A PNG or JPEG logo for the cover.")] = None,
+    omit: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--omit", help="Leave out a section: figures, trends, takedown, peers, capabilities, definitions."
+        ),
+    ] = None,
+    dsa: Annotated[
+        Path | None, typer.Option("--dsa", help="Also write the EU DSA Annex I CSV parts into this folder.")
+    ] = None,
+) -> None:
+    """An organisation's own transparency report for a year: its approved figures (those
+    approved since the latest release marked), trends, takedown time, its position among its
+    peers (at least 5), capabilities and definitions."""
+    from sqlmodel import Session
+
+    from hub.catalogue import load_catalogue
+    from hub.cli import _ready_engine
+    from hub.own_figures import FigureContext, own_figures
+    from reports.company import company_report, logo_data_url
+
+    started = time.perf_counter()
+    settings, engine = _ready_engine()
+    catalogue = load_catalogue(settings.data_dir)
+    with Session(engine) as session:
+        context = FigureContext(session, catalogue, settings.data_dir)
+        own = own_figures(session, context, code)
+        peers = context.peers(session)
+    picture = logo_data_url(logo.read_bytes()) if logo else ""
+    report = company_report(own, peers, catalogue, period, logo=picture, omit=omit or ())
+    _write(report, out, f"report of {own.organisation.name} {period}", started)
+    if dsa is not None:
+        from reports.dsa import write_dsa_parts
+
+        for path in write_dsa_parts(own, catalogue, period, dsa, data_dir=settings.data_dir):
+            typer.echo(f"{path}: DSA Annex I part")

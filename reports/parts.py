@@ -10,7 +10,7 @@ from typing import Any
 
 from hub.catalogue import Catalogue
 from hub.errors import HubError
-from hub.presentation import fmt_int, fmt_pct
+from hub.presentation import fmt_unit
 from hub.public_views import metric_definitions
 from hub.published import ReleaseSummary
 
@@ -41,13 +41,7 @@ class Section:
 
 
 def shown(value: float, unit: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if unit == "share":
-        return fmt_pct(value * 100)
-    if unit == "hours":
-        return f"{value:,.1f} h"
-    return fmt_int(value)
+    return fmt_unit(value, unit)
 
 
 def published(value: Any, display: Any, suppressed: Any, unit: str = "count") -> str:
@@ -96,5 +90,13 @@ def document(summary: ReleaseSummary, title: str, period: str, sections: Sequenc
         "release_title": summary.title,
         "published": summary.published_at.strftime("%d %B %Y") if summary.published_at else "",
         "checksum": summary.content_checksum,
+        "kicker": "Global transparency hub against online child sexual exploitation",
+        "cover_note": (
+            'Every figure comes from the published release and has passed disclosure control: "<10" marks '
+            'a count of people below ten, "x" a figure withheld so that another one cannot be worked out.'
+        ),
+        "logo": "",
+        "date_label": "Published",
+        "subtitle": f"Release {summary.number}: {summary.title}",
         "sections": list(sections),
     }

@@ -13,10 +13,15 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from sqlmodel import Session
+
 from hub.catalogue import Catalogue
+from hub.files import remove_stale_parts
+from hub.own_figures import FigureContext, own_figures
 from hub.published import ReleaseData
 from hub.targets import TargetSpec
 from reports.alliance import alliance_report
+from reports.company import company_report
 from reports.country import country_report
 from reports.render import render_html, write_pdf
 
@@ -51,3 +56,31 @@ class PublicReports:
             if not kept.is_file():
                 write_pdf(render_html("report.html", context), kept)
         return kept
+
+
+class OwnReports:
+    """Organisations' own reports for their signed-in users: rendered on each request (their
+    data changes with every approval, and no one else may read them), never kept on disk
+    after the response; at most ``renders`` at the same time."""
+
+    def __init__(self, folder: Path, catalogue: Catalogue, data_dir: Path, renders: int = 2):
+        self.folder = folder
+        self.catalogue = catalogue
+        self.data_dir = data_dir
+        self._renders = threading.BoundedSemaphore(renders)
+
+    def pdf(self, session: Session, code: str, year: str) -> bytes:
+        """The report of organisation ``code`` for ``year`` as PDF bytes (ReportError when it
+        has no approved figures for the year)."""
+        context = FigureContext(session, self.catalogue, self.data_dir)
+        own = own_figures(session, context, code)
+        document = company_report(own, context.peers(session), self.catalogue, year)
+        html = render_html("report.html", document)
+        out = self.folder / f"{code}-{year}-{threading.get_ident()}.pdf"
+        with self._renders:
+            try:
+                write_pdf(html, out)
+                return out.read_bytes()
+            finally:
+                out.unlink(missing_ok=True)
+                remove_stale_parts(self.folder, out.name)

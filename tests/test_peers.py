@@ -47,13 +47,26 @@ def organisations(count: int, kind: str = "company", prefix: str = "co") -> pd.D
 
 def distributions(rows: list[dict[str, Any]], orgs: pd.DataFrame, rule: PeerRule = RULE) -> pd.DataFrame:
     return peer_distributions(
-        conform(pd.DataFrame(rows)), orgs, thresholds={"people": 10}, dominance_k=0.85, min_events=10, rule=rule
+        conform(pd.DataFrame(rows)),
+        orgs,
+        thresholds={"people": 10},
+        dominance_k=0.85,
+        min_events=10,
+        rule=rule,
     )
 
 
 @pytest.mark.parametrize(
     ("contributors", "sizes"),
-    [(5, [5]), (6, [3, 3]), (8, [4, 4]), (9, [3, 3, 3]), (11, [4, 4, 3]), (12, [3, 3, 3, 3]), (14, [4, 4, 3, 3])],
+    [
+        (5, [5]),
+        (6, [3, 3]),
+        (8, [4, 4]),
+        (9, [3, 3, 3]),
+        (11, [4, 4, 3]),
+        (12, [3, 3, 3, 3]),
+        (14, [4, 4, 3, 3]),
+    ],
 )
 def test_band_sizes(contributors: int, sizes: list[int]) -> None:
     assert band_sizes(contributors, 3) == sizes
@@ -150,9 +163,13 @@ def test_percentiles_on_too_few_events_are_left_out() -> None:
 def test_a_small_count_of_people_hides_the_whole_distribution() -> None:
     people = {"metric": "le_victims_identified", "disclosure_class": "people"}
     # bands of four: with a zero in a band of three, its two others make up all of it (dominance)
-    out = distributions(org_cells([0.0, 20.0, 25.0, 30.0, 45.0, 50.0, 60.0, 80.0], **people), organisations(8))
+    out = distributions(
+        org_cells([0.0, 20.0, 25.0, 30.0, 45.0, 50.0, 60.0, 80.0], **people), organisations(8)
+    )
     assert not out["suppressed"].any()  # a true zero identifies nobody
-    out = distributions(org_cells([4.0, 20.0, 25.0, 30.0, 45.0, 50.0, 60.0, 80.0], **people), organisations(8))
+    out = distributions(
+        org_cells([4.0, 20.0, 25.0, 30.0, 45.0, 50.0, 60.0, 80.0], **people), organisations(8)
+    )
     assert out["suppressed"].all() and out["mean"].isna().all()
     assert set(out["suppression_reason"]) == {"primary"} and set(out["display"]) == {"x"}
 
@@ -166,7 +183,11 @@ def test_a_dominated_band_hides_the_whole_distribution() -> None:
     assert not even["suppressed"].any()
     # a percentile is not a sum: no dominance
     hours = org_cells(
-        [1.0, 2.0, 3.0, 40.0, 50.0, 10_000.0], statistic="percentile", param=0.5, unit="hours", event_count=99.0
+        [1.0, 2.0, 3.0, 40.0, 50.0, 10_000.0],
+        statistic="percentile",
+        param=0.5,
+        unit="hours",
+        event_count=99.0,
     )
     assert not distributions(hours, organisations(6))["suppressed"].any()
 
@@ -178,7 +199,9 @@ def test_position_against_the_bands() -> None:
     between = position(6.0, bands, includes_self=True)
     assert between is not None and between.peers == 11 and between.below == 2
     assert between.text == "between the averages of the peers' second quarter and third quarter"
-    assert position(12.0, bands, includes_self=False).text == "above the average of the peers' highest quarter"
+    assert (
+        position(12.0, bands, includes_self=False).text == "above the average of the peers' highest quarter"
+    )
     single = distributions(org_cells([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]), organisations(6), PeerRule(min_band=5))
     assert position(9.0, single, includes_self=False).text == "above the average of its 6 peers"
 
@@ -198,7 +221,10 @@ def test_policy_file_sets_the_peer_rule() -> None:
 
 @pytest.mark.parametrize(
     ("fields", "message"),
-    [({"min_band": 2}, "greater than or equal to 3"), ({"min_band": 6, "min_contributors": 5}, "cannot exceed")],
+    [
+        ({"min_band": 2}, "greater than or equal to 3"),
+        ({"min_band": 6, "min_contributors": 5}, "cannot exceed"),
+    ],
 )
 def test_bad_peer_rules_are_refused(fields: dict[str, int], message: str) -> None:
     with pytest.raises(ValueError, match=message):

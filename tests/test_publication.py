@@ -276,7 +276,9 @@ def test_a_release_publishes_banded_peer_means_and_names_nobody(
     for number in range(4):
         org = _org(session, f"peer-hl-{number}", "hotline", "DE", named=False)
         session.commit()
-        ids.append(_submit(session, catalogue, org, "2025", [("ht_reports_received", "2025", 50.0 + number, {})]))
+        ids.append(
+            _submit(session, catalogue, org, "2025", [("ht_reports_received", "2025", 50.0 + number, {})])
+        )
     session.commit()
     approve(session, sec, ids)
     session.commit()

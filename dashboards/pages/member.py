@@ -19,6 +19,7 @@ from dashboards.charts import Column, stakeholder_label
 from hub import member_views
 from hub.approval import SubmissionRow
 from hub.auth import Account
+from hub.presentation import fmt_unit
 
 QUEUE_SHOWN = 20  # rows of the approval queue on the page, oldest first (each row is a form)
 MY_PATH = "/my"
@@ -144,9 +145,83 @@ def validation_report_panel(session: Session, account: Account, requested: str |
     )
 
 
-def my_organisation(session: Session, account: Account, csrf: str, submission: str | None = None) -> html.Div:
+OWN_REPORT_PATH = "/my/report-{year}.pdf"
+
+
+def _peer_rows(view: member_views.PeerView) -> list[list[str]]:
+    rows = []
+    for c in view.comparisons:
+        unit = "share" if c.statistic == "share_within" else c.unit
+        what = {"share_within": f"share within {int(c.param)} h", "percentile": f"p{int(c.param * 100)}"}
+        label = c.metric if c.statistic == "value" else f"{c.metric} ({what.get(c.statistic, c.statistic)})"
+        rows.append(
+            [
+                label,
+                c.period,
+                fmt_unit(c.value, unit),
+                " · ".join(fmt_unit(m, unit) for m in c.position.means),
+                c.position.text,
+                str(c.position.peers),
+            ]
+        )
+    return rows
+
+
+def peers_panel(view: member_views.PeerView) -> html.Section:
+    """Its figures against the published, banded distribution of its peers (hub.peers)."""
+    if view.year is None:
+        body: Any = html.P(
+            "No published peer distribution with at least 5 peers besides your organisation covers your "
+            "figures yet.",
+            className="empty",
+        )
+    else:
+        columns = [
+            Column("Metric", lambda r: r[0]),
+            Column("Period", lambda r: r[1]),
+            Column("Your figure", lambda r: r[2], numeric=True),
+            Column("Peer band averages (lowest first)", lambda r: r[3]),
+            Column("Position", lambda r: r[4]),
+            Column("Peers", lambda r: r[5], numeric=True),
+        ]
+        body = charts.table(_peer_rows(view), columns, caption=f"{view.year}, against release {view.release}")
+    intro = html.P(
+        "Your organisation's figures against the other organisations of its kind, from the latest published "
+        "release. Peers' figures are sorted and cut into bands of at least three; only each band's average is "
+        "published, never one organisation's figure. Shown where at least 5 peers besides you contribute.",
+        className="chart-subtitle",
+    )
+    return _panel("Among your peers", html.Div([intro, body]), "peers")
+
+
+def reports_panel(view: member_views.PeerView) -> html.Section:
+    """Links to the organisation's own PDF report of each year it has approved figures for."""
+    if not view.report_years:
+        body: Any = html.P("No approved figures yet.", className="empty")
+    else:
+        body = html.Ul(
+            [
+                html.Li(html.A(f"Transparency report {year} (PDF)", href=OWN_REPORT_PATH.format(year=year)))
+                for year in view.report_years
+            ]
+        )
+    intro = html.P(
+        "Your own figures in a report you can publish under your organisation's name; figures approved after "
+        "the latest release are marked.",
+        className="chart-subtitle",
+    )
+    return _panel("Your transparency reports", html.Div([intro, body]), "own-reports")
+
+
+def my_organisation(
+    session: Session,
+    account: Account,
+    csrf: str,
+    submission: str | None = None,
+    peers: member_views.PeerView | None = None,
+) -> html.Div:
     """The organisation's submissions (with a submission's validation report when asked),
-    reporting duties and calendar."""
+    reporting duties and calendar, its position among its peers and its own reports."""
     submissions = member_views.own_submissions(session, account)
     duties = member_views.own_duties(session, account)
     calendar = member_views.own_calendar(session, account)
@@ -199,6 +274,7 @@ def my_organisation(session: Session, account: Account, csrf: str, submission: s
                 charts.table(calendar, calendar_columns, caption="What you report"),
                 "calendar",
             ),
+            *([peers_panel(peers), reports_panel(peers)] if peers is not None else []),
         ]
     )
 
