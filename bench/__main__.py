@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import sys
 
-from bench import api_latency, demo_load, exports, indicators, ingest_end_to_end, ingest_events, release_build
+from bench import (
+    api_latency,
+    company_reports,
+    demo_load,
+    exports,
+    indicators,
+    ingest_end_to_end,
+    ingest_events,
+    release_build,
+)
 
 
 def main() -> int:
@@ -16,6 +25,7 @@ def main() -> int:
     release_build.main(["--demo"])  # the protected release build against DuckDB (issue 4 section 7)
     release_build.main([])  # 5 years x 200 organisations x 60 countries
     exports.main([])  # every export format of the demo release against DuckDB (issue 6)
+    company_reports.main([])  # 200 organisations' own reports (issue 6)
     return 0
 
 

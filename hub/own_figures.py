@@ -130,7 +130,7 @@ def own_figures(session: Session, context: FigureContext, code: str) -> OwnFigur
         submissions.loc[_released(submissions["reviewed_at"], context.built_at), "submission_id"]
     )
     cells = _organisation_cells(observations, context)
-    if cells.empty:
+    if cells.empty or len(released_ids) == len(ids):  # nothing approved since: all released
         return OwnFigures(info, _marked(cells, cells, context), context.release)
     earlier = observations[observations["submission_id"].isin(released_ids)]
     in_release = _organisation_cells(earlier, context)
@@ -203,9 +203,12 @@ def peer_positions(own: OwnFigures, peers: pd.DataFrame, *, year: str | None = N
     cells = cells[cells["statistic"].isin(PEER_STATISTICS) & cells["value"].notna()]
     if year is not None:  # the year and its halves, quarters and months
         cells = cells[cells["period"].str.startswith(year)]
+    key = ["metric", "period", "statistic", "param"]
+    # only the distributions of its own figures (a release holds thousands)
+    mine = mine.merge(cells.loc[:, key].drop_duplicates(), on=key, how="inner")
     bands = {
         (str(k[0]), str(k[1]), str(k[2]), round(float(k[3]), 6)): group
-        for k, group in mine.groupby(["metric", "period", "statistic", "param"], sort=False)
+        for k, group in mine.groupby(key, sort=False)
     }
     found = []
     for cell in cells.itertuples(index=False):

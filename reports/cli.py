@@ -115,3 +115,36 @@ def org_command(
 
         for path in write_dsa_parts(own, catalogue, period, dsa, data_dir=settings.data_dir):
             typer.echo(f"{path}: DSA Annex I part")
+
+
+@report_app.command("orgs")
+def orgs_command(
+    period: Period,
+    out: Annotated[Path, typer.Option("--out", help="The folder to write CODE-YEAR.pdf files into.")],
+    stakeholder_type: Annotated[
+        str | None, typer.Option("--type", help="Only organisations of this stakeholder type, e.g. company.")
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=16, help="Reports rendered at once.")] = 2,
+) -> None:
+    """Every member organisation's own report for a year (or those of one stakeholder type),
+    one PDF each; organisations without approved figures for the year are listed as skipped."""
+    from sqlmodel import Session
+
+    from hub.cli import _ready_engine
+    from reports.batch import organisations_to_report, render_organisation_reports
+
+    started = time.perf_counter()
+    settings, engine = _ready_engine()
+    with Session(engine) as session:
+        codes = organisations_to_report(session, stakeholder_type)
+    results = render_organisation_reports(
+        settings.database_url, settings.data_dir, codes, period, out, workers=workers
+    )
+    made = [r for r in results if r.path is not None]
+    for result in results:
+        if result.path is None:
+            typer.echo(f"skipped {result.code}: {result.problem}")
+    typer.echo(
+        f"{len(made)} of {len(results)} organisation reports for {period} in {out} "
+        f"({time.perf_counter() - started:.1f} s)"
+    )

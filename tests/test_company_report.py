@@ -381,3 +381,22 @@ def test_the_peer_bands_are_a_downloadable_release_table(
     items = [r for r in rows if r["metric"] == "co_items_actioned" and r["period"] == "2025"]
     assert [float(r["mean"]) for r in items] == pytest.approx([275.0, 1910 / 3])
     assert {r["contributors"] for r in items} == {"7"}
+
+
+def test_every_companys_report_in_one_run(
+    cli_env: dict[str, str], peer_alliance: dict[str, Any], tmp_path: Path
+) -> None:
+    out = tmp_path / "batch"
+    result = hub_process(cli_env, "report", "orgs", "--period", "2025", "--out", str(out), "--type", "company")
+    assert result.returncode == 0, result.stderr
+    assert "7 of 7 organisation reports for 2025" in result.stdout
+    made = sorted(p.name for p in out.iterdir())
+    assert made == sorted(f"{code}-2025.pdf" for code in [COMPANY, *PEERS])
+    peer = " ".join(_text(out / "peer-3-2025.pdf").split())
+    assert "Peer 3: transparency report 2025" in peer and "Lantern" not in peer
+    # a year only one company has figures for: the others are listed as skipped
+    result = hub_process(cli_env, "report", "orgs", "--period", "2024", "--out", str(tmp_path / "y2024"))
+    assert result.returncode == 0, result.stderr
+    assert "1 of 8 organisation reports for 2024" in result.stdout
+    assert "skipped small-force: Small Force has no approved figures for 2024" in result.stdout
+    assert [p.name for p in (tmp_path / "y2024").iterdir()] == [f"{COMPANY}-2024.pdf"]
