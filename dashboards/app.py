@@ -301,6 +301,17 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
 
     server.add_url_rule(member.PUBLISH_PATH, "publish", publish, methods=["POST"])
 
+    def build() -> Any:
+        """Ask for a release build from the secretariat's page (the scheduler runs it)."""
+        account = secretariat_form()
+        form = flask.request.form
+        title, notes = form.get("title", ""), form.get("notes") or None
+        if len(title) > 200 or (notes is not None and len(notes) > 2000):
+            flask.abort(400)
+        return secretariat_done(lambda session: member_views.ask_for_build(session, account, title, notes))
+
+    server.add_url_rule(member.BUILD_PATH, "build", build, methods=["POST"])
+
     def decide() -> Any:
         """The approval queue's Approve and Reject forms: the CSRF token of the session, a
         signed-in secretariat account, then hub.approval (audited); back to the page with

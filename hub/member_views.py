@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from hub.approval import SubmissionRow, approve, list_submissions, live_pending, reject
 from hub.auth import Account, list_users
+from hub.build_requests import BuildRequestRow, recent_requests, request_build
 from hub.calendar import Obligation, calendar_of
 from hub.catalogue import Catalogue
 from hub.coordination import compute_status
@@ -252,6 +253,18 @@ def release_preview(session: Session, account: Account, number: int, limit: int 
     return (
         log.sort_values("abs_change", ascending=False, na_position="last").head(limit).reset_index(drop=True)
     )
+
+
+def build_requests(session: Session, account: Account) -> list[BuildRequestRow]:
+    require_secretariat(account)
+    return recent_requests(session)
+
+
+def ask_for_build(session: Session, account: Account, title: str, notes: str | None) -> str:
+    """Queue a release build for the scheduler (secretariat only, audited)."""
+    require_secretariat(account)
+    request = request_build(session, account, title, notes)
+    return f"Build request {request.id} queued: the scheduler builds it within a minute or two."
 
 
 def publish(session: Session, account: Account, number: int) -> str:

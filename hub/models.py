@@ -646,3 +646,28 @@ class ScheduledRun(SQLModel, table=True):
     error: str | None = Field(default=None, sa_type=String(300), nullable=True)
     next_attempt_at: datetime | None = _ts(nullable=True)
     alerted_at: datetime | None = _ts(nullable=True)
+
+
+class BuildRequest(SQLModel, table=True):
+    """A release build the secretariat asked for on its page; the scheduler process runs it
+    (a build reads every approved figure and runs disclosure control: minutes, not a web
+    request). Claimed by one process only: the UPDATE from queued to running succeeds once."""
+
+    __tablename__ = "build_request"
+    __table_args__ = (
+        CheckConstraint(sql_in("status", vocab.BUILD_STATUSES), name="ck_build_request_status"),
+        CheckConstraint("length(title) BETWEEN 1 AND 200", name="ck_build_request_title"),
+        Index("ix_build_request_status", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(sa_type=String(200))
+    notes: str | None = Field(default=None, sa_type=String(2000), nullable=True)
+    status: str = Field(default="queued", sa_type=String(16))
+    requested_by_id: int = _fk("hub_user.id", index=False)
+    requested_at: datetime = _ts()
+    started_at: datetime | None = _ts(nullable=True)
+    finished_at: datetime | None = _ts(nullable=True)
+    worker: str = Field(default="", sa_type=String(100))  # host:pid of the process running it
+    release_number: int | None = Field(default=None, nullable=True)
+    error: str | None = Field(default=None, sa_type=String(300), nullable=True)

@@ -111,9 +111,17 @@ def run_outputs_job(context: JobContext) -> str:
     return tick(context.engine, context.settings, context.catalogue, produce=produce_outputs).summary
 
 
+def run_builds_job(context: JobContext) -> str:
+    """Release builds the secretariat asked for on its page (hub/build_requests.py)."""
+    from hub.build_requests import run_next_build
+
+    return run_next_build(context.engine, context.catalogue, context.settings.data_dir)
+
+
 # The one registry of background jobs.
 JOBS: list[Job] = [
     Job("connectors", run_connectors_job, _every_minute, "run the pull connectors that are due"),
+    Job("builds", run_builds_job, _every_minute, "build the releases the secretariat asked for"),
     Job("outputs", run_outputs_job, _every_minute, "scheduled exports: due runs, retries, catch-up"),
     Job("reminders", run_reminders_job, _hourly, "queue and send reporting reminders"),
     Job("retention", run_retention_job, _daily, "delete original files past the retention period"),
@@ -179,7 +187,8 @@ def scheduler_command(
         bool, typer.Option("--once", help="Run every job once and exit (for cron and tests).")
     ] = False,
 ) -> None:
-    """Run the background jobs (pull connectors, scheduled exports, reminders, retention) in
+    """Run the background jobs (pull connectors, release builds asked for on the page,
+    scheduled exports, reminders, retention) in
     the foreground until stopped. Run one scheduler process per hub, never one per web worker;
     a second one started by mistake does no harm (each run is claimed once in the database)."""
     from hub.cli import _ensure_schema, _settings

@@ -60,6 +60,7 @@ RELEASE_STATUSES = ("draft", "built", "published", "withdrawn")
 DELIVERIES = ("folder", "email")
 JOB_SOURCES = ("config", "secretariat")
 RUN_STATUSES = ("running", "succeeded", "retrying", "failed", "skipped")
+BUILD_STATUSES = ("queued", "running", "built", "failed")  # a release build asked for on the page
 
 # Dimensions are columns of the observation table; "_T" (SDMX's code for "total")
 # marks a figure that is not broken down by that dimension.

@@ -387,7 +387,9 @@ def test_every_companys_report_in_one_run(
     cli_env: dict[str, str], peer_alliance: dict[str, Any], tmp_path: Path
 ) -> None:
     out = tmp_path / "batch"
-    result = hub_process(cli_env, "report", "orgs", "--period", "2025", "--out", str(out), "--type", "company")
+    result = hub_process(
+        cli_env, "report", "orgs", "--period", "2025", "--out", str(out), "--type", "company"
+    )
     assert result.returncode == 0, result.stderr
     assert "7 of 7 organisation reports for 2025" in result.stdout
     made = sorted(p.name for p in out.iterdir())

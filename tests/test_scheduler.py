@@ -25,7 +25,7 @@ from ingest.connectors import add_connector
 def test_registry_holds_the_connectors_job_every_minute(
     loaded_engine: Engine, settings: Settings, catalogue: Catalogue
 ) -> None:
-    assert [job.job_id for job in JOBS] == ["connectors", "outputs", "reminders", "retention"]
+    assert [job.job_id for job in JOBS] == ["connectors", "builds", "outputs", "reminders", "retention"]
     scheduler = build_scheduler(loaded_engine, settings, catalogue)
     scheduler.start(paused=True)  # job defaults are applied when the scheduler starts
     try:

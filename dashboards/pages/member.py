@@ -25,6 +25,7 @@ QUEUE_SHOWN = 20  # rows of the approval queue on the page, oldest first (each r
 MY_PATH = "/my"
 DECIDE_PATH = "/secretariat/decide"
 PUBLISH_PATH = "/secretariat/publish"
+BUILD_PATH = "/secretariat/build"
 SCHEDULE_PATH = "/secretariat/schedule"
 SECRETARIAT_PATH = "/secretariat"
 PATHS = {MY_PATH: "My organisation", SECRETARIAT_PATH: "Secretariat"}
@@ -453,9 +454,10 @@ def register_table(key: str, rows: Sequence[dict[str, str]]) -> Any:
 
 def releases_panel(session: Session, account: Account, csrf: str, preview: int | None) -> html.Section:
     """Every release; a built one can be previewed (its changes against the latest published
-    release) and published. Building stays on the command line (`hub release build`): it reads
-    every approved figure and runs disclosure control, longer than a web request should."""
+    release) and published; a build is asked for here and run by the scheduler process (it
+    reads every approved figure and runs disclosure control, longer than a web request should)."""
     found = member_views.releases(session, account)
+    requests = member_views.build_requests(session, account)
 
     def actions(r: Any) -> Any:
         if r.status != "built":
@@ -489,12 +491,38 @@ def releases_panel(session: Session, account: Account, csrf: str, preview: int |
         Column("Indicator cells", lambda r: f"{r.tables.get('indicators', 0):,}", numeric=True),
         Column("", actions),
     ]
+    request_columns = [
+        Column("Request", lambda r: str(r.id), numeric=True),
+        Column("Title", lambda r: r.title),
+        Column("Asked by", lambda r: r.requested_by),
+        Column("Asked", lambda r: r.requested_at.strftime("%Y-%m-%d %H:%M")),
+        Column("State", lambda r: html.Span(r.status, className=f"status status--{_status_class(r.status)}")),
+        Column("Release", lambda r: str(r.release_number or "–"), numeric=True),
+        Column("Why it failed", lambda r: r.error),
+    ]
+    build_form = html.Form(
+        [
+            dcc.Input(type="hidden", name="csrf_token", value=csrf),
+            _field("Title of the release", "title", "build-title", required=True, maxLength=200),
+            _field("Notes (optional)", "notes", "build-notes", maxLength=2000),
+            html.Button("Build a release", type="submit", className="small-button"),
+        ],
+        action=BUILD_PATH,
+        method="post",
+        className="schedule-form",
+    )
     parts: list[Any] = [
         html.H3("Releases", className="chart-title"),
         html.P(
-            "Build a release with `hub release build` (the command line); preview and publish it here.",
+            "Ask for a build here: the scheduler process builds it from every approved figure within a "
+            "minute or two, with disclosure control (or run `hub release build`). Preview and publish a "
+            "built release below.",
             className="chart-subtitle",
         ),
+        build_form,
+        charts.table(requests, request_columns, caption="Build requests, newest first")
+        if requests
+        else html.P("No build asked for yet.", className="empty"),
         charts.table(found, columns, caption="Newest first")
         if found
         else html.P("No release yet.", className="empty"),
