@@ -29,6 +29,7 @@ from hub import member_views, tabular
 from hub.auth import Account, signed_in_account
 from hub.catalogue import load_catalogue
 from hub.db import session_scope
+from hub.discrepancies import DiscrepancyCache
 from hub.errors import HubError
 from hub.published import ReleaseCache
 from hub.reconciliation import load_flows
@@ -136,6 +137,7 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
     cache = ReleaseCache(engine)  # this app's own: published releases read once, handed out as copies
     flows = load_flows(settings.data_dir, catalogue)
     reports = PublicReports(settings.var_dir / "reports", catalogue, targets)
+    discrepancy_cache = DiscrepancyCache(catalogue, settings.data_dir)  # this app's own, returns copies
     own_reports = OwnReports(settings.var_dir / "reports" / "own", catalogue, settings.data_dir)
     pages = routing.PageCache()
     app.layout = shell()
@@ -188,7 +190,8 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
         try:
             with Session(engine) as session:
                 if path == member.SECRETARIAT_PATH:
-                    return member.secretariat(session, account, csrf, message, preview)
+                    pairs = member_views.discrepancies(session, account, discrepancy_cache)
+                    return member.secretariat(session, account, csrf, message, preview, pairs)
                 peers = member_views.own_peer_view(session, account, catalogue, settings.data_dir)
                 return member.my_organisation(session, account, csrf, (params or {}).get("submission"), peers)
         except member_views.NotAllowed as refused:

@@ -9,13 +9,14 @@ aggregation, for one combination of breakdown dimensions.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, or_, select, true
 from sqlmodel import Session, col
 
 from hub.models import MetricDefinition, Observation, Organisation, Period, Submission
@@ -159,8 +160,11 @@ def _frame(session: Session, query: Select[*tuple[Any, ...]]) -> pd.DataFrame:
 _SEPARATOR = "\x1f"  # a control character: never in a dimension code (the firewall refuses them)
 
 
-def load_observations(session: Session, submission_ids: Select[Any]) -> pd.DataFrame:
-    """Every observation of the submissions ``submission_ids`` selects, as a typed frame.
+def load_observations(
+    session: Session, submission_ids: Select[Any], *, metrics: Iterable[str] | None = None
+) -> pd.DataFrame:
+    """Every observation of the submissions ``submission_ids`` selects (of ``metrics`` only,
+    when given), as a typed frame.
 
     The caller decides which submissions count (for a release: the newest approved version
     of every scope), so this reader never guesses. The observations come as ids and numbers
@@ -179,7 +183,15 @@ def load_observations(session: Session, submission_ids: Select[Any]) -> pd.DataF
             col(Observation.value).label("value"),
             or_(col(Observation.is_provisional), col(Observation.is_estimated)).label("provisional"),
             breakdown.label("breakdown"),
-        ).where(col(Observation.submission_id).in_(submission_ids)),
+        )
+        .where(col(Observation.submission_id).in_(submission_ids))
+        .where(
+            col(Observation.metric_id).in_(
+                select(col(MetricDefinition.id)).where(col(MetricDefinition.code).in_(sorted(set(metrics))))
+            )
+            if metrics is not None
+            else true()
+        ),
     )
     submissions = _frame(
         session,
@@ -203,10 +215,9 @@ def load_observations(session: Session, submission_ids: Select[Any]) -> pd.DataF
             col(Period.kind).label("period_kind"),
         ),
     ).set_index("id")
-    metrics = _frame(
+    metric_codes = _frame(
         session, select(col(MetricDefinition.id).label("id"), col(MetricDefinition.code).label("metric"))
-    )
-    metrics = metrics.set_index("id")
+    ).set_index("id")
 
     def lookup(table: pd.DataFrame, key: str, column: str) -> Any:
         positions = table.index.get_indexer(observations[key].astype("int64"))
@@ -220,7 +231,7 @@ def load_observations(session: Session, submission_ids: Select[Any]) -> pd.DataF
     )
     frame = pd.DataFrame(
         {
-            "metric": lookup(metrics, "metric_id", "metric"),
+            "metric": lookup(metric_codes, "metric_id", "metric"),
             "period": lookup(periods, "period_id", "period"),
             "period_kind": lookup(periods, "period_id", "period_kind"),
             "organisation": lookup(submissions, "submission_id", "organisation"),

@@ -23,6 +23,7 @@ from hub.build_requests import BuildRequestRow, recent_requests, request_build
 from hub.calendar import Obligation, calendar_of
 from hub.catalogue import Catalogue
 from hub.coordination import compute_status
+from hub.discrepancies import DiscrepancyCache, discrepant_pairs
 from hub.errors import HubError
 from hub.models import Submission, User
 from hub.organisations import get_by_code, list_organisations
@@ -253,6 +254,12 @@ def release_preview(session: Session, account: Account, number: int, limit: int 
     return (
         log.sort_values("abs_change", ascending=False, na_position="last").head(limit).reset_index(drop=True)
     )
+
+
+def discrepancies(session: Session, account: Account, cache: DiscrepancyCache) -> pd.DataFrame:
+    """Reconciliation pairs out of tolerance (secretariat only: the rows name organisations)."""
+    require_secretariat(account)
+    return discrepant_pairs(cache.history(session))
 
 
 def build_requests(session: Session, account: Account) -> list[BuildRequestRow]:

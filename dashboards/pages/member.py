@@ -288,12 +288,54 @@ def _panel(title: str, content: Any, ident: str) -> html.Section:
     )
 
 
+def discrepancies_panel(pairs: Any) -> html.Section:
+    """Pairs of organisations (or countries) whose two counts of one flow disagree beyond the
+    flow's tolerance, from the approved data: the secretariat's follow-up list."""
+    columns = [
+        Column("Flow", lambda r: str(r.flow).replace("_", " ")),
+        Column("Sender", lambda r: "all senders" if r.sender == "_T" else str(r.sender)),
+        Column("Receiver", lambda r: str(r.receiver)),
+        Column("Periods", lambda r: str(r.period_kind).replace("_", " ")),
+        Column(
+            "Out of tolerance",
+            lambda r: f"{r.periods_out_of_tolerance} of {r.periods_compared}",
+            numeric=True,
+        ),
+        Column("Since", lambda r: str(r.first_discrepancy)),
+        Column("Latest compared", lambda r: str(r.latest_compared)),
+        Column("Gap (receiver - sender)", lambda r: charts.fmt_decimal(r.latest_gap, 0), numeric=True),
+        Column("Relative gap", lambda r: charts.fmt_pct(r.latest_relative_gap * 100), numeric=True),
+        Column("Trend", lambda r: str(r.trend).replace("_", " ")),
+    ]
+    intro = html.P(
+        "Flows counted at both ends (data/reconciliation/flows.yaml) whose two counts disagree beyond the "
+        "flow's tolerance in at least one period, from the approved data; the largest latest gap first. "
+        "A disagreement is data to follow up with both organisations, not an error to correct. Releases "
+        "publish only the totals per flow.",
+        className="chart-subtitle",
+    )
+    body = (
+        html.Div(
+            charts.table(list(pairs.itertuples(index=False)), columns, caption="Largest first"),
+            className="table-scroll",
+        )
+        if not pairs.empty
+        else html.P("No pair is out of tolerance.", className="empty")
+    )
+    return _panel("Reconciliation discrepancies", html.Div([intro, body]), "discrepancies")
+
+
 def secretariat(
-    session: Session, account: Account, csrf: str, message: str | None = None, preview: int | None = None
+    session: Session,
+    account: Account,
+    csrf: str,
+    message: str | None = None,
+    preview: int | None = None,
+    discrepancies: Any = None,
 ) -> html.Div:
-    """Completeness and timeliness of reporting, the approval queue with its decisions, the
-    releases (preview and publish a built one), scheduled exports and their runs, the pull
-    connectors' status, organisations, accounts and API tokens."""
+    """Completeness and timeliness of reporting, the approval queue with its decisions,
+    reconciliation discrepancies, the releases (build, preview and publish), scheduled exports
+    and their runs, the pull connectors' status, organisations, accounts and API tokens."""
     periods, matrix = member_views.completeness_matrix(session, account)
     registers = member_views.registers(session, account)
     queue = member_views.approval_queue(session, account, limit=QUEUE_SHOWN)
@@ -318,6 +360,7 @@ def secretariat(
                 ],
                 className="panel",
             ),
+            discrepancies_panel(discrepancies) if discrepancies is not None else None,
             releases_panel(session, account, csrf, preview),
             schedules_panel(session, account, csrf),
             _panel(
