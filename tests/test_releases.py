@@ -641,20 +641,21 @@ def test_a_figure_dropped_by_a_restatement_is_explained_by_it() -> None:
     }  # a's m: same value from the restated version, not listed
 
 
-def test_the_schema_is_at_revision_0006_and_matches_the_models(engine: Engine) -> None:
+def test_the_schema_is_at_revision_0007_and_matches_the_models(engine: Engine) -> None:
     config = migrate.alembic_config(engine)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.check(config)  # raises if the models drifted from the migrations
-    assert migrate.current_revision(engine) == migrate.head_revision() == "0006"
+    assert migrate.current_revision(engine) == migrate.head_revision() == "0007"
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, "0004")  # drops the triggers, tables and columns again
     assert migrate.current_revision(engine) == "0004"
-    assert not {"scheduled_job", "scheduled_run", "period_lock"} & set(inspect(engine).get_table_names())
+    tables = {"scheduled_job", "scheduled_run", "period_lock", "build_request"}
+    assert not tables & set(inspect(engine).get_table_names())
     migrate.upgrade(engine)
-    assert migrate.current_revision(engine) == "0006"
-    assert {"scheduled_job", "scheduled_run"} <= set(inspect(engine).get_table_names())
+    assert migrate.current_revision(engine) == "0007"
+    assert tables <= set(inspect(engine).get_table_names())
 
 
 def test_nothing_approved_nothing_to_release(session: Session, catalogue: Catalogue) -> None:
