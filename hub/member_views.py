@@ -30,6 +30,7 @@ from hub.organisations import get_by_code, list_organisations
 from hub.own_figures import (
     FigureContext,
     PeerComparison,
+    headline,
     own_figures,
     peer_positions,
     report_years,
@@ -140,6 +141,7 @@ class PeerView:
     release: int | None
     comparisons: list[PeerComparison]
     report_years: list[str]
+    names: dict[str, str]  # metric code -> name
 
 
 def own_peer_view(session: Session, account: Account, catalogue: Catalogue, data_dir: Path) -> PeerView:
@@ -150,12 +152,15 @@ def own_peer_view(session: Session, account: Account, catalogue: Catalogue, data
     context = FigureContext(session, catalogue, data_dir)
     own = own_figures(session, context, code)
     years = report_years(own)
-    comparisons = peer_positions(own, context.peers(session))
-    for year in years:
+    comparisons = headline(peer_positions(own, context.peers(session)))
+    names = {code: spec.name for code, spec in catalogue.metrics.items()}
+    # the newest year compared as a whole year, else the newest with quarters compared
+    whole = [y for y in years if any(c.period == y for c in comparisons)]
+    for year in whole[:1] or years:
         chosen = year_or_quarters([c for c in comparisons if c.period.startswith(year)])
         if chosen:
-            return PeerView(year, context.release, chosen[:PEER_ROWS], years)
-    return PeerView(None, context.release, [], years)
+            return PeerView(year, context.release, chosen[:PEER_ROWS], years, names)
+    return PeerView(None, context.release, [], years, names)
 
 
 def own_calendar(session: Session, account: Account) -> list[Obligation]:

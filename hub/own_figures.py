@@ -230,6 +230,20 @@ def peer_positions(own: OwnFigures, peers: pd.DataFrame, *, year: str | None = N
     return sorted(found, key=lambda c: (c.metric, c.period, c.statistic, c.param))
 
 
+# the statistics a comparison shows: the metric's value, the median and 90th percentile, and
+# the shares within 24 hours, 3 and 7 days (a release holds more thresholds, for targets)
+HEADLINE_PARAMS = {"share_within": (24.0, 72.0, 168.0), "percentile": (0.5, 0.9)}
+
+
+def headline(comparisons: Sequence[PeerComparison]) -> list[PeerComparison]:
+    """The comparisons of the headline statistics (:data:`HEADLINE_PARAMS`)."""
+    return [
+        c
+        for c in comparisons
+        if c.statistic == "value" or any(np.isclose(c.param, p) for p in HEADLINE_PARAMS.get(c.statistic, ()))
+    ]
+
+
 def year_or_quarters(comparisons: Sequence[PeerComparison]) -> list[PeerComparison]:
     """Per metric and statistic, the whole year's comparison where there is one, else the
     quarters' (months would make a table twelve times longer)."""

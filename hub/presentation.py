@@ -80,3 +80,17 @@ def fmt_unit(value: float | None, unit: str) -> str:
     if unit == "hours":
         return f"{value:,.1f} h"
     return fmt_int(value)
+
+
+def fmt_hours(hours: float) -> str:
+    """A threshold in hours as people say it: 24 h, 3 days, 7 days."""
+    return f"{int(hours // 24)} days" if hours >= 48 and hours % 24 == 0 else f"{int(hours)} h"
+
+
+def statistic_label(statistic: str, param: float) -> str:
+    """What a statistic of a metric is, in words ("" for the metric's own value)."""
+    if statistic == "share_within":
+        return f"share within {fmt_hours(param)}"
+    if statistic == "percentile":
+        return "median" if param == 0.5 else f"{round(param * 100)}th percentile"
+    return ""

@@ -19,8 +19,16 @@ import numpy as np
 import pandas as pd
 
 from hub.catalogue import Catalogue
-from hub.own_figures import NOT_YET, OwnFigures, PeerComparison, peer_positions, totals, year_or_quarters
-from hub.presentation import STAKEHOLDER_COLOURS, fmt_pct, stakeholder_label
+from hub.own_figures import (
+    NOT_YET,
+    OwnFigures,
+    PeerComparison,
+    headline,
+    peer_positions,
+    totals,
+    year_or_quarters,
+)
+from hub.presentation import STAKEHOLDER_COLOURS, fmt_hours, fmt_pct, stakeholder_label, statistic_label
 from hub.public_views import SHARE_HOURS, TAKEDOWN_METRICS
 from reports import svg
 from reports.parts import COMBINATION_TEXT, ReportError, Section, chart, definitions_table, shown, table, text
@@ -174,25 +182,13 @@ def _takedown(catalogue: Catalogue, cells: pd.DataFrame, year: str) -> Section |
         if rows:
             section.parts.append(
                 table(
-                    ["Period", *(f"Within {_hours(h)}" for h in SHARE_HOURS), "Median", "90th percentile"],
+                    ["Period", *(f"Within {fmt_hours(h)}" for h in SHARE_HOURS), "Median", "90th percentile"],
                     rows,
                     f"{name}: speed by period",
                     tuple(range(1, 3 + len(SHARE_HOURS))),
                 )
             )
     return section if len(section.parts) > 1 else None
-
-
-def _statistic_label(comparison: PeerComparison) -> str:
-    if comparison.statistic == "share_within":
-        return f"share within {_hours(comparison.param)}"
-    if comparison.statistic == "percentile":
-        return "median" if comparison.param == 0.5 else f"{int(comparison.param * 100)}th percentile"
-    return ""
-
-
-def _hours(hours: float) -> str:
-    return f"{int(hours // 24)} days" if hours >= 48 and hours % 24 == 0 else f"{int(hours)} h"
 
 
 def _peers(catalogue: Catalogue, comparisons: Sequence[PeerComparison], kind: str) -> Section:
@@ -206,7 +202,7 @@ def _peers(catalogue: Catalogue, comparisons: Sequence[PeerComparison], kind: st
             "only where at least 5 peers contribute."
         )
     )
-    if not year_or_quarters(comparisons):
+    if not year_or_quarters(headline(comparisons)):
         section.parts.append(
             text(
                 "No figure of this year or its quarters has a published peer distribution with at least 5 peers."
@@ -214,12 +210,12 @@ def _peers(catalogue: Catalogue, comparisons: Sequence[PeerComparison], kind: st
         )
         return section
     rows = []
-    chosen = year_or_quarters(comparisons)
+    chosen = year_or_quarters(headline(comparisons))
     for c in sorted(
         chosen, key=lambda c: (_name(catalogue, c.metric), c.statistic, c.param, len(c.period) == 4, c.period)
     ):
         label = _name(catalogue, c.metric)
-        extra = _statistic_label(c)
+        extra = statistic_label(c.statistic, c.param)
         means = " · ".join(
             shown(m, "share" if c.statistic == "share_within" else c.unit) for m in c.position.means
         )

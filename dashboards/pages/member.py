@@ -19,7 +19,7 @@ from dashboards.charts import Column, stakeholder_label
 from hub import member_views
 from hub.approval import SubmissionRow
 from hub.auth import Account
-from hub.presentation import fmt_unit
+from hub.presentation import fmt_unit, statistic_label
 
 QUEUE_SHOWN = 20  # rows of the approval queue on the page, oldest first (each row is a form)
 MY_PATH = "/my"
@@ -153,8 +153,8 @@ def _peer_rows(view: member_views.PeerView) -> list[list[str]]:
     rows = []
     for c in view.comparisons:
         unit = "share" if c.statistic == "share_within" else c.unit
-        what = {"share_within": f"share within {int(c.param)} h", "percentile": f"p{int(c.param * 100)}"}
-        label = c.metric if c.statistic == "value" else f"{c.metric} ({what.get(c.statistic, c.statistic)})"
+        name, what = view.names.get(c.metric, c.metric), statistic_label(c.statistic, c.param)
+        label = f"{name} ({what})" if what else name
         rows.append(
             [
                 label,
