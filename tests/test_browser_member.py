@@ -84,5 +84,12 @@ def test_the_secretariat_approves_from_its_queue(base_url: str) -> None:
         )
         assert "Approval queue (1)" in driver.find_element(By.ID, "page").text
         assert "Scheduled exports" in driver.find_element(By.ID, "schedules").text
+        # the registers are AG Grids, drawn under the Content-Security-Policy (no eval)
+        WebDriverWait(driver, 30).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, "#organisations-table .ag-row")
+        )
+        grid = driver.find_element(By.ID, "organisations-table").text
+        assert grid.startswith("Code\nName\nType") and "company" in grid  # rows drawn as they scroll in
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#organisations-table .ag-row")) >= 5
         assert console_errors(driver) == []
         full_page_screenshot(driver, SCREENSHOTS / "secretariat.png", DESKTOP[0])
