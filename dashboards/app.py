@@ -138,6 +138,7 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
     flows = load_flows(settings.data_dir, catalogue)
     reports = PublicReports(settings.var_dir / "reports", catalogue, targets)
     discrepancy_cache = DiscrepancyCache(catalogue, settings.data_dir)  # this app's own, returns copies
+    peer_views = member_views.PeerViewCache(catalogue, settings.data_dir)  # likewise
     own_reports = OwnReports(settings.var_dir / "reports" / "own", catalogue, settings.data_dir)
     pages = routing.PageCache()
     app.layout = shell()
@@ -192,7 +193,7 @@ def create_app(engine: Engine, settings: Settings) -> dash.Dash:
                 if path == member.SECRETARIAT_PATH:
                     pairs = member_views.discrepancies(session, account, discrepancy_cache)
                     return member.secretariat(session, account, csrf, message, preview, pairs)
-                peers = member_views.own_peer_view(session, account, catalogue, settings.data_dir)
+                peers = peer_views.get(session, account)
                 return member.my_organisation(session, account, csrf, (params or {}).get("submission"), peers)
         except member_views.NotAllowed as refused:
             return member.not_allowed(path, f"Your account cannot see this page: {refused}.")

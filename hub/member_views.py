@@ -10,12 +10,15 @@ compares the organisation's own figures with the published, banded peer distribu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
-from sqlmodel import Session
+from sqlalchemy import func
+from sqlmodel import Session, col, select
 
 from hub.approval import SubmissionRow, approve, list_submissions, live_pending, reject
 from hub.auth import Account, list_users
@@ -23,9 +26,9 @@ from hub.build_requests import BuildRequestRow, recent_requests, request_build
 from hub.calendar import Obligation, calendar_of
 from hub.catalogue import Catalogue
 from hub.coordination import compute_status
-from hub.discrepancies import DiscrepancyCache, discrepant_pairs
+from hub.discrepancies import DiscrepancyCache, approval_state, discrepant_pairs
 from hub.errors import HubError
-from hub.models import Submission, User
+from hub.models import Release, Submission, User
 from hub.organisations import get_by_code, list_organisations
 from hub.own_figures import (
     FigureContext,
@@ -161,6 +164,42 @@ def own_peer_view(session: Session, account: Account, catalogue: Catalogue, data
         if chosen:
             return PeerView(year, context.release, chosen[:PEER_ROWS], years, names)
     return PeerView(None, context.release, [], years, names)
+
+
+class PeerViewCache:
+    """Each organisation's peer view (about half a second of indicator engine on its data),
+    kept until an approval or a publication changes what it rests on; bounded, and each
+    answer a copy. One per app (no module-level state)."""
+
+    def __init__(self, catalogue: Catalogue, data_dir: Path, keep: int = 64) -> None:
+        self.catalogue = catalogue
+        self.data_dir = data_dir
+        self._keep = keep
+        self._lock = threading.Lock()
+        self._views: OrderedDict[tuple[object, ...], PeerView] = OrderedDict()
+
+    def get(self, session: Session, account: Account) -> PeerView:
+        code = own_organisation(account)
+        published = session.exec(
+            select(func.max(Release.number)).where(col(Release.status) == "published")
+        ).one()
+        key = (code, approval_state(session), published)
+        with self._lock:
+            view = self._views.get(key)
+            if view is not None:
+                self._views.move_to_end(key)
+        if view is None:
+            view = own_peer_view(session, account, self.catalogue, self.data_dir)
+            with self._lock:
+                self._views[key] = view
+                while len(self._views) > self._keep:
+                    self._views.popitem(last=False)
+        return replace(
+            view,
+            comparisons=list(view.comparisons),
+            report_years=list(view.report_years),
+            names=dict(view.names),
+        )
 
 
 def own_calendar(session: Session, account: Account) -> list[Obligation]:

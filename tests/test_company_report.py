@@ -402,3 +402,31 @@ def test_every_companys_report_in_one_run(
     assert "1 of 8 organisation reports for 2024" in result.stdout
     assert "skipped small-force: Small Force has no approved figures for 2024" in result.stdout
     assert [p.name for p in (tmp_path / "y2024").iterdir()] == [f"{COMPANY}-2024.pdf"]
+
+
+def test_the_peer_view_is_kept_until_an_approval_changes_it(
+    session: Session, catalogue: Catalogue, peer_alliance: dict[str, Any]
+) -> None:
+    from hub.auth import load_account
+    from hub.member_views import PeerViewCache
+    from hub.organisations import get_by_code
+
+    org = get_by_code(session, COMPANY)
+    assert org is not None
+    user = create_user(session, "lena2", "Lena", "org_viewer", COMPANY, PASSWORD)
+    session.commit()
+    assert user.id is not None
+    account = load_account(session, user.id, user.session_version)
+    assert account is not None
+    cache = PeerViewCache(catalogue, DATA)
+    first = cache.get(session, account)
+    assert first.year == "2025" and first.report_years == ["2025", "2024"]
+    first.comparisons.clear()  # a copy: the kept view is untouched
+    again = cache.get(session, account)
+    assert again.comparisons and again == cache.get(session, account)
+    later = _submit(session, catalogue, org, "2023", [("co_items_actioned", "2023", 55, {})])
+    session.commit()
+    assert cache.get(session, account).report_years == ["2025", "2024"]  # pending: unchanged
+    approve(session, peer_alliance["sec"], [later])
+    session.commit()
+    assert cache.get(session, account).report_years == ["2025", "2024", "2023"]
