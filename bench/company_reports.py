@@ -25,7 +25,7 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
-from bench.release_build import prepare_demo
+from bench.release_build import demo_or
 from hub.db import build_engine
 from hub.models import Observation, Organisation, Period, Submission
 from hub.settings import REPO_ROOT
@@ -106,11 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reports", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as folder:
-        url = args.database_url or f"sqlite:///{Path(folder) / 'demo.sqlite3'}"
-        if not args.database_url:
-            print("building the demo (hub demo --no-serve) ...", flush=True)
-            prepare_demo(url)
+    with demo_or(args.database_url) as url:
         run(url, args.reports, args.workers)
     return 0
 

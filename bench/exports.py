@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from bench.release_build import prepare_demo
+from bench.release_build import demo_or
 from hub.catalogue import load_catalogue
 from hub.db import build_engine
 from hub.exports import FORMATS, export_release
@@ -98,11 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as folder:
-        url = args.database_url or f"sqlite:///{Path(folder) / 'demo.sqlite3'}"
-        if not args.database_url:
-            print("building the demo (hub demo --no-serve) ...", flush=True)
-            prepare_demo(url)
+    with demo_or(args.database_url) as url:
         run(url, args.repeat)
     return 0
 

@@ -198,6 +198,18 @@ def prepare_demo(url: str) -> int:
     return count
 
 
+@contextmanager
+def demo_or(database_url: str | None) -> Iterator[str]:
+    """``database_url`` as given, or else the demo built in a temporary SQLite database
+    (``hub demo --no-serve``, about a minute), removed afterwards."""
+    with tempfile.TemporaryDirectory() as folder:
+        url = database_url or f"sqlite:///{Path(folder) / 'demo.sqlite3'}"
+        if not database_url:
+            print("building the demo (hub demo --no-serve) ...", flush=True)
+            prepare_demo(url)
+        yield url
+
+
 # --- the measured build --------------------------------------------------------------------------
 
 
