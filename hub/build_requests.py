@@ -141,6 +141,7 @@ def _finish(engine: Engine, request_id: int, *, release: int | None, error: str 
 
 def run_next_build(engine: Engine, catalogue: Catalogue, data_dir: Path, now: datetime | None = None) -> str:
     """Run the oldest queued build request, if any (the scheduler's ``builds`` job)."""
+    from hub.disclosure import DisclosureError
     from hub.publication import build_protected_release
 
     moment = now or datetime.now(UTC)
@@ -164,7 +165,12 @@ def run_next_build(engine: Engine, catalogue: Catalogue, data_dir: Path, now: da
                 channel="web",
             )
             number = release.number
-    except HubError as refused:  # nothing to release, a title, a disclosure failure: said as is
+    except DisclosureError:  # its message names the cell and its range: the log only
+        log.exception("build request %s: disclosure control could not protect the release", request_id)
+        error = "disclosure control could not protect every cell; see the scheduler's log"
+        _finish(engine, request_id, release=None, error=error)
+        return f"build request {request_id} failed: {error}"
+    except HubError as refused:  # nothing to release, a title: said as is
         _finish(engine, request_id, release=None, error=" ".join(str(refused).split())[:300])
         return f"build request {request_id} failed: {refused}"
     except Exception as exc:  # an unexpected failure: its type only (the message could quote data)

@@ -363,7 +363,7 @@ class Release(SQLModel, table=True):
     previous_release_id: int | None = _fk("release.id", nullable=True)
     content_checksum: str | None = Field(default=None, sa_type=String(64), nullable=True)
     created_at: datetime = _ts()
-    built_at: datetime | None = _ts(nullable=True)
+    built_at: datetime | None = _ts(nullable=True)  # when its approved data was read (build start)
     published_at: datetime | None = _ts(nullable=True)
     built_by_id: int | None = _fk("hub_user.id", nullable=True)
     published_by_id: int | None = _fk("hub_user.id", nullable=True)

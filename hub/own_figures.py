@@ -7,9 +7,11 @@ the latest published release already rests on it ("in release N") or whether it 
 since ("approved, not yet in a release"): a company may publish its own report before the
 alliance's next release, and a reader must be able to tell.
 
-Counts of people keep their primary protection here too ("<10"): an organisation's own
-report is meant to be published under its name, and a small count of identified victims can
-identify a child whoever publishes it (rule 2).
+Counts of people keep their protection here too: an organisation's own report is meant to be
+published under its name, and a small count of identified victims can identify a child
+whoever publishes it (rule 2). A small count shows as "<10", and every other count of that
+metric in that year (its year, quarters, months and breakdowns) as "x", so that none can be
+worked out by subtraction.
 
 Its position among its peers reads the release's peer table (hub.peers) and nothing else
 about any other organisation.
@@ -166,11 +168,15 @@ def _marked(cells: pd.DataFrame, in_release: pd.DataFrame, context: FigureContex
     values = out["value"].to_numpy(dtype=float)
     counted = out["statistic"].isin(["value", "events"]).to_numpy()
     small = counted & (threshold > 0) & (values > 0) & (values < threshold)
-    out["suppressed"] = small
-    out["display"] = pd.array(
-        np.where(small, [f"<{int(t)}" for t in threshold], [f"{v:.10g}" for v in values]), dtype="string"
-    )
-    out.loc[small, "value"] = np.nan
+    # a small count could be worked out from the year and its other quarters, or from a total
+    # and its other parts: every count of that metric in that year is hidden with it ("x")
+    year = out["period"].str.slice(0, 4)
+    family = pd.Series(small).groupby([out["metric"].to_numpy(), year.to_numpy()]).transform("any").to_numpy()
+    hidden = small | (counted & (threshold > 0) & family.astype(bool))
+    out["suppressed"] = hidden
+    shown = np.where(small, [f"<{int(t)}" for t in threshold], [f"{v:.10g}" for v in values])
+    out["display"] = pd.array(np.where(hidden & ~small, "x", shown), dtype="string")
+    out.loc[hidden, "value"] = np.nan
     return out.drop(columns=["released_value"])
 
 

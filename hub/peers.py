@@ -13,10 +13,15 @@ internal protected table, when the release is built:
 - only each band's mean is published, never a minimum, maximum or order statistic, so a
   member of a band learns only the sum of at least two other figures;
 - nothing is published for fewer than ``min_contributors`` organisations;
+- only organisations that are not named contribute (a named organisation's figure is
+  published: a band holding known figures would give its other members away);
 - counts of people are published only when no contributor's figure is a small count
   (0 < v < the class threshold), and sums of items only when no band is dominated by its two
   largest members (the hidden band would follow from the published total by subtraction,
-  so one dominated band hides the whole distribution).
+  so one dominated band hides the whole distribution);
+- nothing where the stakeholder type's own cell is hidden (the bands would give it back),
+  nor where two neighbouring bands have the same mean (sorted, all their members would have
+  that figure).
 
 An organisation's own position is worked out on its side, from its own figure and the
 published band means (:func:`position`); the release stores nothing about any one of them.
@@ -60,7 +65,7 @@ PEER_COLUMNS: dict[str, str] = {
     "band_size": "int64",
     "mean": "float64",  # NaN when hidden
     "suppressed": "bool",
-    "suppression_reason": "string",  # "", primary, dominance
+    "suppression_reason": "string",  # "", primary, dominance, secondary
     "display": "string",
 }
 PEER_KEY = ("metric", "period", "stakeholder_type", "statistic", "param", "band")
@@ -95,12 +100,15 @@ def empty_peer_frame() -> pd.DataFrame:
 def _organisation_figures(
     protected: pd.DataFrame, organisations: pd.DataFrame, *, min_events: int
 ) -> pd.DataFrame:
-    """The organisation-level, not broken down, comparable figures, with each organisation's
-    stakeholder type; a percentile or share on fewer than ``min_events`` events is left out
-    (it is not a figure of the organisation's performance, and is hidden on its own)."""
+    """The organisation-level, not broken down, comparable figures of organisations that are
+    not named, with each organisation's stakeholder type. A named organisation's figure is
+    published (it is known, and a band holding known figures would give its other members
+    away), and a percentile or share on fewer than ``min_events`` events is left out (it is
+    not a figure of the organisation's performance, and is hidden on its own)."""
     rows = (protected["level"] == "organisation").to_numpy() & protected["statistic"].isin(
         PEER_STATISTICS
     ).to_numpy()
+    rows &= (protected["suppression_reason"] == "not_named").to_numpy()
     for name in DIMENSIONS:
         rows &= (protected[name] == TOTAL).to_numpy()
     columns = ["metric", "period", "period_kind", "entity", "statistic", "param", "value"]
@@ -112,6 +120,25 @@ def _organisation_figures(
     types = organisations.set_index("organisation")["stakeholder_type"]
     figures = figures.assign(stakeholder_type=figures["entity"].map(types).astype("string"))
     return figures[figures["stakeholder_type"].notna()].drop(columns=["event_count"])
+
+
+def _type_cell_hidden(protected: pd.DataFrame, per_band: pd.DataFrame) -> np.ndarray:
+    """For each band row: is the stakeholder type's own cell of the same metric, period,
+    statistic and parameter hidden in the protected table?"""
+    rows = (protected["level"] == "stakeholder_type").to_numpy()
+    for name in DIMENSIONS:
+        rows &= (protected[name] == TOTAL).to_numpy()
+    key = ["metric", "period", "stakeholder_type", "statistic", "param"]
+    cells = protected.loc[rows, ["metric", "period", "entity", "statistic", "param", "suppressed"]]
+    cells = cells.rename(columns={"entity": "stakeholder_type"}).drop_duplicates(key)
+    cells = cells.astype(
+        {"metric": "string", "period": "string", "stakeholder_type": "string", "statistic": "string"}
+    )
+    chosen = per_band.loc[:, key].astype(
+        {"metric": "string", "period": "string", "stakeholder_type": "string", "statistic": "string"}
+    )
+    joined = chosen.merge(cells, on=key, how="left")
+    return joined["suppressed"].fillna(False).to_numpy(dtype=bool)
 
 
 def _display(values: pd.Series, units: pd.Series) -> pd.Series:
@@ -185,7 +212,16 @@ def peer_distributions(
     # one hidden band hides its whole distribution (the rest and the total would give it away)
     primary = per_band.groupby("group")["small"].transform("any").to_numpy(dtype=bool)
     dominance = dominated.groupby(per_band["group"]).transform("any").to_numpy(dtype=bool)
-    reason = np.where(primary, "primary", np.where(dominance, "dominance", ""))
+    # two neighbouring bands with the same mean: sorted, every member of both has that figure
+    following = per_band.groupby("group")["mean"].shift(-1)
+    ties = np.isclose(per_band["mean"].to_numpy(dtype=float), following.to_numpy(dtype=float))
+    tied = pd.Series(ties).groupby(per_band["group"].to_numpy()).transform("any").to_numpy(dtype=bool)
+    # the type's own total hidden: the bands' sum (with the named organisations' published
+    # figures) would give it back
+    secondary = tied | _type_cell_hidden(protected, per_band)
+    reason = np.where(
+        primary, "primary", np.where(dominance, "dominance", np.where(secondary, "secondary", ""))
+    )
     hidden = reason != ""
     per_band["band_name"] = [
         BAND_NAMES[int(b)][int(n) - 1] for b, n in zip(per_band["bands"], per_band["band"], strict=True)

@@ -518,6 +518,9 @@ def build_release(
     if not 1 <= len(title) <= 200:
         raise ReleaseError("a release title has 1 to 200 characters")
     all_keys = {**DEFAULT_KEYS, **(keys or {})}
+    # the time the approved data is read as of: a submission approved while the build runs is
+    # not in it, and hub.own_figures marks figures against this time
+    as_of = datetime.now(UTC)
     tables = compose(session, catalogue)
     _check_tables(tables, all_keys)
     if all(frame.empty for frame in tables.values()):
@@ -562,7 +565,7 @@ def build_release(
         )
     release.content_checksum = content_checksum(digests)
     release.status = "built"
-    release.built_at = datetime.now(UTC)
+    release.built_at = as_of
     session.add(release)
     audit.record(
         session,

@@ -72,6 +72,8 @@ def _one(code: str, year: str, out: str) -> BatchResult:
         write_pdf(render_html("report.html", document), path)
     except HubError as problem:
         return BatchResult(code, None, time.perf_counter() - started, str(problem))
+    except Exception as failure:  # one report's failure never stops the others; its type only
+        return BatchResult(code, None, time.perf_counter() - started, f"failed ({type(failure).__name__})")
     return BatchResult(code, path, time.perf_counter() - started)
 
 

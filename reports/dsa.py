@@ -110,12 +110,12 @@ def _notices(own: OwnFigures, year: str, category: str) -> tuple[str, str, str]:
         return "", "", ""
     total = cells[cells["notice_source"] == TOTAL]["value"]
     parts = cells[cells["notice_source"] != TOTAL].set_index("notice_source")["value"]
+    # only a figure the company gave: a source it did not list is not known to be zero
     trusted = _number(float(parts["trusted_flagger"])) if "trusted_flagger" in parts.index else ""
-    complete = not total.empty and not parts.empty and np.isclose(float(parts.sum()), float(total.iloc[0]))
+    # complete: the parts add up to the total exactly (counts; half a unit of float slack)
+    complete = not total.empty and not parts.empty and abs(float(parts.sum()) - float(total.iloc[0])) < 0.5
     if complete:
         notices = float(parts.drop(labels=[s for s in NOT_NOTICES if s in parts.index]).sum())
-        if not trusted:
-            trusted = "0"  # a complete breakdown without trusted flaggers: none came from them
         context = (
             f"Hub metric co_notices_received, category {category}, from every source but law enforcement "
             "(authorities' requests and orders are reported in Part 3)."
@@ -128,6 +128,24 @@ def _notices(own: OwnFigures, year: str, category: str) -> tuple[str, str, str]:
         else ""
     )
     return "", trusted, context
+
+
+def _overlapping_child(own: OwnFigures, year: str, category: str) -> str:
+    """Why a keyword row stays empty when the company also reported a sub-category of its hub
+    category (AI-generated CSAM under CSAM): whether its CSAM figure includes them is not
+    known, and the template has a row of its own for them. "" when there is no such overlap."""
+    children = {"csam": "ai_generated_csam"}
+    child = children.get(category)
+    if child is None:
+        return ""
+    cells = own.cells
+    reported = cells[(cells["period"] == year) & (cells["category"] == child)]
+    if reported.empty:
+        return ""
+    return (
+        f"The company reported {child} apart from {category} in the hub; whether its {category} figures include "
+        "it is not recorded, so this row is left empty: enter the figure without the deepfake sub-category."
+    )
 
 
 def _median_context(own: OwnFigures, year: str, category: str) -> str:
@@ -203,6 +221,14 @@ def dsa_parts(
                 break
             category = keywords.get(row[category_at])
             if category is None:
+                continue
+            overlap = _overlapping_child(own, year, category)
+            if overlap:  # the keyword's figure cannot be told apart from its sub-category's
+                for name, at in column.items():
+                    if name.startswith("Contextual information on Number of notices received") or (
+                        name.startswith("Contextual Information on Number of measures taken at")
+                    ):
+                        row[at] = overlap
                 continue
             if NOTICES in column:
                 notices, trusted, context = _notices(own, year, category)

@@ -8,7 +8,9 @@ rendered at the same time (each takes a few seconds of CPU).
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -76,7 +78,11 @@ class OwnReports:
         own = own_figures(session, context, code)
         document = company_report(own, context.peers(session), self.catalogue, year)
         html = render_html("report.html", document)
-        out = self.folder / f"{code}-{year}-{threading.get_ident()}.pdf"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        # a name of its own per request (several web processes render side by side)
+        handle, name = tempfile.mkstemp(prefix=f"{code}-{year}-", suffix=".pdf", dir=self.folder)
+        os.close(handle)
+        out = Path(name)
         with self._renders:
             try:
                 write_pdf(html, out)

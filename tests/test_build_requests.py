@@ -26,6 +26,7 @@ from hub import build_requests
 from hub.approval import approve, live_pending
 from hub.catalogue import Catalogue
 from hub.db import session_scope
+from hub.disclosure import DisclosureError
 from hub.models import BuildRequest, Release, User
 from hub.releases import ReleaseError
 
@@ -113,6 +114,10 @@ def test_the_build_form_needs_the_sessions_token_and_a_title(web: flask.Flask, l
             "nothing to release",
         ),
         (RuntimeError("value 4 of small-force"), "RuntimeError; see the scheduler's log"),
+        (
+            DisclosureError("cell le_victims_identified 2025 small-force can be worked out: [4, 4]"),
+            "disclosure control could not protect every cell",
+        ),
     ],
 )
 def test_a_failed_build_is_said_in_words_that_quote_no_data(
@@ -135,7 +140,7 @@ def test_a_failed_build_is_said_in_words_that_quote_no_data(
     (request,) = _requests(loaded_engine)
     assert request.status == "failed" and request.error is not None and shown in request.error
     page = page_callback(sam, "/secretariat")
-    assert shown in page and "small-force" not in page and "value 4" not in page
+    assert shown in page and "small-force" not in page and "value 4" not in page and "[4, 4]" not in page
     with Session(loaded_engine) as session:
         assert session.exec(select(Release)).all() == []
     assert _ask(sam, title="Again") == 303  # a failed request does not block the next one

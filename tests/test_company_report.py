@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import flask
+import pandas as pd
 import pytest
 from dashpages import page_callback
 from hubcli import hub_in_process, hub_process
@@ -20,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from test_publication import _org, _submit
 from test_reports import _ink, _pages, _text
-from test_web_upload import PASSWORD, _cheaper_scrypt, sign_in  # noqa: F401 - _cheaper_scrypt is a fixture
+from test_web_upload import PASSWORD, SQLITE_ONLY, _cheaper_scrypt, sign_in  # noqa: F401 - _cheaper_scrypt is a fixture
 
 from dashboards.app import create_app
 from hub.approval import approve
@@ -40,6 +41,7 @@ COMPANY = "lantern-video"  # the company whose report is made; has not consented
 PEERS = {f"peer-{n}": 110.0 * (n + 1) for n in range(6)}  # 110 ... 660 items actioned
 OWN_ITEMS = 700.0
 CSAM_ROW = "KEYWORD_CHILD_SEXUAL_ABUSE_MATERIAL"
+OWN_INITIATIVE_HEADER = "Number of measures taken at the provider's own initiative "
 
 
 @pytest.fixture
@@ -71,7 +73,17 @@ def peer_alliance(session: Session, catalogue: Catalogue) -> dict[str, Any]:
                 ("co_capability_hash_matching", "2025", 1, {}),
             ],
         ),
-        _submit(session, catalogue, police, "2025", [("le_victims_identified", "2025", 4, {})]),
+        _submit(
+            session,
+            catalogue,
+            police,
+            "2025",
+            [
+                ("le_victims_identified", "2025", 14, {}),
+                ("le_victims_identified", "2025", 4, {"country": "BE"}),
+                ("le_victims_identified", "2025", 10, {"country": "FR"}),
+            ],
+        ),
     ]
     for code, org in peers.items():
         ids.append(_submit(session, catalogue, org, "2025", [("co_items_actioned", "2025", PEERS[code], {})]))
@@ -117,11 +129,13 @@ def test_own_figures_are_marked_against_the_latest_release(
 def test_a_small_count_of_people_stays_protected_in_an_own_report(
     session: Session, catalogue: Catalogue, peer_alliance: dict[str, Any]
 ) -> None:
+    """The 4 of Belgium shows as "<10"; the total 14 and France's 10 as "x", since either with
+    the other would give the 4 back by subtraction."""
     _, own = _own(session, catalogue, "small-force")
-    victims = _cell(own, "le_victims_identified", "2025")
-    assert (
-        bool(victims["suppressed"]) and victims["display"] == "<10" and victims["value"] != victims["value"]
-    )
+    cells = own.cells[(own.cells["metric"] == "le_victims_identified") & (own.cells["statistic"] == "value")]
+    shown = dict(zip(cells["country"], cells["display"], strict=True))
+    assert shown == {"_T": "x", "BE": "<10", "FR": "x"}
+    assert cells["suppressed"].all() and cells["value"].isna().all()
 
 
 def test_its_position_among_six_peers_from_the_published_bands(
@@ -202,6 +216,7 @@ def test_an_incomplete_breakdown_leaves_the_notices_empty(
     )
 
 
+@SQLITE_ONLY  # PDF rendering does not depend on the database; own figures run on both
 def test_the_company_report_reads_back(
     cli_env: dict[str, str], peer_alliance: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -294,6 +309,7 @@ def test_a_logo_must_be_a_small_png_or_jpeg(content: bytes, message: str) -> Non
         logo_data_url(content)
 
 
+@SQLITE_ONLY  # PDF rendering does not depend on the database; own figures run on both
 def test_a_logo_file_that_is_not_an_image_writes_nothing(
     cli_env: dict[str, str], peer_alliance: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -345,6 +361,7 @@ def _pdf_text(body: bytes, tmp_path: Path, name: str) -> str:
     return " ".join(_text(path).split())
 
 
+@SQLITE_ONLY  # PDF rendering does not depend on the database; own figures run on both
 def test_a_signed_in_organisation_downloads_its_own_report_only(
     web: flask.Flask, settings: Settings, tmp_path: Path
 ) -> None:
@@ -383,6 +400,7 @@ def test_the_peer_bands_are_a_downloadable_release_table(
     assert {r["contributors"] for r in items} == {"7"}
 
 
+@SQLITE_ONLY  # PDF rendering does not depend on the database; own figures run on both
 def test_every_companys_report_in_one_run(
     cli_env: dict[str, str], peer_alliance: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -405,10 +423,20 @@ def test_every_companys_report_in_one_run(
 
 
 def test_the_peer_view_is_kept_until_an_approval_changes_it(
-    session: Session, catalogue: Catalogue, peer_alliance: dict[str, Any]
+    session: Session, catalogue: Catalogue, peer_alliance: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from hub import member_views
     from hub.auth import load_account
     from hub.member_views import PeerViewCache
+
+    computed: list[str] = []
+    original = member_views.own_peer_view
+
+    def counted(*args: Any) -> Any:
+        computed.append("view")
+        return original(*args)
+
+    monkeypatch.setattr(member_views, "own_peer_view", counted)
     from hub.organisations import get_by_code
 
     org = get_by_code(session, COMPANY)
@@ -424,9 +452,56 @@ def test_the_peer_view_is_kept_until_an_approval_changes_it(
     first.comparisons.clear()  # a copy: the kept view is untouched
     again = cache.get(session, account)
     assert again.comparisons and again == cache.get(session, account)
+    assert computed == ["view"]  # computed once, then kept
     later = _submit(session, catalogue, org, "2023", [("co_items_actioned", "2023", 55, {})])
     session.commit()
     assert cache.get(session, account).report_years == ["2025", "2024"]  # pending: unchanged
     approve(session, peer_alliance["sec"], [later])
     session.commit()
     assert cache.get(session, account).report_years == ["2025", "2024", "2023"]
+    assert computed == ["view", "view"]
+
+
+def test_a_source_not_listed_is_not_taken_for_zero(
+    session: Session, catalogue: Catalogue, peer_alliance: dict[str, Any]
+) -> None:
+    """300 from users and 100 from law enforcement make the 400 total: the notices are 300, and
+    the trusted flaggers' field stays empty (the company gave no figure for them)."""
+    _, own = _own(session, catalogue)
+    cells = own.cells.copy()
+    notices = (cells["metric"] == "co_notices_received") & (cells["category"] == "csam")
+    cells = cells[~(notices & (cells["notice_source"] == "trusted_flagger"))]
+    total = (
+        (cells["metric"] == "co_notices_received")
+        & (cells["category"] == "csam")
+        & (cells["notice_source"] == "_T")
+    )
+    cells.loc[total & (cells["period"] == "2025") & (cells["statistic"] == "value"), "value"] = 400.0
+    header, *rows = dsa_parts(
+        type(own)(own.organisation, cells, own.release), catalogue, "2025", data_dir=DATA
+    )["part_04_notices.csv"]
+    csam = next(r for r in rows if r[3] == CSAM_ROW)
+    assert csam[header.index("Number of notices received ")] == "300"
+    assert csam[header.index("Number of notices received from Trusted flaggers")] == ""
+
+
+def test_csam_reported_beside_its_deepfake_sub_category_is_left_empty(
+    session: Session, catalogue: Catalogue, peer_alliance: dict[str, Any]
+) -> None:
+    """Whether the company's CSAM figure includes the AI-generated one it also reported is not
+    recorded: the CSAM keyword row stays empty (with the reason), never counted twice."""
+    _, own = _own(session, catalogue)
+    extra = own.cells[
+        (own.cells["metric"] == "co_notices_received") & (own.cells["category"] == "csam")
+    ].copy()
+    extra["category"] = "ai_generated_csam"
+    both = type(own)(own.organisation, pd.concat([own.cells, extra], ignore_index=True), own.release)
+    parts = dsa_parts(both, catalogue, "2025", data_dir=DATA)
+    header, *rows = parts["part_04_notices.csv"]
+    csam = next(r for r in rows if r[3] == CSAM_ROW)
+    assert csam[header.index("Number of notices received ")] == ""
+    assert "left empty" in csam[header.index("Contextual information on Number of notices received ")]
+    deepfake = next(r for r in rows if r[3] == "KEYWORD_CHILD_SEXUAL_ABUSE_MATERIAL_DEEPFAKE")
+    assert deepfake[header.index("Number of notices received ")] == "500"
+    header5, *rows5 = parts["part_05_own_initiative_illegal.csv"]
+    assert next(r for r in rows5 if r[3] == CSAM_ROW)[header5.index(OWN_INITIATIVE_HEADER)] == ""

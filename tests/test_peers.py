@@ -46,13 +46,14 @@ def organisations(count: int, kind: str = "company", prefix: str = "co") -> pd.D
 
 
 def distributions(rows: list[dict[str, Any]], orgs: pd.DataFrame, rule: PeerRule = RULE) -> pd.DataFrame:
+    """The peer table of ``rows`` as protect() would mark them: an organisation's cell hidden
+    as not_named unless the row says otherwise, any other cell published unless it says so."""
+    frame = conform(pd.DataFrame(rows))
+    default = ["not_named" if r.get("level", "organisation") == "organisation" else "" for r in rows]
+    reasons = [r.get("suppression_reason", d) for r, d in zip(rows, default, strict=True)]
+    frame = frame.assign(suppressed=[reason != "" for reason in reasons], suppression_reason=reasons)
     return peer_distributions(
-        conform(pd.DataFrame(rows)),
-        orgs,
-        thresholds={"people": 10},
-        dominance_k=0.85,
-        min_events=10,
-        rule=rule,
+        frame, orgs, thresholds={"people": 10}, dominance_k=0.85, min_events=10, rule=rule
     )
 
 
