@@ -405,21 +405,26 @@ def test_every_companys_report_in_one_run(
     cli_env: dict[str, str], peer_alliance: dict[str, Any], tmp_path: Path
 ) -> None:
     out = tmp_path / "batch"
-    result = hub_process(
-        cli_env, "report", "orgs", "--period", "2025", "--out", str(out), "--type", "company"
-    )
+    result = hub_process(cli_env, "report", "orgs", "--period", "2025", "--out", str(out))
     assert result.returncode == 0, result.stderr
-    assert "7 of 7 organisation reports for 2025" in result.stdout
+    assert "8 of 8 organisation reports for 2025" in result.stdout
     made = sorted(p.name for p in out.iterdir())
-    assert made == sorted(f"{code}-2025.pdf" for code in [COMPANY, *PEERS])
+    assert made == sorted(f"{code}-2025.pdf" for code in [COMPANY, *PEERS, "small-force"])
     peer = " ".join(_text(out / "peer-3-2025.pdf").split())
     assert "Peer 3: transparency report 2025" in peer and "Lantern" not in peer
-    # a year only one company has figures for: the others are listed as skipped
-    result = hub_process(cli_env, "report", "orgs", "--period", "2024", "--out", str(tmp_path / "y2024"))
+    # the police force's report shows totals: its 14 victims as "x" (Belgium's 4 is in it)
+    force = " ".join(_text(out / "small-force-2025.pdf").split())
+    assert "Small Force: transparency report 2025" in force
+    assert "Victims identified x" in force and " 14 " not in force
+    # one stakeholder type, a year only one company has figures for: the others are skipped
+    only = tmp_path / "y2024"
+    result = hub_process(
+        cli_env, "report", "orgs", "--period", "2024", "--out", str(only), "--type", "company"
+    )
     assert result.returncode == 0, result.stderr
-    assert "1 of 8 organisation reports for 2024" in result.stdout
-    assert "skipped small-force: Small Force has no approved figures for 2024" in result.stdout
-    assert [p.name for p in (tmp_path / "y2024").iterdir()] == [f"{COMPANY}-2024.pdf"]
+    assert "1 of 7 organisation reports for 2024" in result.stdout
+    assert "skipped peer-0: Peer 0 has no approved figures for 2024" in result.stdout
+    assert [p.name for p in only.iterdir()] == [f"{COMPANY}-2024.pdf"]
 
 
 def test_the_peer_view_is_kept_until_an_approval_changes_it(
