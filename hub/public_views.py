@@ -17,6 +17,7 @@ import pandas as pd
 
 from hub.catalogue import BucketScheme, Catalogue
 from hub.figures import ALLIANCE, NO_PARAM
+from hub.periods import PeriodError, parse_period
 from hub.progress import select_series, series_key
 from hub.published import ReleaseData
 from hub.targets import GrowthTarget, TargetSpec
@@ -109,11 +110,22 @@ HEADLINES: tuple[tuple[str, str, float, str, str], ...] = (
 )
 
 
-def headlines(data: ReleaseData) -> list[Headline]:
-    """The alliance's headline figures, each with its latest year that has a cell."""
+def period_kind_of(period: str) -> str:
+    """The kind of a period code (2025: year, 2025-H1: half_year, 2025-Q3: quarter, ...)."""
+    try:
+        return parse_period(period).kind
+    except PeriodError:
+        return "year"
+
+
+def headlines(data: ReleaseData, period_kind: str = "year") -> list[Headline]:
+    """The alliance's headline figures, each with its latest period (of ``period_kind``) that
+    has a cell."""
     found = []
     for metric, statistic, param, label, unit in HEADLINES:
-        series = _figures(data.alliance_series(metric, statistic=statistic, param=param))
+        series = _figures(
+            data.alliance_series(metric, statistic=statistic, param=param, period_kind=period_kind)
+        )
         found.append(Headline(metric, label, unit, series[-1] if series else None, series))
     return found
 
@@ -221,9 +233,11 @@ def _one(cells: pd.DataFrame, period: str) -> Figure | None:
     return found[0] if found else None
 
 
-def takedown_periods(data: ReleaseData, metric: str) -> list[str]:
-    """Years with a published event count for ``metric``, newest first."""
-    cells = data.cells(metric, statistic="events", fixed={"time_bucket": "_T"}, entity=ALLIANCE)
+def takedown_periods(data: ReleaseData, metric: str, period_kind: str = "year") -> list[str]:
+    """Periods (years by default) with a published event count for ``metric``, newest first."""
+    cells = data.cells(
+        metric, statistic="events", fixed={"time_bucket": "_T"}, entity=ALLIANCE, period_kind=period_kind
+    )
     return sorted({str(p) for p in cells["period"]}, reverse=True)
 
 
@@ -250,7 +264,10 @@ def takedown(
     within 24 h / 72 h / 7 days, median and p90 with their bounds; one row per value of ``by``;
     the yearly trend. ``value`` narrows every figure but the breakdown to one value of ``by``."""
     fixed = {by: value} if value and by != ORGANISATION_COUNTRY else {}
-    hist = data.cells(metric, statistic="events", entity=ALLIANCE, fixed=fixed, vary=("time_bucket",))
+    kind = period_kind_of(period)  # a year, or a half-year, quarter or month of one
+    hist = data.cells(
+        metric, statistic="events", entity=ALLIANCE, fixed=fixed, vary=("time_bucket",), period_kind=kind
+    )
     hist = hist.loc[hist["period"] == period]
     order = {code: rank for rank, code in enumerate(buckets.codes)}
     histogram = pd.DataFrame(
@@ -268,11 +285,18 @@ def takedown(
         .reset_index(drop=True)
     )
     events = _one(
-        data.cells(metric, statistic="events", entity=ALLIANCE, fixed={**fixed, "time_bucket": "_T"}), period
+        data.cells(
+            metric,
+            statistic="events",
+            entity=ALLIANCE,
+            fixed={**fixed, "time_bucket": "_T"},
+            period_kind=kind,
+        ),
+        period,
     )
-    share_cells = data.cells(metric, statistic="share_within", entity=ALLIANCE, fixed=fixed)
+    share_cells = data.cells(metric, statistic="share_within", entity=ALLIANCE, fixed=fixed, period_kind=kind)
     shares = [(h, _one(share_cells.loc[np.isclose(share_cells["param"], h)], period)) for h in SHARE_HOURS]
-    q_cells = data.cells(metric, statistic="percentile", entity=ALLIANCE, fixed=fixed)
+    q_cells = data.cells(metric, statistic="percentile", entity=ALLIANCE, fixed=fixed, period_kind=kind)
     quantiles = [(q, _one(q_cells.loc[np.isclose(q_cells["param"], q)], period)) for q in QUANTILES]
 
     # By the organisation's own country (a level) or by a dimension of the metric.
@@ -280,6 +304,7 @@ def takedown(
         {"level": "country"} if by == ORGANISATION_COUNTRY else {"entity": ALLIANCE, "vary": (by,)}
     )
     column = "entity" if by == ORGANISATION_COUNTRY else by
+    where["period_kind"] = kind
     part_events = data.cells(metric, statistic="events", **where)  # type: ignore[arg-type]
     part_shares = data.cells(metric, statistic="share_within", param=72.0, **where)  # type: ignore[arg-type]
     part_median = data.cells(metric, statistic="percentile", param=0.5, **where)  # type: ignore[arg-type]
@@ -306,9 +331,10 @@ def takedown(
 # --- victims, volumes, flows, countries, organisations ----------------------------------------
 
 
-def alliance_years(data: ReleaseData, metric: str) -> pd.DataFrame:
-    """The alliance's yearly figures of ``metric`` (period, value, display, suppressed, yoy)."""
-    cells = data.alliance_series(metric)
+def alliance_years(data: ReleaseData, metric: str, period_kind: str = "year") -> pd.DataFrame:
+    """The alliance's figures of ``metric`` per period of one kind, years by default (period,
+    value, display, suppressed, yoy)."""
+    cells = data.alliance_series(metric, period_kind=period_kind)
     return cells.loc[
         :,
         [
@@ -331,6 +357,20 @@ def report_years(data: ReleaseData) -> list[str]:
     )
 
 
+def report_periods(data: ReleaseData) -> list[str]:
+    """Every period (years, half-years, quarters) the release has alliance volumes for:
+    what an alliance report can be made for."""
+    return sorted(
+        {
+            str(p)
+            for kind in ("year", "half_year", "quarter")
+            for metric in VOLUME_METRICS
+            for p in data.alliance_series(metric, period_kind=kind)["period"]
+        },
+        reverse=True,
+    )
+
+
 def growth_path(series: pd.DataFrame, rate: float = VICTIM_GROWTH) -> pd.DataFrame:
     """The +``rate`` a year path from the first published year of ``series`` (its first
     shown value), beside the actual values."""
@@ -350,7 +390,7 @@ def growth_path(series: pd.DataFrame, rate: float = VICTIM_GROWTH) -> pd.DataFra
 def country_cells(data: ReleaseData, metric: str, period: str) -> pd.DataFrame:
     """``metric`` per country (the organisations' own countries) in ``period``: entity = ISO
     code, with the display text of hidden cells."""
-    cells = data.cells(metric, level="country")
+    cells = data.cells(metric, level="country", period_kind=period_kind_of(period))
     cells = cells.loc[cells["period"] == period]
     return (
         cells.loc[:, ["entity", "value", "display", "suppressed", "suppression_reason", "coverage"]]
@@ -418,9 +458,12 @@ def organisation_figures(data: ReleaseData, organisation: str) -> pd.DataFrame:
     return frame.loc[:, PROFILE_COLUMNS].sort_values(["metric", "period"]).reset_index(drop=True)
 
 
-def country_profile(data: ReleaseData, iso: str, metrics: Sequence[str] | None = None) -> pd.DataFrame:
-    """A country's yearly figures (organisations based in it), optionally of ``metrics`` only."""
-    frame = data.entity_totals("country", iso)
+def country_profile(
+    data: ReleaseData, iso: str, metrics: Sequence[str] | None = None, period_kind: str = "year"
+) -> pd.DataFrame:
+    """A country's figures (organisations based in it) per period of one kind, years by
+    default, optionally of ``metrics`` only."""
+    frame = data.entity_totals("country", iso, period_kind=period_kind)
     if metrics is not None:
         frame = frame.loc[frame["metric"].isin(list(metrics))]
     return frame.loc[:, PROFILE_COLUMNS].sort_values(["metric", "period"]).reset_index(drop=True)

@@ -197,23 +197,34 @@ class ReleaseData:
             chosen[name] = chosen[name].astype(str)
         return chosen.reset_index(drop=True)
 
-    def entity_totals(self, level: str, entity: str, *, statistic: str = "value") -> pd.DataFrame:
-        """Every metric's yearly totals of one organisation or country (level in ENTITY_LEVELS)."""
+    def entity_totals(
+        self, level: str, entity: str, *, statistic: str = "value", period_kind: str = "year"
+    ) -> pd.DataFrame:
+        """Every metric's totals of one organisation or country (level in ENTITY_LEVELS), for
+        the periods of one kind (years by default)."""
         frame = self._by_entity.get((level, entity))
         if frame is None:
             return pd.DataFrame(columns=list(INDICATOR_COLUMNS))
         chosen = frame.loc[
-            (frame["statistic"] == statistic).to_numpy() & (frame["period_kind"] == "year").to_numpy()
+            (frame["statistic"] == statistic).to_numpy() & (frame["period_kind"] == period_kind).to_numpy()
         ].drop(columns=BREAKDOWN)
         for name in chosen.select_dtypes("category").columns:
             chosen[name] = chosen[name].astype(str)
         return chosen.reset_index(drop=True)
 
     def alliance_series(
-        self, metric: str, *, statistic: str = "value", param: float = NO_PARAM
+        self, metric: str, *, statistic: str = "value", param: float = NO_PARAM, period_kind: str = "year"
     ) -> pd.DataFrame:
-        """The alliance's yearly figure of ``metric``, oldest first."""
-        cells = self.cells(metric, statistic=statistic, level="alliance", entity=ALLIANCE, param=param)
+        """The alliance's figure of ``metric`` for each period of one kind (years by default),
+        oldest first."""
+        cells = self.cells(
+            metric,
+            statistic=statistic,
+            level="alliance",
+            entity=ALLIANCE,
+            param=param,
+            period_kind=period_kind,
+        )
         return cells.sort_values("period").reset_index(drop=True)
 
 

@@ -1,4 +1,5 @@
-"""The alliance's transparency report for one year of a published release: what it says, as
+"""The alliance's transparency report for a year (or a half-year or quarter) of a published
+release: what it says, as
 plain data for the template (reports/templates/report.html). Every figure comes from the
 release through hub.public_views, exactly as the dashboards show it; hidden figures keep
 their published mark ("<10", "x") and are never drawn as values.
@@ -44,7 +45,7 @@ def _period_figure(series: pd.DataFrame, period: str) -> pd.Series | None:
 def _summary(data: ReleaseData, period: str) -> Section:
     section = Section("summary", "Executive summary")
     rows = []
-    for headline in views.headlines(data):
+    for headline in views.headlines(data, views.period_kind_of(period)):
         chosen = next((f for f in headline.series if f.period == period), None)
         figure = chosen.display if chosen else "–"
         if chosen and not chosen.suppressed:
@@ -163,7 +164,7 @@ def _takedown(data: ReleaseData, catalogue: Catalogue, period: str) -> Section:
         for b in catalogue.buckets.buckets
     }
     for metric in views.TAKEDOWN_METRICS:
-        if period not in views.takedown_periods(data, metric):
+        if period not in views.takedown_periods(data, metric, views.period_kind_of(period)):
             continue
         result = views.takedown(data, catalogue.buckets, metric, period)
         name = catalogue.metrics[metric].name if metric in catalogue.metrics else metric
@@ -211,7 +212,7 @@ def _volumes(data: ReleaseData, catalogue: Catalogue, period: str) -> Section:
     section = Section("volumes", "Volumes")
     rows = []
     for metric in views.VOLUME_METRICS:
-        series = views.alliance_years(data, metric)
+        series = views.alliance_years(data, metric, views.period_kind_of(period))
         chosen = _period_figure(series, period)
         if chosen is None:
             continue
@@ -359,7 +360,7 @@ def _annex(data: ReleaseData, catalogue: Catalogue, period: str) -> Section:
     names = [catalogue.metrics[m].name if m in catalogue.metrics else m for m in ANNEX_METRICS]
     rows = []
     for iso in countries:
-        profile = views.country_profile(data, iso, ANNEX_METRICS)
+        profile = views.country_profile(data, iso, ANNEX_METRICS, views.period_kind_of(period))
         chosen = profile.loc[profile["period"].astype(str) == period]
         figures = {
             str(r.metric): published(r.value, r.display, r.suppressed) for r in chosen.itertuples(index=False)
@@ -376,11 +377,15 @@ def _annex(data: ReleaseData, catalogue: Catalogue, period: str) -> Section:
 def alliance_report(
     data: ReleaseData, catalogue: Catalogue, specs: Sequence[TargetSpec], period: str
 ) -> dict[str, Any]:
-    """Everything the alliance report shows for ``period`` (a year of the release)."""
-    years = views.report_years(data)
-    if period not in years:
+    """Everything the alliance report shows for ``period``: a year of the release, or a
+    half-year or quarter (its figures are those of that period; targets and the victims'
+    growth path stay yearly, as the targets are set)."""
+    periods = views.report_periods(data)
+    if period not in periods:
+        years = [p for p in periods if p.isdigit()]
         raise ReportError(
-            f"release {data.number} has no alliance figures for {period} (it has: {', '.join(years) or 'none'})"
+            f"release {data.number} has no alliance figures for {period} "
+            f"(it has: {', '.join(years) or 'none'}, and their half-years and quarters)"
         )
     sections = [
         _summary(data, period),

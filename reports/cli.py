@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 report_app = typer.Typer(no_args_is_help=True, help="PDF transparency reports from a published release.")
 
 Period = Annotated[str, typer.Option("--period", help="A year of the release, e.g. 2025.")]
+AlliancePeriod = Annotated[
+    str, typer.Option("--period", help="A year, half-year or quarter of the release: 2025, 2025-H1, 2025-Q3.")
+]
 Out = Annotated[Path, typer.Option("-o", "--out", help="The PDF file to write.")]
 Release = Annotated[int | None, typer.Option("--release", help="A published release (default: the latest).")]
 
@@ -44,9 +47,9 @@ def _write(context: dict[str, Any], out: Path, what: str, started: float) -> Non
 
 
 @report_app.command("alliance")
-def alliance_command(period: Period, out: Out, release: Release = None) -> None:
-    """The alliance's transparency report for a year: targets, takedown speed, volumes,
-    victims, flows, methodology, revisions and a country annex."""
+def alliance_command(period: AlliancePeriod, out: Out, release: Release = None) -> None:
+    """The alliance's transparency report for a year, half-year or quarter: targets, takedown
+    speed, volumes, victims, flows, methodology, revisions and a country annex."""
     from hub.targets import load_targets
     from reports.alliance import alliance_report
 

@@ -23,10 +23,12 @@ from test_public_pages import releases  # noqa: F401 - a fixture
 from test_publication import ANONYMOUS, alliance  # noqa: F401 - a fixture
 
 from dashboards.app import create_app
+from hub.catalogue import Catalogue
 from hub.models import User
 from hub.releases import withdraw_release
 from hub.settings import Settings
 from reports import render, svg
+from reports.parts import ReportError as ReportMadeError
 from reports.render import ReportError, render_html, write_pdf
 
 pytestmark = pytest.mark.slow
@@ -271,3 +273,51 @@ def test_a_render_over_its_time_limit_leaves_no_file(tmp_path: Path) -> None:
     with pytest.raises(ReportError, match="took longer than"):
         write_pdf(f"<table>{rows}</table>", out, timeout=1.0)
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_an_alliance_report_for_a_quarter_and_a_half_year(session: Session, catalogue: Catalogue) -> None:
+    """Quarterly figures of 2025: the report of 2025-Q2 shows Q2's volumes, of 2025-H1 the
+    half-year's, and a quarter nobody reported is refused in words."""
+    from test_publication import DATA, _org, _submit
+
+    from hub.approval import approve
+    from hub.auth import create_user
+    from hub.publication import build_protected_release
+    from hub.published import ReleaseCache
+    from hub.releases import publish_release
+    from hub.targets import load_targets
+    from reports.alliance import alliance_report
+
+    sec = create_user(session, "sec-q", "Sec Q", "secretariat", None, "correct horse battery staple")
+    ids = []
+    for number, code in enumerate(("quarter-a", "quarter-b", "quarter-c")):
+        org = _org(session, code, "company", "FR", named=True)
+        session.commit()
+        rows = [("co_items_actioned", f"2025-Q{q}", 1000.0 * (number + 1) + q, {}) for q in (1, 2, 3, 4)]
+        ids.append(_submit(session, catalogue, org, "2025", rows))
+    session.commit()
+    approve(session, sec, ids)
+    release = build_protected_release(session, catalogue=catalogue, data_dir=DATA, title="Q", built_by=sec)
+    publish_release(session, release.number, sec)
+    session.commit()
+    cache = ReleaseCache(session.get_bind(), keep=1)  # type: ignore[arg-type]
+    summary = cache.choose(release.number)
+    assert summary is not None
+    data = cache.get(summary)
+    targets = load_targets(DATA, catalogue)
+
+    def volumes(period: str) -> list[str]:
+        document = alliance_report(data, catalogue, targets, period)
+        section = next(s for s in document["sections"] if s.anchor == "volumes")
+        rows = section.parts[0]["rows"]
+        return next(r for r in rows if r[0] == catalogue.metrics["co_items_actioned"].name)[1:2]
+
+    assert volumes("2025-Q2") == [f"{1002 + 2002 + 3002:,}"]
+    assert volumes("2025-H1") == [f"{1001 + 1002 + 2001 + 2002 + 3001 + 3002:,}"]
+    assert volumes("2025") == [f"{sum(1000 * n + q for n in (1, 2, 3) for q in (1, 2, 3, 4)):,}"]
+    document = alliance_report(data, catalogue, targets, "2025-Q2")
+    assert document["title"] == "Alliance transparency report 2025-Q2"
+    with pytest.raises(ReportMadeError, match="has no alliance figures for 2024-Q1"):
+        alliance_report(data, catalogue, targets, "2024-Q1")
+    pdf = render.pdf_bytes_in_process(render_html("report.html", document))
+    assert pdf.startswith(b"%PDF")
