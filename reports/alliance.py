@@ -16,7 +16,8 @@ import pandas as pd
 from hub import public_views as views
 from hub.catalogue import Catalogue
 from hub.countries import country_name
-from hub.presentation import OKABE_ITO, fmt_int, fmt_pct
+from hub.periods import PeriodError, PeriodRef, parse_period
+from hub.presentation import OKABE_ITO, fmt_int, fmt_pct, stakeholder_label
 from hub.published import ReleaseData
 from hub.targets import TargetSpec
 from reports import svg
@@ -324,6 +325,60 @@ def _methodology(data: ReleaseData, catalogue: Catalogue) -> Section:
     return section
 
 
+def parse_period_or_none(code: str) -> PeriodRef | None:
+    try:
+        return parse_period(code)
+    except PeriodError:
+        return None
+
+
+def _data_notes(data: ReleaseData, period: str) -> Section:
+    """What a reader needs to weigh the figures: who reported, what is provisional, where the
+    public sources' figures come from."""
+    section = Section("data-notes", "Data notes")
+    coverage = data.table("coverage")
+    if not coverage.empty:
+        whole = parse_period(period)
+        codes = {str(code) for code in coverage["period"].unique()}
+        within = {c for c in codes if (ref := parse_period_or_none(c)) is not None and whole.contains(ref)}
+        chosen = coverage.loc[coverage["period"].astype(str).isin(within)]
+        if not chosen.empty:
+            most = chosen.groupby("stakeholder_type")["organisations"].max().sort_index()
+            rows = [[stakeholder_label(str(kind)), fmt_int(float(count))] for kind, count in most.items()]
+            section.parts.append(
+                table(
+                    ["Reported by", "Organisations"],
+                    rows,
+                    f"Organisations that reported figures for {period} or a part of it (the most for any one metric)",
+                    (1,),
+                )
+            )
+    kind = views.period_kind_of(period)
+    provisional = sum(
+        1
+        for metric in views.VOLUME_METRICS
+        for row in views.alliance_years(data, metric, kind).itertuples(index=False)
+        if str(row.period) == period and bool(getattr(row, "provisional", False))
+    )
+    section.parts.append(
+        text(
+            f"{provisional} of the alliance's volume figures for {period} rest on provisional or estimated "
+            "submissions; they are marked (provisional) where shown, and a later release may revise them "
+            "(revisions are listed in the next chapter, with their reasons)."
+        )
+    )
+    section.parts.append(
+        text(
+            "Figures of public sources (NCMEC's CyberTipline reports, platforms' own transparency reports) are "
+            "shown as their publishers published them and are not adjusted; where two publishers count the "
+            "same flow differently, both counts are kept and the gap is reported under Flows. A year is "
+            "reported only where all of its parts were reported: a missing quarter is never estimated. "
+            "Countries are the reporting organisations' own countries unless a table says otherwise."
+        )
+    )
+    return section
+
+
 def _revisions(data: ReleaseData) -> Section:
     section = Section("revisions", "Revisions and correction notices")
     for notice in data.notices:
@@ -395,6 +450,7 @@ def alliance_report(
         _victims(data, period),
         _flows(data, period),
         _methodology(data, catalogue),
+        _data_notes(data, period),
         _revisions(data),
         _annex(data, catalogue, period),
     ]

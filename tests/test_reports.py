@@ -82,6 +82,7 @@ def test_the_alliance_report_reads_back_with_its_figures_and_contents(
         "Takedown speed",
         "Victim identification",
         "Methodology",
+        "Data notes",
         "Country annex",
     ):
         assert chapter in contents, (chapter, pages[1][:600])
@@ -94,6 +95,11 @@ def test_the_alliance_report_reads_back_with_its_figures_and_contents(
     victims = pages[int(contents["Victim identification"]) - 1]
     assert re.search(r"France \(FR\)\s+<10", victims) and re.search(r"Germany \(DE\)\s+40", victims)
     assert "Disclosure control" in text and "Open SDG / Statistics Canada" in text
+    notes = " ".join(pages[int(contents["Data notes"]) - 1].split())
+    assert (
+        "Organisations that reported figures for 2025" in notes
+        and "a missing quarter is never estimated" in notes
+    )
     for code in ANONYMOUS:
         assert code not in text
     assert "5234" not in text and "5,234" not in text  # the unpublished release's restatement
