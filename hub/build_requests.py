@@ -7,7 +7,8 @@ runs it (:func:`run_next_build`), as ``hub release build`` would, with the reque
 secretariat member as the builder. The page shows each request's state: queued, running,
 built (with the release's number) or failed (with a message that quotes no data).
 
-- One open request at a time: a second one is refused while one is queued or running.
+- One open request at a time: a second one is refused while one is queued or running, by a
+  check and, for two requests at the same instant, by the database (``open_slot``).
 - Exactly once: a process claims the oldest queued request with an UPDATE from ``queued`` to
   ``running``; a second scheduler started by mistake finds nothing to claim.
 - A request left ``running`` by a killed process for longer than :data:`STALE_AFTER` is
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from hub import audit
@@ -71,9 +73,13 @@ def request_build(session: Session, account: Account, title: str, notes: str | N
         raise BuildRequestError(
             f"build request {open_request.id} is still {open_request.status}; wait for it to finish"
         )
-    request = BuildRequest(title=title, notes=notes, requested_by_id=account.user_id)
-    session.add(request)
-    session.flush()
+    request = BuildRequest(title=title, notes=notes, requested_by_id=account.user_id, open_slot=1)
+    try:
+        with session.begin_nested():  # another request queued since the check above: refused
+            session.add(request)
+            session.flush()
+    except IntegrityError:
+        raise BuildRequestError("another build request is open; wait for it to finish") from None
     audit.record(
         session,
         "release.build_requested",
@@ -106,7 +112,12 @@ def _fail_stale(engine: Engine, now: datetime) -> int:
         result = session.execute(
             update(BuildRequest)
             .where(col(BuildRequest.status) == "running", col(BuildRequest.started_at) < now - STALE_AFTER)
-            .values(status="failed", finished_at=now, error="interrupted: the process running it stopped")
+            .values(
+                status="failed",
+                finished_at=now,
+                error="interrupted: the process running it stopped",
+                open_slot=None,
+            )
         )
         return int(getattr(result, "rowcount", 0) or 0)
 
@@ -133,6 +144,7 @@ def _finish(engine: Engine, request_id: int, *, release: int | None, error: str 
         request = session.get(BuildRequest, request_id)
         assert request is not None
         request.status = "built" if error is None else "failed"
+        request.open_slot = None
         request.release_number = release
         request.error = error
         request.finished_at = datetime.now(UTC)

@@ -657,6 +657,14 @@ class BuildRequest(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint(sql_in("status", vocab.BUILD_STATUSES), name="ck_build_request_status"),
         CheckConstraint("length(title) BETWEEN 1 AND 200", name="ck_build_request_title"),
+        # one open request at a time, by the database: an open one holds the slot (1), a
+        # finished one none (NULL, which a unique constraint lets any number of rows have)
+        CheckConstraint(
+            "(status IN ('queued', 'running') AND COALESCE(open_slot, 0) = 1) OR "
+            "(status IN ('built', 'failed') AND open_slot IS NULL)",
+            name="ck_build_request_open_slot",
+        ),
+        UniqueConstraint("open_slot", name="uq_build_request_one_open"),
         Index("ix_build_request_status", "status"),
     )
 
@@ -671,3 +679,4 @@ class BuildRequest(SQLModel, table=True):
     worker: str = Field(default="", sa_type=String(100))  # host:pid of the process running it
     release_number: int | None = Field(default=None, nullable=True)
     error: str | None = Field(default=None, sa_type=String(300), nullable=True)
+    open_slot: int | None = Field(default=None, nullable=True)  # 1 while queued or running

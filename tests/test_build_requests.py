@@ -176,3 +176,49 @@ def test_hub_scheduler_once_runs_the_build(
     assert result.returncode == 0, result.stderr
     assert "builds: build request 1: release 1 built" in result.stdout.splitlines()
     assert [r.status for r in _requests(loaded_engine)] == ["built"]
+
+
+def test_two_requests_at_the_same_instant_queue_one(
+    web: flask.Flask, loaded_engine: Engine, accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check before the insert cannot see a request another process is inserting; the
+    database's one open slot refuses the second, and nothing of it is kept."""
+    from hub.auth import load_account
+
+    sam = web.test_client()
+    sign_in(sam, "sam")
+    assert _ask(sam, title="First") == 303
+    with Session(loaded_engine) as session:
+        user = session.get(User, accounts.secretariat)
+        assert user is not None
+        account = load_account(session, accounts.secretariat, user.session_version)
+        assert account is not None
+        # as if the other request had not been committed yet when this one looked
+        monkeypatch.setattr(build_requests, "OPEN", ("none",))
+        with pytest.raises(build_requests.BuildRequestError, match="another build request is open"):
+            build_requests.request_build(session, account, "Second")
+        session.commit()
+    assert [r.title for r in _requests(loaded_engine)] == ["First"]
+    assert [str(e.object_id) for e in audit_lines(loaded_engine, "release.build_requested")] == ["1"]
+
+
+def test_the_database_holds_one_open_request(loaded_engine: Engine, accounts: Accounts) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    with Session(loaded_engine) as session:
+        session.add(BuildRequest(title="a", requested_by_id=accounts.secretariat, open_slot=1))
+        session.commit()
+        session.add(BuildRequest(title="b", requested_by_id=accounts.secretariat, open_slot=1))
+        with pytest.raises(IntegrityError):
+            session.commit()
+        session.rollback()
+        # a finished request gives the slot back; an open one without the slot is refused
+        session.add(
+            BuildRequest(title="c", requested_by_id=accounts.secretariat, status="built", open_slot=None)
+        )
+        session.commit()
+        session.add(
+            BuildRequest(title="d", requested_by_id=accounts.secretariat, status="queued", open_slot=None)
+        )
+        with pytest.raises(IntegrityError):
+            session.commit()

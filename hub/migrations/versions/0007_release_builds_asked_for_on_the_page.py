@@ -31,6 +31,12 @@ def upgrade() -> None:
         sa.Column("worker", sa.String(length=100), nullable=False),
         sa.Column("release_number", sa.Integer(), nullable=True),
         sa.Column("error", sa.String(length=300), nullable=True),
+        sa.Column("open_slot", sa.Integer(), nullable=True),
+        sa.CheckConstraint(
+            "(status IN ('queued', 'running') AND COALESCE(open_slot, 0) = 1) OR "
+            "(status IN ('built', 'failed') AND open_slot IS NULL)",
+            name=op.f("ck_build_request_open_slot"),
+        ),
         sa.CheckConstraint(
             "status IN ('queued', 'running', 'built', 'failed')", name=op.f("ck_build_request_status")
         ),
@@ -42,6 +48,7 @@ def upgrade() -> None:
             ondelete="RESTRICT",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_build_request")),
+        sa.UniqueConstraint("open_slot", name="uq_build_request_one_open"),
     )
     with op.batch_alter_table("build_request", schema=None) as batch_op:
         batch_op.create_index("ix_build_request_status", ["status"], unique=False)
