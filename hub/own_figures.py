@@ -133,7 +133,7 @@ def own_figures(session: Session, context: FigureContext, code: str) -> OwnFigur
     )
     cells = _organisation_cells(observations, context)
     if cells.empty or len(released_ids) == len(ids):  # nothing approved since: all released
-        return OwnFigures(info, _marked(cells, cells, context), context.release)
+        return OwnFigures(info, _marked(cells, None, context), context.release)
     earlier = observations[observations["submission_id"].isin(released_ids)]
     in_release = _organisation_cells(earlier, context)
     return OwnFigures(info, _marked(cells, in_release, context), context.release)
@@ -144,23 +144,30 @@ def _organisation_cells(observations: pd.DataFrame, context: FigureContext) -> p
     return table[table["level"] == "organisation"].reset_index(drop=True)
 
 
-def _marked(cells: pd.DataFrame, in_release: pd.DataFrame, context: FigureContext) -> pd.DataFrame:
-    """``cells`` with ``status`` (the same figure in the release's data, or approved since)
-    and primary protection of counts of people (``suppressed``, ``display``)."""
+def _marked(cells: pd.DataFrame, in_release: pd.DataFrame | None, context: FigureContext) -> pd.DataFrame:
+    """``cells`` with ``status`` (the same figure in the release's data, or approved since;
+    ``in_release`` None: every submission is in it) and the protection of counts of people
+    (``suppressed``, ``display``)."""
     out = cells.copy()
     if out.empty:
         for name, dtype in (("status", "string"), ("suppressed", "bool"), ("display", "string")):
             out[name] = pd.Series(dtype=dtype)
         return out
-    key = list(KEY_COLUMNS)
-    earlier = in_release.loc[:, [*key, "value"]].rename(columns={"value": "released_value"})
-    out = out.merge(earlier, on=key, how="left")
-    same = (
-        np.isclose(
-            out["value"].to_numpy(dtype=float), out["released_value"].to_numpy(dtype=float), equal_nan=True
+    if in_release is None:  # nothing approved since the release: no comparison to make
+        same = out["value"].notna().to_numpy()
+    else:
+        key = list(KEY_COLUMNS)
+        earlier = in_release.loc[:, [*key, "value"]].rename(columns={"value": "released_value"})
+        out = out.merge(earlier, on=key, how="left")
+        same = (
+            np.isclose(
+                out["value"].to_numpy(dtype=float),
+                out["released_value"].to_numpy(dtype=float),
+                equal_nan=True,
+            )
+            & out["released_value"].notna().to_numpy()
         )
-        & out["released_value"].notna().to_numpy()
-    )
+        out = out.drop(columns=["released_value"])
     status = IN_RELEASE.format(number=context.release) if context.release is not None else NOT_YET
     out["status"] = pd.array(np.where(same, status, NOT_YET), dtype="string")
     thresholds = {name: rule.threshold for name, rule in context.policy.classes.items()}
@@ -177,7 +184,7 @@ def _marked(cells: pd.DataFrame, in_release: pd.DataFrame, context: FigureContex
     shown = np.where(small, [f"<{int(t)}" for t in threshold], [f"{v:.10g}" for v in values])
     out["display"] = pd.array(np.where(hidden & ~small, "x", shown), dtype="string")
     out.loc[hidden, "value"] = np.nan
-    return out.drop(columns=["released_value"])
+    return out
 
 
 def totals(cells: pd.DataFrame) -> pd.DataFrame:

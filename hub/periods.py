@@ -108,6 +108,14 @@ def parse_period(code: str) -> PeriodRef:
     raise PeriodError(f"period {code!r} is not one of YYYY-MM, YYYY-Qn, YYYY-Hn or YYYY")
 
 
+def parse_period_or_none(code: str) -> PeriodRef | None:
+    """``parse_period``, or None for a code that is not a period (for filtering mixed lists)."""
+    try:
+        return parse_period(code)
+    except PeriodError:
+        return None
+
+
 def periods_between(kind: str, first: PeriodRef, last: PeriodRef) -> list[PeriodRef]:
     """Every period of ``kind`` from the one containing ``first`` to the one containing ``last``."""
     current, stop = first.parent(kind), last.parent(kind)

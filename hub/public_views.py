@@ -17,7 +17,7 @@ import pandas as pd
 
 from hub.catalogue import BucketScheme, Catalogue
 from hub.figures import ALLIANCE, NO_PARAM
-from hub.periods import PeriodError, parse_period
+from hub.periods import parse_period_or_none
 from hub.progress import select_series, series_key
 from hub.published import ReleaseData
 from hub.targets import GrowthTarget, TargetSpec
@@ -112,10 +112,8 @@ HEADLINES: tuple[tuple[str, str, float, str, str], ...] = (
 
 def period_kind_of(period: str) -> str:
     """The kind of a period code (2025: year, 2025-H1: half_year, 2025-Q3: quarter, ...)."""
-    try:
-        return parse_period(period).kind
-    except PeriodError:
-        return "year"
+    ref = parse_period_or_none(period)
+    return ref.kind if ref is not None else "year"
 
 
 def headlines(data: ReleaseData, period_kind: str = "year") -> list[Headline]:

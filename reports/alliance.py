@@ -16,7 +16,7 @@ import pandas as pd
 from hub import public_views as views
 from hub.catalogue import Catalogue
 from hub.countries import country_name
-from hub.periods import PeriodError, PeriodRef, parse_period
+from hub.periods import parse_period, parse_period_or_none
 from hub.presentation import OKABE_ITO, fmt_int, fmt_pct, stakeholder_label
 from hub.published import ReleaseData
 from hub.targets import TargetSpec
@@ -323,13 +323,6 @@ def _methodology(data: ReleaseData, catalogue: Catalogue) -> Section:
     section.parts.append(text(DISCLOSURE_TEXT))
     section.parts.append(definitions_table(catalogue, data.metrics))
     return section
-
-
-def parse_period_or_none(code: str) -> PeriodRef | None:
-    try:
-        return parse_period(code)
-    except PeriodError:
-        return None
 
 
 def _data_notes(data: ReleaseData, period: str) -> Section:
