@@ -26,7 +26,7 @@ from hub.disclosure import (
 from hub.disclosure_audit import Constraints, audit
 from hub.errors import CatalogueError
 from hub.figures import DISCLOSURE_COLUMNS, INDICATOR_COLUMNS, NO_PARAM, conform
-from hub.vocab import DIMENSIONS, TOTAL
+from hub.vocab import DIMENSIONS, PERIOD_KINDS, TOTAL
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -750,7 +750,8 @@ def linprog_short(
 def linear_systems(draw: st.DrawFn) -> tuple[Constraints, np.ndarray]:
     """A random table as linear constraints: leaves, then totals over random parts (equal
     to their sum, or larger: an inequality), some of one part only (two cells an equation
-    makes equal, which the audit merges into one variable); and which cells a reader knows."""
+    makes equal, which the audit merges into one variable); each cell's period kind; and
+    which cells a reader knows."""
     values = [float(v) for v in draw(st.lists(st.integers(0, 30), min_size=2, max_size=8))]
     eq: list[int] = []
     cell: list[int] = []
@@ -765,7 +766,9 @@ def linear_systems(draw: st.DrawFn) -> tuple[Constraints, np.ndarray]:
         coef += [-1.0] * len(parts) + [1.0]
         equality.append(excess == 0)
     shown = draw(st.lists(st.booleans(), min_size=len(values), max_size=len(values)))
-    cells = pd.DataFrame({"value": values})
+    # period kinds decide the stages of the search for witnesses (held coarser periods first)
+    kinds = draw(st.lists(st.sampled_from(PERIOD_KINDS), min_size=len(values), max_size=len(values)))
+    cells = pd.DataFrame({"value": values, "period_kind": kinds})
     constraints = Constraints(
         cells, np.asarray(eq), np.asarray(cell), np.asarray(coef), np.asarray(equality, dtype=bool)
     )
@@ -779,8 +782,8 @@ def test_unprotected_agrees_with_linprog_on_random_systems(
     monkeypatch: pytest.MonkeyPatch, system: tuple[Constraints, np.ndarray], bin_variables: int
 ) -> None:
     """Exact: the same answer as a minimum and a maximum per cell, whether every component
-    is solved apart (in parallel threads) or all in one programme, with equal cells merged
-    and witnesses stretched along their line. Not exact: never calls a short target
+    is solved apart (in parallel threads) or all in one programme, with equal cells merged,
+    witnesses stretched along their line and looked for first with the coarser periods held. Not exact: never calls a short target
     protected (it may call a protected one short)."""
     from hub import disclosure_audit
 
