@@ -546,18 +546,20 @@ def _blank_yoy(frame: pd.DataFrame, keys: _Keys, reason: np.ndarray) -> None:
 
 
 def _display(frame: pd.DataFrame, reason: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+    """What a reader sees in each cell: the number, "x" when hidden, "<10" for a small count;
+    numbers are written for the shown cells only (half the table is hidden)."""
     values = frame["value"].to_numpy(dtype=float)
-    integer = (frame["unit"].to_numpy(dtype=object) == "count") | frame["statistic"].isin(
-        ["events", "reporters"]
-    ).to_numpy()
-    integer &= frame["statistic"].isin(["value", "events", "reporters"]).to_numpy()
+    integer = _factor_mask(frame["unit"], ["count"]) | _factor_mask(
+        frame["statistic"], ["events", "reporters"]
+    )
+    integer &= _factor_mask(frame["statistic"], ["value", "events", "reporters"])
     shown = np.full(len(frame), "", dtype=object)
-    has = ~np.isnan(values)
+    hidden = reason != ""
+    has = ~np.isnan(values) & ~hidden
     counts = has & integer
     shown[counts] = pd.Series(np.round(values[counts])).astype("int64").astype(str).to_numpy(dtype=object)
     others = has & ~integer
     shown[others] = pd.Series(values[others]).map("{:.10g}".format).to_numpy(dtype=object)
-    hidden = reason != ""
     shown[hidden] = HIDDEN
     primary = reason == "primary"
     shown[primary] = pd.Series(threshold[primary]).map(lambda t: f"<{int(t)}").to_numpy(dtype=object)
@@ -619,18 +621,16 @@ def protect(
     def mark(mask: np.ndarray, why: str) -> None:
         reason[mask & (reason == "")] = why
 
-    level = frame["level"].to_numpy(dtype=object)
-    entity = frame["entity"].astype(str)
     named = list(named_organisations)
-    aggregate = level != "organisation"
-    mark((level == "organisation") & ~entity.isin(named).to_numpy(), "not_named")
+    organisation = keys.mask("level", ["organisation"])
+    aggregate = ~organisation
+    mark(organisation & ~keys.mask("entity", named), "not_named")
     small, threshold = _primary(frame, policy)
     mark(small, "primary")
     largest = frame["largest_share"].to_numpy(dtype=float)
     second = np.nan_to_num(frame["second_share"].to_numpy(dtype=float))
-    consent = frame["largest_org"].isin(named).to_numpy() & (
-        frame["second_org"].isin(named).to_numpy() | (frame["second_org"].astype(str) == "").to_numpy()
-    )
+    largest_named = _factor_mask(frame["largest_org"], named)
+    consent = largest_named & _factor_mask(frame["second_org"], [*named, ""])  # "": no second one
     with np.errstate(invalid="ignore"):
         dominant = (
             aggregate & ~np.isnan(largest) & ((largest + second) * 100 > policy.dominance.k + 1e-9) & ~consent
@@ -638,11 +638,11 @@ def protect(
     single = (
         aggregate
         & (frame["coverage"].to_numpy() == 1)
-        & frame["statistic"].isin(["value", "events", "share_within", "percentile"]).to_numpy()
-        & ~frame["largest_org"].isin(named).to_numpy()
+        & keys.mask("statistic", ["value", "events", "share_within", "percentile"])
+        & ~largest_named
     )
     mark(dominant | single, "dominance")
-    distribution = frame["statistic"].isin(["share_within", "percentile"]).to_numpy()
+    distribution = keys.mask("statistic", ["share_within", "percentile"])
     events = frame["event_count"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore"):
         mark(distribution & ~(events >= policy.min_events), "min_events")

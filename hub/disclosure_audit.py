@@ -88,6 +88,19 @@ class Constraints:
         return len(self.equality)
 
     @cached_property
+    def period_kinds(self) -> tuple[np.ndarray, list[str]]:
+        """Each cell's period kind as a code into the kinds present, finest first (hub.vocab
+        PERIOD_KINDS order); factorised once, as every round of suppression asks again."""
+        if "period_kind" not in self.cells.columns:
+            return np.zeros(len(self.cells), dtype=np.int64), []
+        codes, kinds = pd.factorize(self.cells["period_kind"])
+        present = [kind for kind in PERIOD_KINDS if kind in set(kinds)]
+        rank = np.asarray(
+            [present.index(k) if k in present else len(present) for k in kinds] + [len(present)]
+        )
+        return rank[codes], present
+
+    @cached_property
     def index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The terms ordered by cell and by equation, with where each cell's and each
         equation's terms start: (by_cell, cell_ptr, by_eq, eq_ptr)."""
@@ -242,17 +255,26 @@ def _drop_repeated_equalities(
     matrix.sort_indices()
     counts = np.diff(matrix.indptr)
     first = np.where(counts > 0, matrix.data[np.minimum(matrix.indptr[:-1], matrix.nnz - 1)], 1.0)
-    sign = np.repeat(np.where(first < 0, -1.0, 1.0), counts)
-    data = matrix.data * sign
-    seen: set[bytes] = set()
+    data = matrix.data * np.repeat(np.where(first < 0, -1.0, 1.0), counts)
+    # rows grouped by a hash of their terms; a row is dropped only once its terms are
+    # compared with the kept row's one by one (a hash collision keeps both)
+    term = _splitmix(matrix.indices.astype(np.uint64) * np.uint64(_GOLDEN) ^ data.view(np.uint64))
+    total = np.concatenate([[np.uint64(0)], np.cumsum(term, dtype=np.uint64)])
+    row_hash = _splitmix((total[matrix.indptr[1:]] - total[matrix.indptr[:-1]]) ^ counts.astype(np.uint64))
+    rows = np.flatnonzero(is_equal)
+    _, first_of, group = np.unique(row_hash[rows], return_index=True, return_inverse=True)
+    kept_row = rows[first_of][group.reshape(-1)]
+    repeat = kept_row != rows
+    candidate, original = rows[repeat], kept_row[repeat]
+    same = counts[candidate] == counts[original]
+    candidate, original = candidate[same], original[same]
     keep = np.ones(matrix.shape[0], dtype=bool)
-    for row in np.flatnonzero(is_equal):
-        start, end = matrix.indptr[row], matrix.indptr[row + 1]
-        key = matrix.indices[start:end].tobytes() + data[start:end].tobytes()
-        if key in seen:
-            keep[row] = False
-        else:
-            seen.add(key)
+    if len(candidate):
+        mine = _spans(matrix.indptr, np.arange(matrix.nnz), candidate)
+        theirs = _spans(matrix.indptr, np.arange(matrix.nnz), original)
+        differs = (matrix.indices[mine] != matrix.indices[theirs]) | (data[mine] != data[theirs])
+        pair = np.repeat(np.arange(len(candidate)), counts[candidate])
+        keep[candidate[np.bincount(pair, weights=differs, minlength=len(candidate)) == 0]] = False
     if keep.all():
         return matrix, rhs, is_equal
     return matrix[keep], rhs[keep], is_equal[keep]
@@ -526,16 +548,15 @@ def _stages(constraints: Constraints, known_values: np.ndarray) -> list[tuple[np
     witness reach the last stage, over everything. On the large benchmark's first check
     the stages find witnesses for 63% of the targets and halve its time (docs/benchmarks.md)."""
     last: list[tuple[np.ndarray, np.ndarray | None]] = [(known_values, None)]
-    if "period_kind" not in constraints.cells.columns:
+    rank, present = constraints.period_kinds
+    if len(present) < 2:
         return last
-    codes, kinds = pd.factorize(constraints.cells["period_kind"])
-    present = [kind for kind in PERIOD_KINDS if kind in set(kinds)]
     values = constraints.cells["value"].to_numpy(dtype=float)
+    unknown = np.isnan(known_values)
     stages: list[tuple[np.ndarray, np.ndarray | None]] = []
     for finest in range(1, min(len(present) - 1, STAGED_KINDS) + 1):
-        free = np.append(np.asarray(pd.Index(kinds).isin(present[:finest]), dtype=bool), False)[codes]
-        held = ~free & np.isnan(known_values)
-        stages.append((np.where(held, values, known_values), free))
+        free = rank < finest
+        stages.append((np.where(~free & unknown, values, known_values), free))
     return stages + last
 
 
@@ -666,7 +687,7 @@ def short_targets(
     required lower and upper bounds of every target."""
     cells = constraints.cells
     values = cells["value"].to_numpy(dtype=float)[targets]
-    reasons = cells["protection"].to_numpy(dtype=object)[targets]
+    reasons = cells["protection"].iloc[targets].to_numpy(dtype=object)  # not all 4.8 M strings
     thresholds = cells["threshold"].to_numpy(dtype=float)[targets]
     need_low, need_high = required_bounds(reasons, values, thresholds, policy)
     # a dominance cell is protected when a reader cannot bound it within 10% on BOTH sides

@@ -817,3 +817,18 @@ def test_repeated_equalities_are_dropped_and_inequalities_kept() -> None:
     assert kept.toarray().tolist() == [[1, -1, 0], [0, 1, 1], [0, 1, 1], [0, -1, -1]]
     assert kept_rhs.tolist() == [0.0, 5.0, 5.0, -5.0]
     assert kept_equal.tolist() == [True, True, False, False]
+
+
+def test_rows_whose_hashes_collide_are_compared_term_by_term(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rows are grouped by a hash of their terms; with every hash equal (a collision for
+    every pair) a row is dropped only when its terms are those of the row kept for its hash;
+    a collision with a different row keeps it (keeping a row is always safe)."""
+    from scipy import sparse
+
+    from hub import disclosure_audit
+
+    monkeypatch.setattr(disclosure_audit, "_splitmix", lambda z: np.zeros_like(z))
+    rows = [[1, -1, 0], [0, 1, -1], [-1, 1, 0], [1, 0, -1], [0, 1, -1]]
+    matrix = sparse.csr_matrix(np.array(rows, dtype=float))
+    kept, _, _ = disclosure_audit._drop_repeated_equalities(matrix, np.zeros(5), np.ones(5, dtype=bool))
+    assert kept.toarray().tolist() == [[1, -1, 0], [0, 1, -1], [1, 0, -1], [0, 1, -1]]
