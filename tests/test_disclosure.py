@@ -832,3 +832,48 @@ def test_rows_whose_hashes_collide_are_compared_term_by_term(monkeypatch: pytest
     matrix = sparse.csr_matrix(np.array(rows, dtype=float))
     kept, _, _ = disclosure_audit._drop_repeated_equalities(matrix, np.zeros(5), np.ones(5, dtype=bool))
     assert kept.toarray().tolist() == [[1, -1, 0], [0, 1, -1], [1, 0, -1], [0, 1, -1]]
+
+
+def test_each_failing_cell_gets_a_partner_in_the_same_round() -> None:
+    """hide_near serves every failing cell on its own: a cell whose equations offer nothing
+    publishable looks one equation further, even while another failing cell found a
+    partner next to it (before, that second cell waited a round per partner hidden)."""
+    from hub.disclosure import _Pattern
+
+    # eq 0: 20 = A(3) + 17; eq 1: 12 = B(4) + 8 (all hidden); eq 2: 30 = 8 + 22
+    values = np.array([20.0, 3.0, 17.0, 12.0, 4.0, 8.0, 22.0, 30.0])
+    eq = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
+    cell = np.array([0, 1, 2, 3, 4, 5, 7, 5, 6])
+    coef = np.array([1.0, -1.0, -1.0, 1.0, -1.0, -1.0, 1.0, -1.0, -1.0])
+    constraints = Constraints(pd.DataFrame({"value": values}), eq, cell, coef, np.ones(3, dtype=bool))
+    reason = np.array(["", "primary", "", "dominance", "primary", "not_named", "", ""], dtype=object)
+    pattern = _Pattern(constraints, reason, np.zeros(8, dtype=bool), values, np.zeros(8))
+    assert pattern.hide_near(np.array([1, 4]))
+    assert np.flatnonzero(reason == "secondary").tolist() == [2, 6]  # the smaller partner in eq 0 and eq 2
+    assert pattern.hide_near(np.array([3]))  # nothing in eq 1: the last publishable cell of eq 2
+    assert reason[7] == "secondary"
+    assert not pattern.hide_near(np.array([3]))  # nothing publishable left within its reach
+
+
+def test_witness_stages_hold_the_coarser_periods_first() -> None:
+    """Months alone, then months and quarters, then everything: each stage holds every other
+    unknown cell at its true value, and keeps what the reader knows."""
+    from hub.disclosure_audit import _stages
+
+    kinds = ["year", "month", "quarter", "half_year", "month"]
+    values = np.array([40.0, 3.0, 9.0, 20.0, 5.0])
+    cells = pd.DataFrame({"value": values, "period_kind": kinds})
+    empty = np.zeros(0, dtype=np.int64)
+    constraints = Constraints(cells, empty, empty, np.zeros(0), np.zeros(0, dtype=bool))
+    known = np.array([np.nan, np.nan, np.nan, np.nan, 5.0])
+    stages = _stages(constraints, known)
+    assert [None if free is None else free.tolist() for _, free in stages] == [
+        [False, True, False, False, True],
+        [False, True, True, False, True],
+        None,
+    ]
+    assert np.array_equal(stages[0][0], [40.0, np.nan, 9.0, 20.0, 5.0], equal_nan=True)
+    assert np.array_equal(stages[1][0], [40.0, np.nan, np.nan, 20.0, 5.0], equal_nan=True)
+    assert stages[2][0] is known
+    yearly = Constraints(cells.assign(period_kind="year"), empty, empty, np.zeros(0), np.zeros(0, dtype=bool))
+    assert len(_stages(yearly, known)) == 1  # one kind: nothing to hold
