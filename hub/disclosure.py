@@ -365,7 +365,6 @@ class _Pattern:
         )
         self.by_cell, self.cell_ptr, self.by_eq, self.eq_ptr = eqs.index
         self.dirty = np.arange(eqs.equations)  # equations whose unknown count changed
-        self.cells_count = len(reason)
 
     def unknown(self) -> np.ndarray:
         return ~self.open & ~self.known
@@ -414,7 +413,7 @@ class _Pattern:
         far from anything publishable no longer waits for the others' neighbourhoods to
         run out (a round per cell hidden; measured in docs/benchmarks.md). False when nothing
         is left to hide near any of them."""
-        cells = self.cells_count
+        cells = len(self.reason)  # a (failing cell, cell) pair is one key: owner * cells + cell
         unknown = self.unknown()
         owner, frontier = np.arange(len(failing), dtype=np.int64), np.asarray(failing, dtype=np.int64)
         seen_cells = owner * cells + frontier
