@@ -91,8 +91,9 @@ def empty_indicator_frame() -> pd.DataFrame:
 
 def conform(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with exactly the indicator columns, in order and typed; missing optional
-    columns are filled (NaN, "", TOTAL for dimensions, NO_PARAM for param)."""
-    out = frame.copy()
+    columns are filled (NaN, "", TOTAL for dimensions, NO_PARAM for param). No column is
+    copied (pandas copies on write): a deep copy of the large benchmark's 4.8 M cells took 0.9 s."""
+    out = frame.copy(deep=False)
     for name, kind in COLUMN_TYPES.items():
         if name in out.columns:
             continue

@@ -184,9 +184,10 @@ def _bucket_labels(edges: np.ndarray) -> list[str]:
 # Validation and encoding
 
 
-def _factorize(column: pd.Series) -> tuple[np.ndarray, list[str]]:
-    """Integer codes and names of a string column (a missing value is the name "")."""
-    codes, uniques = pd.factorize(column)
+def _factorize(column: pd.Series, *, sort: bool = False) -> tuple[np.ndarray, list[str]]:
+    """Integer codes and names of a string column (a missing value is the name ""); with
+    ``sort``, codes in the names' order."""
+    codes, uniques = pd.factorize(column, sort=sort)
     names = [str(x) for x in uniques]
     codes = codes.astype(np.int64)
     if (codes < 0).any():
@@ -260,7 +261,8 @@ def _encode(observations: pd.DataFrame, catalogue: Catalogue) -> tuple[_Context,
         if bad.any():
             raise IndicatorError(f"metric {metrics[int(m[bad][0])]!r} {why}")
 
-    org_codes, org_names = _factorize(obs["organisation"])
+    # codes in name order: the smallest code is the tie-break between equal contributors
+    org_codes, org_names = _factorize(obs["organisation"], sort=True)
     o = org_codes.astype(np.int64)
     first_org = _first_index(o, len(org_names))
     stypes = obs["stakeholder_type"].iloc[first_org].fillna("").to_numpy(dtype=object)
@@ -510,7 +512,9 @@ def _expand(ctx: _Context, table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _top_two(codes: np.ndarray, groups: int, org: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Largest and second-largest contributor per group and their sizes (org -1 where none)."""
+    """Largest and second-largest contributor per group and their sizes (org -1 where none).
+    Of equal contributors the one with the smallest code (organisation codes are in name
+    order) comes first, whatever the order of the rows: a release must not depend on it."""
     result: list[np.ndarray] = []
     v = np.where(np.isnan(values), -np.inf, values)
     rows = np.arange(len(v))
@@ -519,8 +523,9 @@ def _top_two(codes: np.ndarray, groups: int, org: np.ndarray, values: np.ndarray
         top = np.full(groups, -np.inf)
         top[best.index.to_numpy()] = best.to_numpy()
         candidates = np.flatnonzero((v == top[codes]) & np.isfinite(v))
+        candidates = candidates[np.argsort(-org[candidates], kind="stable")]
         chosen = np.full(groups, -1, dtype=np.int64)
-        chosen[codes[candidates[::-1]]] = rows[candidates[::-1]]  # the first row among ties
+        chosen[codes[candidates]] = rows[candidates]  # the last write wins: the smallest org
         found = chosen >= 0
         result += [
             np.where(found, org[np.maximum(chosen, 0)], -1),
@@ -897,10 +902,51 @@ def _yoy(ctx: _Context, table: Figures) -> np.ndarray:
         return np.where(found & (previous != 0) & np.isfinite(previous), value / previous - 1, np.nan)
 
 
+def _ranks(*columns: Sequence[object]) -> np.ndarray:
+    """Each row's place among the rows sorted by ``columns`` (the first decides, the next
+    break ties; strings compare by code point, as pandas sorts them): equal rows, equal rank."""
+    rank = np.zeros(len(columns[0]), dtype=np.int64)
+    for column in columns:
+        _, inverse = np.unique(np.asarray(column, dtype=object), return_inverse=True)
+        rank = rank * (int(inverse.max()) + 1 if len(inverse) else 1) + inverse.reshape(-1)
+        rank = np.unique(rank, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    return rank
+
+
+def _key_order(ctx: _Context, table: Figures) -> np.ndarray:
+    """The permutation that puts the coded figures in KEY_COLUMNS order (the order a release
+    publishes them in), found on the codes: sorting the decoded table by its 17 string
+    columns took 4-5 s on the large benchmark's 4.8 M cells, ranking the codes takes a
+    fraction. The period decides its kind and the entity its level, so neither is a digit."""
+    at = KEY_DIMENSIONS.index(DIMENSIONS[DIMENSIONS.index("time_bucket") + 1])
+    before, after = KEY_DIMENSIONS[:at], KEY_DIMENSIONS[at:]  # the dimensions around time_bucket
+    level_names = np.asarray(LEVELS, dtype=object)[ctx.entity_level]
+    param_codes, params = pd.factorize(table["param"])  # a few values: rank those, not every row
+    param_rank = np.argsort(np.argsort(params, kind="stable"))[param_codes]
+    digits = [
+        _ranks(ctx.metrics)[table["m"]],
+        _ranks(list(ctx.periods.table()["code"]))[table["p"]],
+        _ranks(level_names, ctx.entity_name)[table["e"]],
+        _ranks(*(ctx.dims[name].to_numpy(dtype=object) for name in before))[table["d"]],
+        _ranks(ctx.labels)[table["tb"]],
+        _ranks(*(ctx.dims[name].to_numpy(dtype=object) for name in after))[table["d"]],
+        _ranks(STATISTICS)[table["stat"]],
+        param_rank,
+    ]
+    key = np.zeros(len(table["m"]), dtype=np.int64)
+    for digit in digits:
+        size = int(digit.max()) + 1 if len(digit) else 1
+        if (int(key.max()) + 1 if len(key) else 1) * size >= 2**62:
+            key = np.unique(key, return_inverse=True)[1].reshape(-1).astype(np.int64)  # order kept
+        key = key * size + digit
+    return np.argsort(key, kind="stable")
+
+
 def _strings(names: Sequence[str], codes: np.ndarray) -> pd.Series:
-    """``names[codes]`` as a string column, built by Arrow (no Python string per row)."""
-    taken = pa.array(list(names), type=pa.large_string()).take(pa.array(np.asarray(codes, dtype=np.int64)))
-    return pd.Series(pd.arrays.ArrowStringArray(taken), copy=False)
+    """``names[codes]`` as a string column, built by Arrow (no Python string per row): a
+    dictionary array cast to strings, 4-10x faster than ``take`` on a large_string array."""
+    coded = pa.DictionaryArray.from_arrays(pa.array(np.asarray(codes, dtype=np.int32)), pa.array(list(names)))
+    return pd.Series(pd.arrays.ArrowStringArray(coded.cast(pa.large_string())), copy=False)
 
 
 def _decode(ctx: _Context, table: Figures) -> pd.DataFrame:
@@ -961,7 +1007,8 @@ def compute_indicators(
     organisation, stakeholder type, the organisation's country and the alliance, and for each
     combination of breakdown dimensions present, following the metric's combination rule.
     Raises :class:`IndicatorError` on observations no release should rest on (unknown metric,
-    a period whose kind disagrees with its code, negative values, ...).
+    a period whose kind disagrees with its code, negative values, ...). The rows come in
+    KEY_COLUMNS order, the order a release publishes them in.
     """
     hours, quantiles = tuple(float(h) for h in share_within_hours), tuple(float(q) for q in percentiles)
     _check_parameters(hours, quantiles)
@@ -1025,4 +1072,5 @@ def compute_indicators(
         return empty_indicator_frame()
     figures = _concat(pieces)
     figures["yoy"] = _yoy(ctx, figures)
-    return _decode(ctx, figures)
+    order = _key_order(ctx, figures)
+    return _decode(ctx, {name: column[order] for name, column in figures.items()})

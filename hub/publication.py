@@ -27,7 +27,7 @@ from sqlmodel import Session
 from hub.approval import approved_submissions
 from hub.catalogue import Catalogue
 from hub.disclosure import DisclosurePolicy, load_policy, protect, public_view
-from hub.figures import KEY_COLUMNS, load_observations, load_organisations
+from hub.figures import load_observations, load_organisations
 from hub.indicators import DEFAULT_SHARE_WITHIN_HOURS, compute_indicators
 from hub.models import Release, User
 from hub.peers import peer_distributions
@@ -166,7 +166,7 @@ def compose_release(session: Session, catalogue: Catalogue, *, data_dir: Path) -
         state.observations, load_flows(data_dir, catalogue), organisations=organisation_parents(session)
     )
     return {
-        "indicators": public.sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True),
+        "indicators": public,  # in KEY_COLUMNS order: compute_indicators gives it, protect keeps it
         "observations": public_observations(state.observations, state.protected),
         "targets": assess_targets(state.targets, public),
         "reconciliation": public_reconciliation(reconciliation_summary(reconciled)),
