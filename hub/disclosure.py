@@ -666,9 +666,9 @@ BLANKED_COLUMNS = ("value", "numerator", "denominator", "lower", "upper", "yoy_c
 def public_view(protected: pd.DataFrame) -> pd.DataFrame:
     """What a release may publish: no contributor names or shares, no value of a hidden
     cell, no organisation-level row of an organisation that did not consent to be named."""
-    public = protected.loc[protected["suppression_reason"] != "not_named"].drop(columns=list(PRIVATE_COLUMNS))
+    shown = (protected["suppression_reason"] != "not_named").to_numpy(dtype=bool)
+    public = protected.drop(columns=list(PRIVATE_COLUMNS))[shown].reset_index(drop=True)
     hidden = public["suppressed"].to_numpy(dtype=bool)
-    public = public.copy()
-    for name in BLANKED_COLUMNS:
-        public.loc[hidden, name] = np.nan
-    return public.reset_index(drop=True)
+    for name in BLANKED_COLUMNS:  # new columns, not a copy of the table then a masked write
+        public[name] = np.where(hidden, np.nan, public[name].to_numpy(dtype=float))
+    return public

@@ -988,7 +988,7 @@ def _decode(ctx: _Context, table: Figures) -> pd.DataFrame:
             "provisional": table["prov"].astype(bool, copy=False),
         }
     )
-    return conform(pd.DataFrame(out))
+    return conform(pd.DataFrame(out, copy=False))  # no consolidating copy of the float columns (0.5-0.9 s)
 
 
 # ---------------------------------------------------------------------------------------------
