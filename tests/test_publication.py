@@ -23,6 +23,7 @@ from hub.publication import (
     RESTATED,
     build_protected_release,
     protect_approved,
+    public_observations,
     public_reconciliation,
 )
 from hub.releases import REVISIONS, publish_release, read_release
@@ -30,6 +31,7 @@ from hub.settings import REPO_ROOT
 from hub.store import store_submission
 from hub.targets import load_targets
 from hub.validation import ObservationIn
+from hub.vocab import DIMENSIONS, TOTAL
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 DATA = REPO_ROOT / "data"
@@ -241,6 +243,59 @@ def test_a_restatement_shows_in_the_next_release_with_its_reason_but_not_its_wor
     assert (own["old_value"] == 5000).any() and (own["new_value"] == 5200).any()
     assert not any("Smith" in text for text in _strings(tables))
     assert RESTATED in set(tables["observations"]["supersede_reason"])
+
+
+def test_published_observations_are_the_newest_figures_as_their_cells_show_them() -> None:
+    """One row per key, the newest submission's (whatever the row order), only where the
+    protected organisation-level cell is named, hidden where that cell is, in key order."""
+
+    def observation(
+        org: str, period: str, submission: int, value: float, reason: str = ""
+    ) -> dict[str, object]:
+        return {
+            "metric": "co_items_actioned", "period": period, "period_kind": "year", "organisation": org,
+            "stakeholder_type": "company", "org_country": "FR", **dict.fromkeys(DIMENSIONS, TOTAL),
+            "value": value, "provisional": False, "submission_id": submission, "version": 1,
+            "supersede_reason": reason, "channel": "cli",
+        }  # fmt: skip
+
+    def cell(org: str, period: str, reason: str, statistic: str = "value") -> dict[str, object]:
+        return {
+            "metric": "co_items_actioned", "period": period, "level": "organisation", "entity": org,
+            "statistic": statistic, **dict.fromkeys(DIMENSIONS, TOTAL), "suppressed": reason != "",
+            "suppression_reason": reason, "display": "x" if reason else "1",
+        }  # fmt: skip
+
+    observations = pd.DataFrame(
+        [
+            observation("zeta", "2025", 7, 70.0),
+            observation("alpha", "2025", 9, 95.0, reason="typo fixed by J. Smith"),  # newer, listed first
+            observation("alpha", "2025", 3, 30.0),
+            observation("alpha", "2024", 3, 24.0),
+            observation("hidden-co", "2025", 4, 4.0),
+            observation("anonymous", "2025", 5, 5.0),
+        ]
+    )
+    protected = pd.DataFrame(
+        [
+            cell("zeta", "2025", ""),
+            cell("alpha", "2025", ""),
+            cell("alpha", "2025", "", statistic="reporters"),  # not a figure of its own
+            cell("alpha", "2024", ""),
+            cell("hidden-co", "2025", "secondary"),
+            cell("anonymous", "2025", "not_named"),
+        ]
+    )
+    out = public_observations(observations, protected)
+    assert list(zip(out["organisation"], out["period"], strict=True)) == [
+        ("alpha", "2024"), ("alpha", "2025"), ("hidden-co", "2025"), ("zeta", "2025")
+    ]  # fmt: skip
+    assert out["submission_id"].tolist() == [3, 9, 4, 7]
+    assert out["value"].iloc[1] == 95.0 and np.isnan(out["value"].iloc[2])
+    assert out["suppression_reason"].tolist() == ["", "", "secondary", ""]
+    assert out["supersede_reason"].tolist() == ["", RESTATED, "", ""]
+    assert public_observations(observations.iloc[:0], protected).empty
+    assert public_observations(observations, protected.iloc[:0]).empty
 
 
 def test_reconciliation_totals_resting_on_few_pairs_are_hidden() -> None:
