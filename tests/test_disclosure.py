@@ -783,7 +783,8 @@ def test_unprotected_agrees_with_linprog_on_random_systems(
 ) -> None:
     """Exact: the same answer as a minimum and a maximum per cell, whether every component
     is solved apart (in parallel threads) or all in one programme, with equal cells merged,
-    witnesses stretched along their line and looked for first with the coarser periods held. Not exact: never calls a short target
+    witnesses stretched along their line and looked for first with the coarser periods held,
+    then with only the cells near the targets free. Not exact: never calls a short target
     protected (it may call a protected one short)."""
     from hub import disclosure_audit
 
@@ -853,6 +854,29 @@ def test_each_failing_cell_gets_a_partner_in_the_same_round() -> None:
     assert pattern.hide_near(np.array([3]))  # nothing in eq 1: the last publishable cell of eq 2
     assert reason[7] == "secondary"
     assert not pattern.hide_near(np.array([3]))  # nothing publishable left within its reach
+
+
+def test_the_near_stage_frees_only_cells_two_equations_from_a_target() -> None:
+    """A chain of cells a - b - c - d - e (one equation per neighbouring pair, as total and
+    part): from target a, the near stage frees a, b and c (two equations away, through
+    unknown cells), holds d and e at their true values, and keeps what the reader knows.
+    A known cell stops the walk: from e, with d known, only e is free."""
+    from hub.disclosure_audit import _near_stage
+
+    values = np.array([10.0, 8.0, 6.0, 4.0, 2.0])
+    cells = pd.DataFrame({"value": values})
+    eq = np.array([0, 0, 1, 1, 2, 2, 3, 3])
+    cell = np.array([0, 1, 1, 2, 2, 3, 3, 4])
+    coef = np.array([1.0, -1.0] * 4)
+    constraints = Constraints(cells, eq, cell, coef, np.zeros(4, dtype=bool))
+    unknown = np.full(5, np.nan)
+    held, free = _near_stage(constraints, unknown, np.array([0]))
+    assert free.tolist() == [True, True, True, False, False]
+    assert np.array_equal(held, [np.nan, np.nan, np.nan, 4.0, 2.0], equal_nan=True)
+    reader = np.array([np.nan, np.nan, np.nan, 4.0, np.nan])
+    held, free = _near_stage(constraints, reader, np.array([4]))
+    assert free.tolist() == [False, False, False, False, True]
+    assert np.array_equal(held, [10.0, 8.0, 6.0, 4.0, np.nan], equal_nan=True)
 
 
 def test_witness_stages_hold_the_coarser_periods_first() -> None:
