@@ -112,6 +112,20 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
     return out.loc[:, list(INDICATOR_COLUMNS)].astype(COLUMN_TYPES)
 
 
+def ordered_keys(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """One integer per row whose order is the rows' order sorted by ``columns`` (strings by
+    code point, as pandas sorts them): equal keys, equal integers. Exact (no hash): the
+    codes are combined as digits, renumbered in order when they would overflow."""
+    key = np.zeros(len(frame), dtype=np.int64)
+    for name in columns:
+        codes, uniques = pd.factorize(frame[name], sort=True)
+        size = len(uniques) + 1
+        if (int(key.max()) + 1 if len(key) else 1) * size >= 2**62:
+            key = np.unique(key, return_inverse=True)[1].reshape(-1).astype(np.int64)  # order kept
+        key = key * size + np.where(codes < 0, len(uniques), codes)  # a missing value sorts last
+    return key
+
+
 # The observations the indicator engine and reconciliation start from: one row per stored
 # figure of the submissions they are given, with who reported it.
 OBSERVATION_TYPES: dict[str, str] = {

@@ -27,7 +27,7 @@ from sqlmodel import Session
 from hub.approval import approved_submissions
 from hub.catalogue import Catalogue
 from hub.disclosure import DisclosurePolicy, load_policy, protect, public_view
-from hub.figures import load_observations, load_organisations
+from hub.figures import load_observations, load_organisations, ordered_keys
 from hub.indicators import DEFAULT_SHARE_WITHIN_HOURS, compute_indicators
 from hub.models import Release, User
 from hub.peers import peer_distributions
@@ -65,19 +65,6 @@ def share_thresholds(targets: list[TargetSpec]) -> tuple[float, ...]:
     return tuple(sorted({*DEFAULT_SHARE_WITHIN_HOURS, *extra}))
 
 
-def _ordered_keys(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """One integer per row whose order is the rows' order sorted by ``columns`` (strings by
-    code point, as pandas sorts them): equal keys, equal integers."""
-    key = np.zeros(len(frame), dtype=np.int64)
-    for name in columns:
-        codes, uniques = pd.factorize(frame[name], sort=True)
-        size = len(uniques) + 1
-        if (int(key.max()) + 1 if len(key) else 1) * size >= 2**62:
-            key = np.unique(key, return_inverse=True)[1].reshape(-1).astype(np.int64)  # order kept
-        key = key * size + np.where(codes < 0, len(uniques), codes)  # a missing value sorts last
-    return key
-
-
 def public_observations(observations: pd.DataFrame, protected: pd.DataFrame) -> pd.DataFrame:
     """The approved observations of named organisations, as the protected organisation-level
     cells show them: a value hidden there (a small count of people, or a cell hidden so that it
@@ -101,7 +88,7 @@ def public_observations(observations: pd.DataFrame, protected: pd.DataFrame) -> 
     flags = flags[named_cells].rename(columns={"entity": "organisation"})
     key_columns = list(OBSERVATION_KEY)
     both = pd.concat([observations.loc[:, key_columns], flags.loc[:, key_columns]], ignore_index=True)
-    keys = _ordered_keys(both, key_columns)
+    keys = ordered_keys(both, key_columns)
     observed, flagged = keys[: len(observations)], keys[len(observations) :]
     # the newest submission's row of each key (sorted by key, then submission; stable)
     order = np.lexsort((observations["submission_id"].to_numpy(dtype=np.int64), observed))

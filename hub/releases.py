@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import event, func
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session as OrmSession
@@ -28,7 +30,7 @@ from hub import audit
 from hub.approval import approved_submissions, require_reviewer
 from hub.catalogue import Catalogue
 from hub.errors import HubError, NotFoundError
-from hub.figures import KEY_COLUMNS, NO_PARAM, load_observations
+from hub.figures import KEY_COLUMNS, NO_PARAM, load_observations, ordered_keys
 from hub.models import Release, ReleaseNotice, ReleaseTable, User
 from hub.peers import PEER_KEY
 from hub.periods import parse_period
@@ -231,6 +233,24 @@ class _Source:
     detail: str
 
 
+def _key_texts(old: pd.DataFrame, new: pd.DataFrame, key: tuple[str, ...]) -> pd.DataFrame:
+    """The key columns of ``old`` then ``new``, as text (keys are compared as text). A column
+    that is not text is written out through its distinct values, not row by row (the param
+    column of two indicator tables: 0.4 s on the demo)."""
+    columns: dict[str, pd.Series] = {}
+    for name in key:
+        both = pd.concat([old[name], new[name]], ignore_index=True)
+        if isinstance(both.dtype, pd.StringDtype):
+            columns[name] = both
+            continue
+        codes, uniques = pd.factorize(both)
+        dictionary = pa.array(pd.Series(uniques).astype("string").tolist(), type=pa.string())
+        indices = pa.array(codes.astype(np.int32), mask=codes < 0)
+        text = pa.DictionaryArray.from_arrays(indices, dictionary).cast(pa.large_string())
+        columns[name] = pd.Series(pd.arrays.ArrowStringArray(text), copy=False)
+    return pd.DataFrame(columns, copy=False)
+
+
 def _compare(
     name: str,
     old: pd.DataFrame,
@@ -238,17 +258,26 @@ def _compare(
     key: tuple[str, ...],
     value: str,
 ) -> pd.DataFrame:
-    """Rows whose figure changed, appeared, disappeared or changed suppression (no reasons yet)."""
+    """Rows whose figure changed, appeared, disappeared or changed suppression (no reasons yet).
+
+    The two tables are matched on one integer per key (hub.figures.ordered_keys over both,
+    keys compared as text), and the key columns are written for the changed rows only: an
+    outer merge on the 17 text columns of two indicator tables took 3.7 of the demo build's
+    15-19 s, when most rows have not changed."""
     for label, frame in (("previous", old), ("current", new)):
         missing = [c for c in (*key, value) if c not in frame.columns]
         if missing:
             raise ReleaseError(f"table {name!r} of the {label} release lacks columns {', '.join(missing)}")
-        if frame.duplicated(list(key)).any():
+    texts = _key_texts(old, new, key)
+    codes = ordered_keys(texts, list(key))
+    old_codes, new_codes = codes[: len(old)], codes[len(old) :]
+    for label, frame_codes in (("previous", old_codes), ("current", new_codes)):
+        if pd.Index(frame_codes).has_duplicates:
             raise ReleaseError(f"table {name!r} of the {label} release has rows with the same key")
     extra = [c for c in ("suppressed", *PROVENANCE, "stakeholder_type", "org_country") if c not in key]
 
-    def side(frame: pd.DataFrame) -> pd.DataFrame:
-        out = frame.loc[:, [*key, value]].copy()
+    def side(frame: pd.DataFrame, frame_codes: np.ndarray) -> pd.DataFrame:
+        out = pd.DataFrame({"_key": frame_codes, value: frame[value].to_numpy()}, index=frame.index)
         out[value] = pd.to_numeric(out[value], errors="coerce").astype("float64")
         for column in extra:
             if column in frame.columns:
@@ -256,11 +285,11 @@ def _compare(
         if "suppressed" not in out.columns:
             out["suppressed"] = False
         out["suppressed"] = out["suppressed"].fillna(False).astype(bool)
-        for k in key:
-            out[k] = out[k].astype("string")
-        return out
+        return out.reset_index(drop=True)
 
-    merged = side(old).merge(side(new), on=list(key), how="outer", suffixes=("_old", "_new"), indicator=True)
+    merged = side(old, old_codes).merge(
+        side(new, new_codes), on="_key", how="outer", suffixes=("_old", "_new"), indicator=True
+    )
     both = merged["_merge"] == "both"
     s_old = merged["suppressed_old"].fillna(False).astype(bool)
     s_new = merged["suppressed_new"].fillna(False).astype(bool)
@@ -273,14 +302,20 @@ def _compare(
     change[both & ~s_old & s_new] = "suppressed"
     change[both & s_old & ~s_new] = "unsuppressed"
     # a cell hidden in both releases says nothing, whatever its hidden value did
-    merged = merged[change != ""].copy()
-    merged["change"] = change[change != ""]
+    merged = merged[change != ""].reset_index(drop=True)
+    merged["change"] = change[change != ""].to_numpy()
+    # the key of each changed row, as text: the current release's row, else the previous one's
+    at_new = pd.Index(new_codes).get_indexer(merged["_key"].to_numpy())
+    at_old = pd.Index(old_codes).get_indexer(merged["_key"].to_numpy())
+    rows = np.where(at_new >= 0, len(old) + at_new, at_old)
+    keys = texts.iloc[rows].reset_index(drop=True)
+    merged = pd.concat([keys, merged.drop(columns=["_key"])], axis=1)
     merged["old_value"] = merged[f"{value}_old"].where(~merged["suppressed_old"].fillna(False).astype(bool))
     merged["new_value"] = merged[f"{value}_new"].where(~merged["suppressed_new"].fillna(False).astype(bool))
     merged["abs_change"] = merged["new_value"] - merged["old_value"]
     merged["rel_change"] = (merged["abs_change"] / merged["old_value"]).where(merged["old_value"] != 0)
     merged["key"] = _key_text(merged, key)
-    return merged.reset_index(drop=True)
+    return merged
 
 
 def _observation_reasons(rows: pd.DataFrame) -> tuple[list[str], list[str]]:
