@@ -112,18 +112,28 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
     return out.loc[:, list(INDICATOR_COLUMNS)].astype(COLUMN_TYPES)
 
 
+def ordered_digits(digits: Iterable[np.ndarray], rows: int) -> np.ndarray:
+    """One integer per row from non-negative integer digits, the most significant first,
+    whose order is the digits' order. Exact (no hash): renumbered, order kept, whenever the
+    next digit would overflow 62 bits."""
+    key = np.zeros(rows, dtype=np.int64)
+    for digit in digits:
+        size = int(digit.max()) + 1 if len(digit) else 1
+        if (int(key.max()) + 1 if len(key) else 1) * size >= 2**62:
+            key = np.unique(key, return_inverse=True)[1].reshape(-1).astype(np.int64)
+        key = key * size + digit
+    return key
+
+
 def ordered_keys(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     """One integer per row whose order is the rows' order sorted by ``columns`` (strings by
-    code point, as pandas sorts them): equal keys, equal integers. Exact (no hash): the
-    codes are combined as digits, renumbered in order when they would overflow."""
-    key = np.zeros(len(frame), dtype=np.int64)
-    for name in columns:
+    code point, as pandas sorts them): equal keys, equal integers."""
+
+    def digit(name: str) -> np.ndarray:
         codes, uniques = pd.factorize(frame[name], sort=True)
-        size = len(uniques) + 1
-        if (int(key.max()) + 1 if len(key) else 1) * size >= 2**62:
-            key = np.unique(key, return_inverse=True)[1].reshape(-1).astype(np.int64)  # order kept
-        key = key * size + np.where(codes < 0, len(uniques), codes)  # a missing value sorts last
-    return key
+        return np.where(codes < 0, len(uniques), codes).astype(np.int64)  # a missing value sorts last
+
+    return ordered_digits((digit(name) for name in columns), len(frame))
 
 
 # The observations the indicator engine and reconciliation start from: one row per stored

@@ -29,6 +29,7 @@ from hub.figures import (
     STATISTICS,
     conform,
     empty_indicator_frame,
+    ordered_digits,
 )
 from hub.periods import PeriodError, PeriodRef, parse_period
 from hub.vocab import DIMENSIONS, PERIOD_KINDS, TOTAL
@@ -918,8 +919,8 @@ def _key_order(ctx: _Context, table: Figures) -> np.ndarray:
     publishes them in), found on the codes: sorting the decoded table by its 17 string
     columns took 4-5 s on the large benchmark's 4.8 M cells, ranking the codes takes a
     fraction. The period decides its kind and the entity its level, so neither is a digit."""
-    at = KEY_DIMENSIONS.index(DIMENSIONS[DIMENSIONS.index("time_bucket") + 1])
-    before, after = KEY_DIMENSIONS[:at], KEY_DIMENSIONS[at:]  # the dimensions around time_bucket
+    split = DIMENSIONS.index("time_bucket")  # a digit of its own, between the others
+    before, after = DIMENSIONS[:split], DIMENSIONS[split + 1 :]
     level_names = np.asarray(LEVELS, dtype=object)[ctx.entity_level]
     param_codes, params = pd.factorize(table["param"])  # a few values: rank those, not every row
     param_rank = np.argsort(np.argsort(params, kind="stable"))[param_codes]
@@ -933,18 +934,13 @@ def _key_order(ctx: _Context, table: Figures) -> np.ndarray:
         _ranks(STATISTICS)[table["stat"]],
         param_rank,
     ]
-    key = np.zeros(len(table["m"]), dtype=np.int64)
-    for digit in digits:
-        size = int(digit.max()) + 1 if len(digit) else 1
-        if (int(key.max()) + 1 if len(key) else 1) * size >= 2**62:
-            key = np.unique(key, return_inverse=True)[1].reshape(-1).astype(np.int64)  # order kept
-        key = key * size + digit
-    return np.argsort(key, kind="stable")
+    return np.argsort(ordered_digits(digits, len(table["m"])), kind="stable")
 
 
 def _strings(names: Sequence[str], codes: np.ndarray) -> pd.Series:
     """``names[codes]`` as a string column, built by Arrow (no Python string per row): a
-    dictionary array cast to strings, 4-10x faster than ``take`` on a large_string array."""
+    dictionary array cast to strings (0.04-0.09 s for 4.8 M rows alone, against 0.4 s for
+    ``take`` on a large_string array)."""
     coded = pa.DictionaryArray.from_arrays(pa.array(np.asarray(codes, dtype=np.int32)), pa.array(list(names)))
     return pd.Series(pd.arrays.ArrowStringArray(coded.cast(pa.large_string())), copy=False)
 

@@ -22,6 +22,7 @@ from browser import (
     headless_chromium,
 )
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
@@ -135,7 +136,8 @@ def _menu_navigates_without_reloading(driver: webdriver.Chrome, base_url: str) -
     driver.execute_script("window.__sameDocument = true")
     driver.find_element(By.LINK_TEXT, "Victim identification").click()
     WebDriverWait(driver, 30).until(lambda d: d.current_url.endswith("/victims"))
-    WebDriverWait(driver, 30).until(
+    # Dash may replace the title between finding it and reading it: look again, not fail
+    WebDriverWait(driver, 30, ignored_exceptions=(StaleElementReferenceException,)).until(
         lambda d: "Victim identification" in d.find_element(By.CSS_SELECTOR, "#page .page-title").text
     )
     assert driver.execute_script("return window.__sameDocument === true")
