@@ -472,6 +472,11 @@ def _short_in(
     A push up thus also yields witnesses down for the cells it moved the other way, and
     stretching D as far as it goes can carry more targets over their requirement.
 
+    Down first: a push down takes few iterations, and the line through its table, followed
+    the other way, lifts many targets over their requirement up. The pushes up, each many
+    times dearer, are then left with fewer targets (protect() on the large benchmark: 40-41 s
+    instead of 42-44 s, and 222,081 secondary cells instead of 222,576, same runs).
+
     Several targets may be one variable (cells an equation forces equal): the programme has
     one column per variable, pushed up to the largest requirement of its targets, and every
     target is judged on its own requirement against the tables found."""
@@ -513,7 +518,7 @@ def _short_in(
         assert table is not None  # both objectives are bounded
         absorb(table)
 
-    for up in (True, False):
+    for up in (False, True):  # down first (see above)
         if not satisfied[up].all():
             push(~satisfied[up], up)
         while not satisfied[up].all():  # push the ones still without a witness, together
