@@ -485,6 +485,10 @@ def _secure(
     raise DisclosureError("secondary suppression did not converge")
 
 
+# what _known_from reads of the previous release's table (a caller need read no more)
+KNOWN_VALUE_COLUMNS = (*KEY_COLUMNS, "value", "suppressed")
+
+
 def _known_from(previous: pd.DataFrame | None, frame: pd.DataFrame) -> np.ndarray:
     """Cells an earlier release published with the value they have now: public knowledge."""
     known = np.zeros(len(frame), dtype=bool)
@@ -604,8 +608,8 @@ def protect(
 ) -> pd.DataFrame:
     """The indicator table plus DISCLOSURE_COLUMNS: which cells may be published.
 
-    ``previous``: the previous release's protected table; its published unchanged cells are
-    public knowledge. ``organisations``: hub.figures.load_organisations (stakeholder type
+    ``previous``: the previous release's protected table (KNOWN_VALUE_COLUMNS suffice); its
+    published unchanged cells are public knowledge. ``organisations``: hub.figures.load_organisations (stakeholder type
     and country of each organisation), for the organisation -> type / country equations;
     without it organisations are tied to the alliance total only.
     """

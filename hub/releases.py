@@ -13,7 +13,7 @@ import hashlib
 import io
 import re
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -90,8 +90,11 @@ def to_parquet(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def from_parquet(content: bytes) -> pd.DataFrame:
-    return pd.read_parquet(io.BytesIO(content), engine="pyarrow")
+def from_parquet(content: bytes, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """A stored table (only ``columns`` when given: unread columns cost nothing to parse)."""
+    return pd.read_parquet(
+        io.BytesIO(content), engine="pyarrow", columns=None if columns is None else list(columns)
+    )
 
 
 def content_checksum(table_checksums: Mapping[str, str]) -> str:
@@ -120,8 +123,10 @@ def table_names(session: Session, number: int) -> list[str]:
     return sorted(session.exec(query))
 
 
-def read_release_table(session: Session, number: int, name: str) -> pd.DataFrame:
-    """One table of release ``number``, checked against its stored SHA-256."""
+def read_release_table(
+    session: Session, number: int, name: str, *, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """One table of release ``number`` (or its ``columns``), checked against its stored SHA-256."""
     release = get_release(session, number)
     row = session.exec(
         select(ReleaseTable).where(ReleaseTable.release_id == release.id, ReleaseTable.name == name)
@@ -131,7 +136,7 @@ def read_release_table(session: Session, number: int, name: str) -> pd.DataFrame
         raise NotFoundError(f"release {number} has no table {name!r} (it has: {names})")
     if hashlib.sha256(row.content).hexdigest() != row.checksum:
         raise ReleaseError(f"table {name!r} of release {number} does not match its checksum")
-    return from_parquet(row.content)
+    return from_parquet(row.content, columns)
 
 
 def read_release(session: Session, number: int, *, with_revisions: bool = False) -> Tables:

@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 from sqlmodel import Session
 
+import hub.publication
 from hub.approval import approve
 from hub.auth import create_user
 from hub.catalogue import Catalogue
-from hub.disclosure import build_constraints, load_policy, public_view
+from hub.disclosure import KNOWN_VALUE_COLUMNS, build_constraints, load_policy, public_view
 from hub.disclosure_audit import audit
 from hub.models import Organisation, User
 from hub.organisations import OrganisationIn, add_organisation
@@ -21,12 +22,21 @@ from hub.periods import parse_period
 from hub.publication import (
     MIN_RECONCILIATION_PAIRS,
     RESTATED,
+    _previous_indicators,
     build_protected_release,
     protect_approved,
     public_observations,
     public_reconciliation,
 )
-from hub.releases import REVISIONS, publish_release, read_release
+from hub.releases import (
+    REVISIONS,
+    ReleaseError,
+    build_release,
+    publish_release,
+    read_release,
+    read_release_table,
+    unprotected_compose,
+)
 from hub.settings import REPO_ROOT
 from hub.store import store_submission
 from hub.targets import load_targets
@@ -243,6 +253,35 @@ def test_a_restatement_shows_in_the_next_release_with_its_reason_but_not_its_wor
     assert (own["old_value"] == 5000).any() and (own["new_value"] == 5200).any()
     assert not any("Smith" in text for text in _strings(tables))
     assert RESTATED in set(tables["observations"]["supersede_reason"])
+
+
+def test_disclosure_reads_what_the_latest_published_release_showed_and_refuses_a_corrupted_one(
+    session: Session, catalogue: Catalogue, alliance: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sec = alliance["sec"]
+    assert isinstance(sec, User)
+    assert _previous_indicators(session) is None  # nothing published yet
+    bare = build_release(
+        session, catalogue=catalogue, title="Bare", built_by=sec, compose=unprotected_compose
+    )
+    publish_release(session, bare.number, sec)
+    assert _previous_indicators(session) is None  # published, but without indicators
+    first = build_protected_release(session, catalogue=catalogue, data_dir=DATA, title="First", built_by=sec)
+    publish_release(session, first.number, sec)
+    previous = _previous_indicators(session)
+    published = read_release_table(session, first.number, "indicators")
+    assert previous is not None and list(previous.columns) == list(KNOWN_VALUE_COLUMNS)
+    pd.testing.assert_frame_equal(previous, published.loc[:, list(KNOWN_VALUE_COLUMNS)])
+
+    # a table that cannot be read (the database triggers refuse any change to a published
+    # release, so here the read fails as a corrupted copy would) is not quietly taken as
+    # "nothing published": protection would lose what the public already knows
+    def corrupted(*args: object, **kwargs: object) -> pd.DataFrame:
+        raise ReleaseError("table 'indicators' of release 2 does not match its checksum")
+
+    monkeypatch.setattr(hub.publication, "read_release_table", corrupted)
+    with pytest.raises(ReleaseError, match="does not match its checksum"):
+        _previous_indicators(session)
 
 
 def test_published_observations_are_the_newest_figures_as_their_cells_show_them() -> None:
