@@ -23,7 +23,7 @@ from hub.disclosure import (
     protect,
     public_view,
 )
-from hub.disclosure_audit import Constraints, audit
+from hub.disclosure_audit import Constraints, audit, key_positions
 from hub.errors import CatalogueError
 from hub.figures import DISCLOSURE_COLUMNS, INDICATOR_COLUMNS, NO_PARAM, conform
 from hub.vocab import DIMENSIONS, PERIOD_KINDS, TOTAL
@@ -901,3 +901,28 @@ def test_witness_stages_hold_the_coarser_periods_first() -> None:
     assert stages[2][0] is known
     yearly = Constraints(cells.assign(period_kind="year"), empty, empty, np.zeros(0), np.zeros(0, dtype=bool))
     assert len(_stages(yearly, known)) == 1  # one kind: nothing to hold
+
+
+def test_key_positions_find_each_cell_of_one_table_in_another() -> None:
+    """What an earlier release published is matched to this release's cells by their whole key,
+    the parameter included (a float, missing for most statistics)."""
+    rows = [
+        ("m1", "2025", "alliance", "ALL", "value", NO_PARAM),
+        ("m1", "2025", "country", "FR", "value", NO_PARAM),
+        ("m2", "2025", "alliance", "ALL", "share_within", 24.0),
+        ("m2", "2025", "alliance", "ALL", "share_within", 48.0),
+        ("m2", "2025", "alliance", "ALL", "value", NO_PARAM),
+    ]
+    target = conform(
+        pd.DataFrame(rows, columns=["metric", "period", "level", "entity", "statistic", "param"]).assign(
+            value=1.0, period_kind="year", unit="count", disclosure_class="default"
+        )
+    )
+    source = target.iloc[[4, 2, 0]].reset_index(drop=True).copy()
+    source.loc[1, "param"] = 72.0  # no such parameter in the target
+    extra = source.iloc[[0]].assign(entity="DE")  # no such entity in the target
+    source = pd.concat([source, extra], ignore_index=True)
+    assert list(key_positions(target, source)) == [4, -1, 0, -1]
+    assert list(key_positions(target.iloc[::-1].reset_index(drop=True), target)) == [4, 3, 2, 1, 0]
+    with pytest.raises(ValueError, match="two rows with the same key"):
+        key_positions(pd.concat([target, target.iloc[[1]]], ignore_index=True), source)
