@@ -12,11 +12,13 @@ from bench import (
     indicators,
     ingest_end_to_end,
     ingest_events,
+    memory_touch,
     release_build,
 )
 
 
 def main() -> int:
+    memory_touch.main([])  # the machine: what fresh memory costs here (read the rest with it)
     demo_load.main([])
     ingest_events.main(sys.argv[1:])  # e.g. --rows 1000000 for a quick run
     ingest_end_to_end.main(sys.argv[1:])  # the whole ingest (issue 3 section 8), same file

@@ -148,3 +148,16 @@ def test_the_baseline_runs_again_in_a_fresh_process_and_the_goal_uses_it(
     assert figures.ratio == pytest.approx(suppressed / figures.duckdb)  # no fresh run: the in-process one
     text = report(measured)
     assert "duckdb, own fresh process" in text and "against DuckDB after the build" in text
+
+
+def test_the_memory_benchmark_fills_memory_three_times_and_reports_against_the_warm_fill(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bench import memory_touch
+
+    touch = memory_touch.measure(gib=0.125, pause=0.0)
+    assert touch.cold > 0 and touch.warm > 0 and touch.after_pause > 0
+    assert touch.cold_ratio == pytest.approx(touch.cold / touch.warm)
+    assert memory_touch.main(["--gib", "0.125", "--pause", "0"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and "baseline" in lines[1] and lines[0].endswith("x the warm fill")
