@@ -243,11 +243,27 @@ def _equations(frame: pd.DataFrame, keys: _Keys, organisations: pd.DataFrame | N
     """Every additive relation of the table, kept as an equality when the parts add up to
     the total, as total >= parts when they fall short, dropped when they exceed it."""
     additive = _additive(frame, keys)
-    relations: list[tuple[np.ndarray, np.ndarray]] = []  # (child rows, parent rows)
+    # Each relation is kept as it is found, as int32 and only where its total exists: all of
+    # them held at once as int64 were 1.3 GB on the large benchmark, and a fresh process pays
+    # for the most memory it ever holds (bench.memory_touch).
+    relations = len(DIMENSIONS) + 4  # at most: so many equations per cell, each with its id
+    position = np.int32 if relations * len(frame) < 2**31 else np.int64
+    eq_parts: list[np.ndarray] = []  # per term: its equation
+    cell_parts: list[np.ndarray] = []  # per term: its cell (a part)
+    parent_of_eq: list[np.ndarray] = []  # per equation: its total's cell
+    offset = 0
 
     def relate(rows: np.ndarray, replace: dict[str, str | float | np.ndarray]) -> None:
-        if len(rows):
-            relations.append((rows, keys.related(rows, replace)))
+        nonlocal offset
+        if not len(rows):
+            return
+        parents = keys.related(rows, replace)
+        ok = parents >= 0
+        ids, uniques = pd.factorize(parents[ok])
+        eq_parts.append((ids + offset).astype(position))
+        cell_parts.append(rows[ok].astype(position))
+        parent_of_eq.append(np.asarray(uniques).astype(position))
+        offset += len(uniques)
 
     for name in DIMENSIONS:
         rows = np.flatnonzero(additive & (keys.codes[name] != keys.code(name, TOTAL)))
@@ -266,28 +282,20 @@ def _equations(frame: pd.DataFrame, keys: _Keys, organisations: pd.DataFrame | N
     else:
         upper_rows = np.concatenate([org_rows, upper])
     relate(upper_rows, {"level": "alliance", "entity": ALLIANCE})
+    del org_rows, upper, upper_rows
     child, parent_period, parent_kind = _period_parents(keys, np.flatnonzero(additive))
     relate(child, {"period": parent_period, "period_kind": parent_kind})
+    del child, parent_period, parent_kind
 
     values = frame["value"].to_numpy(dtype=float)
-    eq_parts: list[np.ndarray] = []
-    cell_parts: list[np.ndarray] = []
-    offset = 0
-    parent_of_eq: list[np.ndarray] = []
-    for rows, parents in relations:
-        ok = parents >= 0
-        rows, parents = rows[ok], parents[ok]
-        ids, uniques = pd.factorize(parents)
-        eq_parts.append(ids + offset)
-        cell_parts.append(rows)
-        parent_of_eq.append(np.asarray(uniques, dtype=np.int64))
-        offset += len(uniques)
     if offset == 0:
         empty = np.zeros(0, dtype=np.int64)
         return Constraints(frame, empty, empty, np.zeros(0), np.zeros(0, dtype=bool))
     child_eq = np.concatenate(eq_parts)
     child_cell = np.concatenate(cell_parts)
     parents_all = np.concatenate(parent_of_eq)
+    for parts in (eq_parts, cell_parts, parent_of_eq):
+        parts.clear()
     parts_sum = np.bincount(child_eq, weights=values[child_cell], minlength=offset)
     totals = values[parents_all]
     tolerance = 1e-9 * np.maximum(1.0, np.abs(totals))
