@@ -56,7 +56,8 @@ def hash_codes(codes: list[np.ndarray]) -> np.ndarray:
 def key_positions(target: pd.DataFrame, source: pd.DataFrame) -> np.ndarray:
     """For each row of ``source``, the position of the row of ``target`` with the same key
     (KEY_COLUMNS), or -1. One exact integer per key over both tables (hub.figures.joint_keys:
-    no concatenated copy of their key columns, 0.9 -> 0.4 s on the demo's two releases)."""
+    no concatenated copy of their key columns; 0.65-0.69 s against 0.74-0.75 s for a 64-bit
+    hash of factorised copies, on the demo's two releases in a warm process)."""
     target_keys, source_keys = joint_keys(target, source, KEY_COLUMNS)
     index = pd.Index(target_keys)
     if not index.is_unique:
