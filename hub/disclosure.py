@@ -130,9 +130,11 @@ class _Keys:
         self.frame = frame
         self.codes: dict[str, np.ndarray] = {}
         self.uniques: dict[str, pd.Index] = {}
-        for name in KEY_COLUMNS:
+        for (
+            name
+        ) in KEY_COLUMNS:  # int32: half the memory of 17 columns of codes (0.33 GB on the large benchmark)
             codes, uniques = pd.factorize(frame[name])
-            self.codes[name], self.uniques[name] = np.asarray(codes, dtype=np.int64), pd.Index(uniques)
+            self.codes[name], self.uniques[name] = codes.astype(np.int32), pd.Index(uniques)
         # One integer per key: mixed-radix codes when they fit in 62 bits (then a related
         # key is the row's key plus the change of one digit), else a 64-bit hash.
         self.strides: dict[str, int] | None = {}
@@ -143,7 +145,7 @@ class _Keys:
         if stride < 2**62:
             self.key = np.zeros(len(frame), dtype=np.int64)
             for name in KEY_COLUMNS:
-                self.key += self.codes[name] * self.strides[name]
+                self.key += self.codes[name].astype(np.int64) * self.strides[name]
         else:
             self.strides = None
             self.key = hash_codes([self.codes[name] for name in KEY_COLUMNS]).view(np.int64)
