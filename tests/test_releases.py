@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
 
+import hub.releases
 from hub import migrate
 from hub.approval import ApprovalError, approve, reject
 from hub.catalogue import Catalogue
@@ -189,6 +190,39 @@ def test_numbers_follow_on_and_a_composer_adds_tables(
         (1, ["coverage", "observations", REVISIONS]),
         (2, ["coverage", "indicators", "observations", REVISIONS]),
     ]
+
+
+def test_a_rebuild_compares_only_the_tables_that_changed_since_the_published_release(
+    session: Session, catalogue: Catalogue, world: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sec = world["sec"]
+    assert isinstance(sec, User)
+    first = _build(session, catalogue, sec)
+    publish_release(session, first.number, sec)
+    session.commit()
+    read: list[str] = []
+    original = hub.releases.read_release_table
+
+    def counted(session: Session, number: int, name: str, **kwargs: object) -> pd.DataFrame:
+        read.append(name)
+        return original(session, number, name)
+
+    monkeypatch.setattr(hub.releases, "read_release_table", counted)
+    again = _build(session, catalogue, sec, "Nothing new")  # byte for byte the same tables
+    assert read == [] and len(original(session, again.number, REVISIONS)) == 0
+
+    acme = world["acme"]
+    assert isinstance(acme, Organisation)
+    later = _store(session, catalogue, acme, "2025-Q2", {"": 70})
+    approve(session, sec, [later])
+    session.commit()
+    changed = _build(session, catalogue, sec, "Q2")  # new observations and coverage
+    assert sorted(read) == ["coverage", "observations"]
+    log = original(session, changed.number, REVISIONS)
+    assert set(zip(log["table"], log["change"], log["reason"], strict=True)) == {
+        ("observations", "added", "new_data"),
+        ("coverage", "added", "new_data"),  # explained by the new observations
+    }
 
 
 @pytest.mark.parametrize(
