@@ -248,8 +248,8 @@ def _equations(frame: pd.DataFrame, keys: _Keys, organisations: pd.DataFrame | N
     # Each relation is kept as it is found, as int32 and only where its total exists: all of
     # them held at once as int64 were 1.3 GB on the large benchmark, and a fresh process pays
     # for the most memory it ever holds (bench.memory_touch).
-    relations = len(DIMENSIONS) + 4  # at most: so many equations per cell, each with its id
-    position = np.int32 if relations * len(frame) < 2**31 else np.int64
+    most_equations = (len(DIMENSIONS) + 4) * len(frame)  # at most one per relation and cell
+    position = np.int32 if most_equations < 2**31 else np.int64
     eq_parts: list[np.ndarray] = []  # per term: its equation
     cell_parts: list[np.ndarray] = []  # per term: its cell (a part)
     parent_of_eq: list[np.ndarray] = []  # per equation: its total's cell

@@ -621,14 +621,13 @@ def build_release(
     contents[REVISIONS] = to_parquet(log)
     digests[REVISIONS] = hashlib.sha256(contents[REVISIONS]).hexdigest()
     for name, frame in {**tables, REVISIONS: log}.items():
-        content = contents[name]
         session.add(
             ReleaseTable(
                 release_id=release.id,
                 name=name,
                 row_count=len(frame),
                 checksum=digests[name],
-                content=content,
+                content=contents[name],
             )
         )
     release.content_checksum = content_checksum(digests)
