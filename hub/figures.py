@@ -91,8 +91,10 @@ def empty_indicator_frame() -> pd.DataFrame:
 
 def conform(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with exactly the indicator columns, in order and typed; missing optional
-    columns are filled (NaN, "", TOTAL for dimensions, NO_PARAM for param). No column is
-    copied (pandas copies on write): a deep copy of the large benchmark's 4.8 M cells took 0.9 s."""
+    columns are filled (NaN, "", TOTAL for dimensions, NO_PARAM for param). A text column
+    that is a categorical (compute_indicators' own, :func:`coded_strings`) stays one. No
+    column is copied (pandas copies on write): a deep copy of the large benchmark's 4.8 M
+    cells took 0.9 s."""
     out = frame.copy(deep=False)
     for name, kind in COLUMN_TYPES.items():
         if name in out.columns:
@@ -109,7 +111,12 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
             out[name] = 0
         else:
             out[name] = float("nan")
-    return out.loc[:, list(INDICATOR_COLUMNS)].astype(COLUMN_TYPES)
+    types = {
+        name: kind
+        for name, kind in COLUMN_TYPES.items()
+        if not (kind == "string" and isinstance(out[name].dtype, pd.CategoricalDtype))
+    }
+    return out.loc[:, list(INDICATOR_COLUMNS)].astype(types)
 
 
 def strings_from_codes(names: Sequence[str], codes: np.ndarray) -> pd.Series:
@@ -120,6 +127,19 @@ def strings_from_codes(names: Sequence[str], codes: np.ndarray) -> pd.Series:
     indices = pa.array(codes.astype(np.int32), mask=codes < 0)
     coded = pa.DictionaryArray.from_arrays(indices, pa.array(list(names), type=pa.string()))
     return pd.Series(pd.arrays.ArrowStringArray(coded.cast(pa.large_string())), copy=False)
+
+
+def coded_strings(names: Sequence[str], codes: np.ndarray) -> pd.Series:
+    """``names[codes]`` as a categorical column (a code below 0: missing) whose categories are
+    the values present, sorted: it sorts, groups and compares as the text column would."""
+    codes = np.asarray(codes)
+    present = np.zeros(len(names), dtype=bool)
+    present[codes[codes >= 0]] = True
+    values, inverse = np.unique(np.asarray(list(names), dtype=object)[present], return_inverse=True)
+    recode = np.full(len(names) + 1, -1, dtype=np.int32)
+    recode[np.flatnonzero(present)] = inverse
+    categories = pd.Index(pd.array(values, dtype="string"))
+    return pd.Series(pd.Categorical.from_codes(recode[codes], categories=categories), copy=False)
 
 
 def ordered_digits(digits: Iterable[np.ndarray], rows: int) -> np.ndarray:
@@ -135,17 +155,6 @@ def ordered_digits(digits: Iterable[np.ndarray], rows: int) -> np.ndarray:
     return key
 
 
-def ordered_keys(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """One integer per row whose order is the rows' order sorted by ``columns`` (strings by
-    code point, as pandas sorts them): equal keys, equal integers."""
-
-    def digit(name: str) -> np.ndarray:
-        codes, uniques = pd.factorize(frame[name], sort=True)
-        return np.where(codes < 0, len(uniques), codes).astype(np.int64)  # a missing value sorts last
-
-    return ordered_digits((digit(name) for name in columns), len(frame))
-
-
 def as_key_text(column: pd.Series) -> pd.Series:
     """A key column as text, the way keys are compared across releases: a text column as it
     is, another through its distinct values (not row by row); missing stays missing."""
@@ -155,28 +164,51 @@ def as_key_text(column: pd.Series) -> pd.Series:
     return strings_from_codes(pd.Series(uniques).astype("string").tolist(), codes).set_axis(column.index)
 
 
-def _joint_codes(first: pd.Series, second: pd.Series) -> np.ndarray:
+def _text_codes(column: pd.Series) -> tuple[np.ndarray, pa.Array]:
+    """Integer codes of a key column (-1: missing) and the text of each code
+    (:func:`as_key_text`). A categorical column already is that, with no string per row; a
+    text column is dictionary-encoded by Arrow, without a copy of its strings."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        text = pd.Series(column.cat.categories).astype("string")
+        return column.cat.codes.to_numpy().astype(np.int64), pa.array(text.array, type=pa.large_string())
+    data = pa.array(as_key_text(column).array, type=pa.large_string())
+    encoded = pc.dictionary_encode(data)
+    if isinstance(encoded, pa.ChunkedArray):  # one dictionary over every chunk
+        encoded = encoded.unify_dictionaries()
+        dictionary = encoded.chunk(0).dictionary if encoded.num_chunks else pa.array([], pa.large_string())
+        parts = [chunk.indices.fill_null(-1).to_numpy().astype(np.int64) for chunk in encoded.chunks]
+        return (np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)), dictionary
+    return encoded.indices.fill_null(-1).to_numpy().astype(np.int64), encoded.dictionary
+
+
+def _joint_codes(first: pd.Series, second: pd.Series, *, ordered: bool = False) -> np.ndarray:
     """Codes of one key column over both frames (``first`` then ``second``), equal where the
-    text is; missing gets a code of its own. Arrow encodes the two columns in one pass,
-    without a concatenated copy of their strings."""
-    chunks: list[pa.Array] = []
-    for column in (first, second):
-        data = pa.array(as_key_text(column).array, type=pa.large_string())  # no copy of Arrow strings
-        chunks += data.chunks if isinstance(data, pa.ChunkedArray) else [data]
-    encoded = pc.dictionary_encode(pa.chunked_array(chunks, type=pa.large_string()))
-    size = len(encoded.chunk(encoded.num_chunks - 1).dictionary) if encoded.num_chunks else 0
-    parts = [chunk.indices.fill_null(size).to_numpy().astype(np.int64) for chunk in encoded.chunks]
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    text is; missing gets a code of its own (the largest). Each column is coded apart (a
+    categorical column is already), then only their distinct values are matched; with
+    ``ordered`` the codes sort as the text does (by code point, as pandas sorts strings)."""
+    (codes_a, text_a), (codes_b, text_b) = _text_codes(first), _text_codes(second)
+    joint = pc.dictionary_encode(pa.concat_arrays([text_a, text_b]))
+    mapping = joint.indices.to_numpy().astype(np.int64)
+    if ordered:  # UTF-8 bytes sort as their code points
+        rank = np.empty(len(joint.dictionary), dtype=np.int64)
+        rank[pc.sort_indices(joint.dictionary).to_numpy()] = np.arange(len(joint.dictionary))
+        mapping = rank[mapping]
+    missing = len(joint.dictionary)
+    to_a = np.append(mapping[: len(text_a)], missing)  # code -1 picks the last: missing
+    to_b = np.append(mapping[len(text_a) :], missing)
+    return np.concatenate([to_a[codes_a], to_b[codes_b]])
 
 
 def joint_keys(
-    first: pd.DataFrame, second: pd.DataFrame, columns: Sequence[str]
+    first: pd.DataFrame, second: pd.DataFrame, columns: Sequence[str], *, ordered: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """One integer per row of each frame, equal exactly where two rows' ``columns`` are equal
-    as text (:func:`as_key_text`), for matching two releases' tables. Unlike
-    :func:`ordered_keys` the integers keep no order, so no column is sorted or copied:
-    0.31 s against 0.59-0.66 s for ordered_keys on the demo's two indicator tables (warm)."""
-    digits = (_joint_codes(first[name], second[name]) for name in columns)
+    as text (:func:`as_key_text`), for matching two tables. No column is copied or
+    concatenated, and no text is sorted but the distinct values (0.31 s against 0.59-0.66 s
+    for a factorisation of their concatenated columns on the demo's two indicator tables,
+    warm). With ``ordered`` the integers sort as the rows sorted by ``columns`` as text
+    would (missing last)."""
+    digits = (_joint_codes(first[name], second[name], ordered=ordered) for name in columns)
     key = ordered_digits(digits, len(first) + len(second))
     return key[: len(first)], key[len(first) :]
 

@@ -26,10 +26,10 @@ from hub.figures import (
     NO_PARAM,
     OBSERVATION_COLUMNS,
     STATISTICS,
+    coded_strings,
     conform,
     empty_indicator_frame,
     ordered_digits,
-    strings_from_codes,
 )
 from hub.periods import PeriodError, PeriodRef, parse_period
 from hub.vocab import DIMENSIONS, PERIOD_KINDS, TOTAL
@@ -938,23 +938,26 @@ def _key_order(ctx: _Context, table: Figures) -> np.ndarray:
 
 
 def _decode(ctx: _Context, table: Figures) -> pd.DataFrame:
+    """The coded figures as the indicator table. Text columns stay coded, as categoricals: a
+    string per row for 20 columns was half of the engine's time on the demo (0.9 s) and
+    0.4 GB more at the build's peak, which a fresh process pays for (bench.memory_touch)."""
     p, e, d = table["p"], table["e"], table["d"]
     periods = ctx.periods.table()
     spec_unit = [ctx.spec(i).unit for i in range(len(ctx.metrics))]
     spec_class = [ctx.spec(i).disclosure_class for i in range(len(ctx.metrics))]
     m = table["m"]
     out: dict[str, object] = {
-        "metric": strings_from_codes(ctx.metrics, m),
-        "period": strings_from_codes(list(periods["code"]), p),
-        "period_kind": strings_from_codes(list(PERIOD_KINDS), ctx.periods.kind(p)),
-        "level": strings_from_codes(list(LEVELS), ctx.entity_level[e]),
-        "entity": strings_from_codes(ctx.entity_name, e),
+        "metric": coded_strings(ctx.metrics, m),
+        "period": coded_strings(list(periods["code"]), p),
+        "period_kind": coded_strings(list(PERIOD_KINDS), ctx.periods.kind(p)),
+        "level": coded_strings(list(LEVELS), ctx.entity_level[e]),
+        "entity": coded_strings(ctx.entity_name, e),
     }
     for name in KEY_DIMENSIONS:
         codes, names = pd.factorize(ctx.dims[name].to_numpy(dtype=object))
-        out[name] = strings_from_codes([str(x) for x in names], codes[d])
-    out["time_bucket"] = strings_from_codes(ctx.labels, table["tb"])
-    out["statistic"] = strings_from_codes(list(STATISTICS), table["stat"])
+        out[name] = coded_strings([str(x) for x in names], codes[d])
+    out["time_bucket"] = coded_strings(ctx.labels, table["tb"])
+    out["statistic"] = coded_strings(list(STATISTICS), table["stat"])
     org_names = ["", *(str(x) for x in ctx.orgs)]
     out.update(
         {
@@ -966,13 +969,13 @@ def _decode(ctx: _Context, table: Figures) -> pd.DataFrame:
             "denominator": table["den"].astype(float, copy=False),
             "coverage": table["coverage"].astype(np.int64, copy=False),
             "event_count": table["events"].astype(float, copy=False),
-            "largest_org": strings_from_codes(org_names, table["org1"] + 1),
+            "largest_org": coded_strings(org_names, table["org1"] + 1),
             "largest_share": table["share1"].astype(float, copy=False),
-            "second_org": strings_from_codes(org_names, table["org2"] + 1),
+            "second_org": coded_strings(org_names, table["org2"] + 1),
             "second_share": table["share2"].astype(float, copy=False),
             "yoy_change": table["yoy"].astype(float, copy=False),
-            "unit": strings_from_codes(spec_unit, m),
-            "disclosure_class": strings_from_codes(spec_class, m),
+            "unit": coded_strings(spec_unit, m),
+            "disclosure_class": coded_strings(spec_class, m),
             "provisional": table["prov"].astype(bool, copy=False),
         }
     )
@@ -989,7 +992,9 @@ def compute_indicators(
     share_within_hours: Iterable[float] = DEFAULT_SHARE_WITHIN_HOURS,
     percentiles: Iterable[float] = DEFAULT_PERCENTILES,
 ) -> pd.DataFrame:
-    """Every figure the observations allow, as the indicator table of :mod:`hub.figures`.
+    """Every figure the observations allow, as the indicator table of :mod:`hub.figures`, its
+    text columns categoricals of the values present (hub.figures.coded_strings: they sort,
+    group and compare as text; a release stores them as text, hub.releases.to_parquet).
 
     For each metric and period (native, or rolled up where the metric allows), at the levels
     organisation, stakeholder type, the organisation's country and the alliance, and for each

@@ -110,7 +110,7 @@ def _organisation_figures(
     ).to_numpy()
     rows &= (protected["suppression_reason"] == "not_named").to_numpy()
     for name in DIMENSIONS:
-        rows &= (protected[name] == TOTAL).to_numpy()
+        rows = rows & (protected[name] == TOTAL).to_numpy()
     columns = ["metric", "period", "period_kind", "entity", "statistic", "param", "value"]
     figures = protected.loc[rows, [*columns, "unit", "disclosure_class", "event_count"]]
     figures = figures[figures["value"].notna() & (figures["unit"] != "boolean")]
@@ -126,8 +126,8 @@ def _type_cell_hidden(protected: pd.DataFrame, per_band: pd.DataFrame) -> np.nda
     """For each band row: is the stakeholder type's own cell of the same metric, period,
     statistic and parameter hidden in the protected table?"""
     rows = (protected["level"] == "stakeholder_type").to_numpy()
-    for name in DIMENSIONS:
-        rows &= (protected[name] == TOTAL).to_numpy()
+    for name in DIMENSIONS:  # not &=: a comparison on a categorical column is a read-only view
+        rows = rows & (protected[name] == TOTAL).to_numpy()
     key = ["metric", "period", "stakeholder_type", "statistic", "param"]
     cells = protected.loc[rows, ["metric", "period", "entity", "statistic", "param", "suppressed"]]
     cells = cells.rename(columns={"entity": "stakeholder_type"}).drop_duplicates(key)

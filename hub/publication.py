@@ -28,7 +28,7 @@ from hub.approval import approved_submissions
 from hub.catalogue import Catalogue
 from hub.disclosure import KNOWN_VALUE_COLUMNS, DisclosurePolicy, load_policy, protect, public_view
 from hub.errors import NotFoundError
-from hub.figures import load_observations, load_organisations, ordered_keys
+from hub.figures import joint_keys, load_observations, load_organisations
 from hub.indicators import DEFAULT_SHARE_WITHIN_HOURS, compute_indicators
 from hub.models import Release, User
 from hub.peers import peer_distributions
@@ -74,8 +74,9 @@ def public_observations(observations: pd.DataFrame, protected: pd.DataFrame) -> 
     per key (the newest submission's figure), in key order.
 
     Worked on integer keys (string merges and sorts of a million rows took 2-3 s on the
-    large benchmark): the key columns of both tables are coded together, so equal strings
-    get equal codes and the codes sort as the strings do."""
+    large benchmark): the key columns of both tables are coded together
+    (hub.figures.joint_keys), so equal strings get equal codes and the codes sort as the
+    strings do."""
     named_cells = (
         (protected["level"] == "organisation")
         & protected["statistic"].isin(["value", "events"])
@@ -87,10 +88,7 @@ def public_observations(observations: pd.DataFrame, protected: pd.DataFrame) -> 
         :, ["entity", "metric", "period", *DIMENSIONS, "suppressed", "suppression_reason", "display"]
     ]
     flags = flags[named_cells].rename(columns={"entity": "organisation"})
-    key_columns = list(OBSERVATION_KEY)
-    both = pd.concat([observations.loc[:, key_columns], flags.loc[:, key_columns]], ignore_index=True)
-    keys = ordered_keys(both, key_columns)
-    observed, flagged = keys[: len(observations)], keys[len(observations) :]
+    observed, flagged = joint_keys(observations, flags, list(OBSERVATION_KEY), ordered=True)
     # the newest submission's row of each key (sorted by key, then submission; stable)
     order = np.lexsort((observations["submission_id"].to_numpy(dtype=np.int64), observed))
     last = np.append(observed[order][1:] != observed[order][:-1], True) if len(order) else order.astype(bool)
@@ -125,12 +123,15 @@ def public_reconciliation(summary: pd.DataFrame, min_pairs: int = MIN_RECONCILIA
 
 def _previous_indicators(session: Session) -> pd.DataFrame | None:
     """What the latest published release showed of each indicator cell: the columns disclosure
-    control needs (a third of the table's: 0.15-0.2 s instead of 0.5-0.8 s on the demo)."""
+    control needs (a third of the table's: 0.15-0.2 s instead of 0.5-0.8 s on the demo), text
+    as categoricals (only matched on, as the indicator table's own are)."""
     previous = latest_published_release(session)
     if previous is None:
         return None
     try:
-        return read_release_table(session, previous.number, "indicators", columns=KNOWN_VALUE_COLUMNS)
+        return read_release_table(
+            session, previous.number, "indicators", columns=KNOWN_VALUE_COLUMNS, categorical=True
+        )
     except NotFoundError:  # a release built before indicators were published holds no such table
         log.info("release %s has no indicators table", previous.number)
         return None

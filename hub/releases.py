@@ -9,6 +9,7 @@ correction notices are added beside it. Earlier releases stay readable.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import re
@@ -20,6 +21,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from sqlalchemy import event, func
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session as OrmSession
@@ -86,23 +89,55 @@ def to_parquet(frame: pd.DataFrame) -> bytes:
     """A table as Parquet bytes: typed (string, bool, int64, float64 with NaN survive the trip),
     compressed, and the format exports hand out as is.
 
+    A categorical column of text (the indicator engine's, hub.figures.coded_strings) is
+    written as the dictionary it already is, with no string made per row, under the schema
+    its text column would have: the file reads back, with pandas or Arrow, exactly as if the
+    column had been text (0.45 s instead of 0.6 s for the demo's indicators).
     Minimum and maximum statistics are written for the columns that are not text only: a
     release table is one or a few row groups, so text statistics would let a reader skip
     next to nothing, and computing them was a third of the writing time (0.6 -> 0.4 s for the
     demo's tables)."""
-    buffer = io.BytesIO()
-    statistics = [str(name) for name, kind in frame.dtypes.items() if not isinstance(kind, pd.StringDtype)]
-    frame.reset_index(drop=True).to_parquet(
-        buffer, index=False, engine="pyarrow", compression="zstd", write_statistics=statistics
+    frame = frame.reset_index(drop=True)
+    coded = [name for name, kind in frame.dtypes.items() if isinstance(kind, pd.CategoricalDtype)]
+    text = (pd.StringDtype, pd.CategoricalDtype)
+    statistics = [str(name) for name, kind in frame.dtypes.items() if not isinstance(kind, text)]
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    # the schema (Arrow's and pandas') of the table with its categoricals as text: what
+    # pandas' own to_parquet would store for that table
+    schema = pa.Schema.from_pandas(
+        frame.iloc[:0].astype(dict.fromkeys(coded, "string")), preserve_index=False
     )
+    buffer = io.BytesIO()
+    writer = pq.ParquetWriter(
+        buffer, table.schema, compression="zstd", write_statistics=statistics, store_schema=False
+    )
+    writer.write_table(table)
+    writer.add_key_value_metadata(
+        {**(schema.metadata or {}), b"ARROW:schema": base64.b64encode(schema.serialize().to_pybytes())}
+    )
+    writer.close()
     return buffer.getvalue()
 
 
-def from_parquet(content: bytes, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """A stored table (only ``columns`` when given: unread columns cost nothing to parse)."""
-    return pd.read_parquet(
-        io.BytesIO(content), engine="pyarrow", columns=None if columns is None else list(columns)
-    )
+def from_parquet(
+    content: bytes, columns: Sequence[str] | None = None, *, categorical: bool = False
+) -> pd.DataFrame:
+    """A stored table (only ``columns`` when given: unread columns cost nothing to parse);
+    with ``categorical`` its text columns come as categoricals, the dictionaries Parquet
+    stores (no string made per row: for matching keys)."""
+    if not categorical:
+        return pd.read_parquet(
+            io.BytesIO(content), engine="pyarrow", columns=None if columns is None else list(columns)
+        )
+    schema = pq.read_schema(io.BytesIO(content))
+    names = schema.names if columns is None else list(columns)
+    text = [
+        name
+        for name in names
+        if pa.types.is_string(schema.field(name).type) or pa.types.is_large_string(schema.field(name).type)
+    ]
+    table = pq.read_table(io.BytesIO(content), columns=names, read_dictionary=text or None)
+    return table.to_pandas()
 
 
 def content_checksum(table_checksums: Mapping[str, str]) -> str:
@@ -132,9 +167,15 @@ def table_names(session: Session, number: int) -> list[str]:
 
 
 def read_release_table(
-    session: Session, number: int, name: str, *, columns: Sequence[str] | None = None
+    session: Session,
+    number: int,
+    name: str,
+    *,
+    columns: Sequence[str] | None = None,
+    categorical: bool = False,
 ) -> pd.DataFrame:
-    """One table of release ``number`` (or its ``columns``), checked against its stored SHA-256."""
+    """One table of release ``number`` (or its ``columns``; text as categoricals with
+    ``categorical``, see :func:`from_parquet`), checked against its stored SHA-256."""
     release = get_release(session, number)
     row = session.exec(
         select(ReleaseTable).where(ReleaseTable.release_id == release.id, ReleaseTable.name == name)
@@ -144,7 +185,7 @@ def read_release_table(
         raise NotFoundError(f"release {number} has no table {name!r} (it has: {names})")
     if hashlib.sha256(row.content).hexdigest() != row.checksum:
         raise ReleaseError(f"table {name!r} of release {number} does not match its checksum")
-    return from_parquet(row.content, columns)
+    return from_parquet(row.content, columns, categorical=categorical)
 
 
 def read_release(session: Session, number: int, *, with_revisions: bool = False) -> Tables:

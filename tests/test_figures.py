@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlmodel import Session, col, select
 
 from hub.catalogue import Catalogue
@@ -13,11 +16,13 @@ from hub.figures import (
     INDICATOR_COLUMNS,
     OBSERVATION_COLUMNS,
     OBSERVATION_TYPES,
+    coded_strings,
     conform,
     empty_indicator_frame,
     joint_keys,
     load_observations,
     load_organisations,
+    strings_from_codes,
 )
 from hub.models import Submission
 from hub.organisations import OrganisationIn, add_organisation
@@ -170,3 +175,54 @@ def test_joint_keys_are_equal_exactly_where_the_keys_are_equal_as_text() -> None
             assert (key_i == key_j) == (pair_i == pair_j), (pair_i, pair_j)
     assert list(new_keys[:4]) == [old_keys[4], old_keys[2], old_keys[3], old_keys[0]]
     assert len({*old_keys, *new_keys}) == 7
+
+
+def test_coded_strings_are_the_text_as_a_categorical_of_the_values_present_sorted() -> None:
+    names = ["b", "a", "é", "b", "unused", "A"]
+    codes = np.array([0, 2, -1, 1, 3, 5, 0])
+    column = coded_strings(names, codes)
+    assert isinstance(column.dtype, pd.CategoricalDtype)
+    assert list(column.cat.categories) == ["A", "a", "b", "é"]  # code point order, only present
+    assert column.astype("string").equals(strings_from_codes(names, codes))
+    assert column.isna().tolist() == [False, False, True, False, False, False, False]
+    text = column.astype("string")
+    assert column.sort_values(kind="stable").index.equals(text.sort_values(kind="stable").index)
+
+
+KEY_TEXT = st.one_of(st.none(), st.sampled_from(["", "a", "b", "B", "ab", "é", "_T", "10"]))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    rows=st.lists(st.tuples(KEY_TEXT, KEY_TEXT), min_size=0, max_size=12),
+    split=st.integers(0, 12),
+    coded=st.tuples(st.booleans(), st.booleans(), st.booleans(), st.booleans()),
+)
+def test_joint_keys_take_categoricals_as_their_text_and_sort_as_text(
+    rows: list[tuple[str | None, str | None]], split: int, coded: tuple[bool, bool, bool, bool]
+) -> None:
+    """Whatever the columns are (text, or categoricals with categories unused, in any order):
+    equal keys exactly where the text is equal; ``ordered`` sorts as the text, missing last."""
+
+    def frame(part: list[tuple[str | None, str | None]], first: bool) -> pd.DataFrame:
+        out = pd.DataFrame(
+            {name: pd.Series([row[i] for row in part], dtype="string") for i, name in enumerate(("x", "y"))}
+        )
+        for i, name in enumerate(("x", "y")):
+            if coded[i + (0 if first else 2)]:
+                present = sorted({v for v in out[name].dropna()}, reverse=first)
+                out[name] = pd.Categorical(out[name], categories=[*present, "zz-unused"])
+        return out
+
+    first, second = frame(rows[:split], True), frame(rows[split:], False)
+    for ordered in (False, True):
+        keys_a, keys_b = joint_keys(first, second, ["x", "y"], ordered=ordered)
+        keys = [*keys_a, *keys_b]
+        assert len(keys) == len(rows)
+        for i, row_i in enumerate(rows):
+            for j, row_j in enumerate(rows):
+                assert (keys[i] == keys[j]) == (row_i == row_j)
+                if ordered:
+                    sort_i = tuple((v is None, v or "") for v in row_i)
+                    sort_j = tuple((v is None, v or "") for v in row_j)
+                    assert (keys[i] < keys[j]) == (sort_i < sort_j)

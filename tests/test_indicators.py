@@ -17,7 +17,14 @@ from hypothesis import strategies as st
 from sqlmodel import Session, col, select
 
 from hub.catalogue import Catalogue
-from hub.figures import ALLIANCE, INDICATOR_COLUMNS, KEY_COLUMNS, OBSERVATION_TYPES, load_observations
+from hub.figures import (
+    ALLIANCE,
+    COLUMN_TYPES,
+    INDICATOR_COLUMNS,
+    KEY_COLUMNS,
+    OBSERVATION_TYPES,
+    load_observations,
+)
 from hub.indicators import IndicatorError, compute_indicators
 from hub.models import Submission
 from hub.organisations import OrganisationIn, add_organisation
@@ -104,6 +111,23 @@ def test_the_table_has_exactly_the_contract_columns(catalogue: Catalogue) -> Non
     frame = compute_indicators(obs(row("co_items_actioned", "2024-01", 3)), catalogue)
     assert tuple(frame.columns) == INDICATOR_COLUMNS
     assert compute_indicators(obs(row("co_items_actioned", "2024-01", 3)).iloc[:0], catalogue).empty
+
+
+def test_text_columns_are_categoricals_of_the_values_present_sorted(catalogue: Catalogue) -> None:
+    """Coded, not text per row (a release stores them as text, hub.releases.to_parquet): the
+    categories are exactly the values present, in code point order, so the table sorts and
+    groups as text and the same figures always give the same categories (and bytes)."""
+    frame = compute_indicators(
+        obs(row("co_items_actioned", "2024-01", 3), row("co_items_actioned", "2024-02", 5)),
+        catalogue,
+    )
+    for name, kind in COLUMN_TYPES.items():
+        if kind != "string":
+            continue
+        column = frame[name]
+        assert isinstance(column.dtype, pd.CategoricalDtype), name
+        present = sorted(set(column.dropna().astype(str)))
+        assert list(column.cat.categories) == present, name
 
 
 def test_sums_at_every_level_with_coverage_and_dominance(catalogue: Catalogue) -> None:

@@ -4,10 +4,12 @@ the database), readable later, with a revisions log that says what changed and w
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from alembic import command
 from factories import NOW, make_org, make_user
@@ -697,3 +699,27 @@ def test_nothing_approved_nothing_to_release(session: Session, catalogue: Catalo
     _store(session, catalogue, org, "2025-Q1", {"": 1})  # validated, not approved
     with pytest.raises(ReleaseError, match="nothing to release"):
         build_release(session, catalogue=catalogue, title="Empty", built_by=sec, compose=unprotected_compose)
+
+
+def test_categorical_text_is_stored_as_the_text_it_stands_for() -> None:
+    """The indicator engine's text columns are categoricals: a release stores them as text, in
+    the very file pandas would write for the text (schema and all), so every reader, the
+    hub's and the public's, gets the text back; the hub's key matching may read them coded."""
+    text = pd.DataFrame(
+        {
+            "entity": pd.Series(["b", "a", None, "é"], dtype="string"),
+            "value": [1.0, float("nan"), 3.0, 4.0],
+            "note": pd.Series(["x", "", "y", None], dtype="string"),
+        }
+    )
+    coded = text.assign(entity=pd.Categorical(text["entity"], categories=["é", "b", "a", "unused"]))
+    plain = io.BytesIO()
+    text.to_parquet(plain, index=False, engine="pyarrow", compression="zstd", write_statistics=["value"])
+    stored = hub.releases.to_parquet(coded)
+    assert pq.ParquetFile(io.BytesIO(stored)).metadata.metadata == pq.ParquetFile(plain).metadata.metadata
+    pd.testing.assert_frame_equal(pd.read_parquet(io.BytesIO(stored)), text)
+    pd.testing.assert_frame_equal(hub.releases.from_parquet(stored), text)
+    assert hub.releases.to_parquet(text) == plain.getvalue()  # as pandas writes it (no text statistics)
+    read_coded = hub.releases.from_parquet(stored, ["entity", "value"], categorical=True)
+    assert isinstance(read_coded["entity"].dtype, pd.CategoricalDtype)
+    pd.testing.assert_frame_equal(read_coded.astype({"entity": "string"}), text[["entity", "value"]])
