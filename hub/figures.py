@@ -9,7 +9,7 @@ aggregation, for one combination of breakdown dimensions.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -111,12 +111,16 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
             out[name] = 0
         else:
             out[name] = float("nan")
-    types = {
+    return out.loc[:, list(INDICATOR_COLUMNS)].astype(uncoded_types(out, COLUMN_TYPES))
+
+
+def uncoded_types(frame: pd.DataFrame, types: Mapping[str, str]) -> dict[str, str]:
+    """``types`` but for the text columns ``frame`` holds as categoricals (they stay coded)."""
+    return {
         name: kind
-        for name, kind in COLUMN_TYPES.items()
-        if not (kind == "string" and isinstance(out[name].dtype, pd.CategoricalDtype))
+        for name, kind in types.items()
+        if not (kind == "string" and isinstance(frame[name].dtype, pd.CategoricalDtype))
     }
-    return out.loc[:, list(INDICATOR_COLUMNS)].astype(types)
 
 
 def strings_from_codes(names: Sequence[str], codes: np.ndarray) -> pd.Series:
@@ -231,6 +235,16 @@ OBSERVATION_TYPES: dict[str, str] = {
     "channel": "string",
 }
 OBSERVATION_COLUMNS = tuple(OBSERVATION_TYPES)
+# the text columns load_observations gives as categoricals of the text (coded_strings)
+OBSERVATION_CODES = (
+    "metric",
+    "period",
+    "period_kind",
+    "organisation",
+    "stakeholder_type",
+    "org_country",
+    *DIMENSIONS,
+)
 
 
 def _frame(session: Session, query: Select[*tuple[Any, ...]]) -> pd.DataFrame:
@@ -266,7 +280,9 @@ def load_observations(
     session: Session, submission_ids: Select[Any], *, metrics: Iterable[str] | None = None
 ) -> pd.DataFrame:
     """Every observation of the submissions ``submission_ids`` selects (of ``metrics`` only,
-    when given), as a typed frame.
+    when given), as a typed frame; its code columns (metric, period, organisation,
+    dimensions, ...) are categoricals of the values present (:func:`coded_strings`), as the
+    indicator table's: no string per row is made.
 
     The caller decides which submissions count (for a release: the newest approved version
     of every scope), so this reader never guesses. The observations come as ids and numbers
@@ -321,9 +337,27 @@ def load_observations(
         session, select(col(MetricDefinition.id).label("id"), col(MetricDefinition.code).label("metric"))
     ).set_index("id")
 
+    rows_of: dict[str, np.ndarray] = {}
+
+    def rows(table: pd.DataFrame, key: str) -> np.ndarray:
+        """The row of ``table`` each observation's ``key`` points at (looked up once a key)."""
+        if key not in rows_of:
+            rows_of[key] = table.index.get_indexer(observations[key].to_numpy(dtype=np.int64))
+        return rows_of[key]
+
     def lookup(table: pd.DataFrame, key: str, column: str) -> Any:
-        positions = table.index.get_indexer(observations[key].astype("int64"))
-        return table[column].to_numpy(dtype=object)[positions] if len(positions) else []
+        return table[column].to_numpy(dtype=object)[rows(table, key)] if count else []
+
+    def coded(table: pd.DataFrame, key: str, column: str) -> pd.Series:
+        """A code column as a categorical: coded on ``table``'s few rows, not per observation."""
+        codes, names = pd.factorize(table[column].fillna("").to_numpy(dtype=object))
+        return coded_strings([str(name) for name in names], codes[rows(table, key)] if count else codes[:0])
+
+    def dimension(position: int) -> pd.Series:
+        encoded = pc.dictionary_encode(
+            pc.take(parts, np.arange(position, count * len(DIMENSIONS), len(DIMENSIONS)))
+        )
+        return coded_strings(encoded.dictionary.to_pylist(), encoded.indices.fill_null(-1).to_numpy())
 
     count = len(observations)
     parts = (
@@ -333,19 +367,13 @@ def load_observations(
     )
     frame = pd.DataFrame(
         {
-            "metric": lookup(metric_codes, "metric_id", "metric"),
-            "period": lookup(periods, "period_id", "period"),
-            "period_kind": lookup(periods, "period_id", "period_kind"),
-            "organisation": lookup(submissions, "submission_id", "organisation"),
-            "stakeholder_type": lookup(submissions, "submission_id", "stakeholder_type"),
-            "org_country": lookup(submissions, "submission_id", "org_country"),
-            **{
-                name: pd.array(
-                    pc.take(parts, np.arange(i, count * len(DIMENSIONS), len(DIMENSIONS))),
-                    dtype="string",
-                )
-                for i, name in enumerate(DIMENSIONS)
-            },
+            "metric": coded(metric_codes, "metric_id", "metric"),
+            "period": coded(periods, "period_id", "period"),
+            "period_kind": coded(periods, "period_id", "period_kind"),
+            "organisation": coded(submissions, "submission_id", "organisation"),
+            "stakeholder_type": coded(submissions, "submission_id", "stakeholder_type"),
+            "org_country": coded(submissions, "submission_id", "org_country"),  # "" if none recorded
+            **{name: dimension(i) for i, name in enumerate(DIMENSIONS)},
             "value": pd.to_numeric(observations["value"], errors="coerce"),
             "provisional": observations["provisional"].astype(bool),
             "submission_id": observations["submission_id"],
@@ -355,9 +383,8 @@ def load_observations(
         },
         index=pd.RangeIndex(count),
     )
-    frame["org_country"] = frame["org_country"].fillna("")
     frame["supersede_reason"] = frame["supersede_reason"].fillna("")
-    return frame.loc[:, list(OBSERVATION_COLUMNS)].astype(OBSERVATION_TYPES)
+    return frame.loc[:, list(OBSERVATION_COLUMNS)].astype(uncoded_types(frame, OBSERVATION_TYPES))
 
 
 def load_organisations(session: Session) -> pd.DataFrame:

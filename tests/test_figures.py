@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 from hub.catalogue import Catalogue
 from hub.figures import (
     INDICATOR_COLUMNS,
+    OBSERVATION_CODES,
     OBSERVATION_COLUMNS,
     OBSERVATION_TYPES,
     coded_strings,
@@ -88,8 +89,11 @@ def test_observations_of_the_chosen_submissions_with_who_reported_them(
     frame = load_observations(session, current_submissions())
     assert tuple(frame.columns) == OBSERVATION_COLUMNS
     assert frame.dtypes.astype(str).to_dict() == {
-        k: pd.Series(dtype=v).dtype.name for k, v in OBSERVATION_TYPES.items()
+        k: "category" if k in OBSERVATION_CODES else pd.Series(dtype=v).dtype.name
+        for k, v in OBSERVATION_TYPES.items()
     }
+    for name in OBSERVATION_CODES:  # codes as categoricals of the text present, sorted
+        assert list(frame[name].cat.categories) == sorted(set(frame[name].astype(str))), name
     rows = {(r.metric, r.organisation, r.category): r for r in frame.itertuples()}
     assert len(frame) == 2  # the first version of acme's 2025-Q1 is superseded
     restated = rows[("co_items_actioned", "acme-social", TOTAL)]
