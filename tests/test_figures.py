@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -230,3 +231,17 @@ def test_joint_keys_take_categoricals_as_their_text_and_sort_as_text(
                     sort_i = tuple((v is None, v or "") for v in row_i)
                     sort_j = tuple((v is None, v or "") for v in row_j)
                     assert (keys[i] < keys[j]) == (sort_i < sort_j)
+
+
+def test_joint_keys_read_text_in_several_chunks_as_one_column() -> None:
+    """A table read from Parquet holds its text in one chunk per row group: the codes are
+    over the whole column, not per chunk."""
+    chunked = pa.chunked_array(
+        [pa.array(["b", "a"], pa.large_string()), pa.array(["c", None, "a"], pa.large_string())]
+    )
+    first = pd.DataFrame({"entity": pd.Series(pd.arrays.ArrowStringArray(chunked))})
+    second = pd.DataFrame({"entity": pd.Series(["a", "c", "d", None], dtype="string")})
+    keys_a, keys_b = joint_keys(first, second, ["entity"], ordered=True)
+    assert keys_a[1] == keys_a[4] == keys_b[0] and keys_a[2] == keys_b[1] and keys_a[3] == keys_b[3]
+    assert len({*keys_a, *keys_b}) == 5
+    assert keys_a[1] < keys_a[0] < keys_a[2] < keys_b[2] < keys_a[3]  # a < b < c < d < missing
