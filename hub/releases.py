@@ -108,14 +108,13 @@ def to_parquet(frame: pd.DataFrame) -> bytes:
         frame.iloc[:0].astype(dict.fromkeys(coded, "string")), preserve_index=False
     )
     buffer = io.BytesIO()
-    writer = pq.ParquetWriter(
+    with pq.ParquetWriter(
         buffer, table.schema, compression="zstd", write_statistics=statistics, store_schema=False
-    )
-    writer.write_table(table)
-    writer.add_key_value_metadata(
-        {**(schema.metadata or {}), b"ARROW:schema": base64.b64encode(schema.serialize().to_pybytes())}
-    )
-    writer.close()
+    ) as writer:  # closed (footer written, or the error raised) whatever happens
+        writer.write_table(table)
+        writer.add_key_value_metadata(
+            {**(schema.metadata or {}), b"ARROW:schema": base64.b64encode(schema.serialize().to_pybytes())}
+        )
     return buffer.getvalue()
 
 
